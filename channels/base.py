@@ -1,0 +1,104 @@
+"""The protocol every channel implements, and what the hub hands to channels."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
+from aiohttp import ClientSession, web
+
+from hub.models import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
+
+if TYPE_CHECKING:
+    from hub.store import BlobStore
+
+
+class ChannelState(enum.StrEnum):
+    """Where a channel stands, as the API and the runtime see it."""
+
+    STOPPED = "stopped"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DEGRADED = "degraded"
+    BAD_CREDENTIALS = "bad_credentials"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can carry, so the composer and the checks know what to offer.
+
+    `max_body` is in characters (None: no practical limit); `threading` says whether the
+    channel carries reply references (e-mail) rather than threading by contact.
+    """
+
+    subject: bool = False
+    html: bool = False
+    attachments: bool = False
+    max_body: int | None = None
+    threading: bool = False
+
+
+InboundSink = Callable[[InboundMessage], Awaitable[IngestResult]]
+"""What a channel calls with every message it receives; returns once it is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """The shared resources a channel may use; the runtime owns and closes them.
+
+    `http` is the process's one `aiohttp.ClientSession`; `public_url` is the address
+    providers call back on (behind a proxy, the proxy's); `blobs` stores media.
+    """
+
+    http: ClientSession
+    blobs: BlobStore
+    public_url: str
+    data_dir: Path
+    report_status: StatusSink | None = field(default=None)
+
+
+StatusSink = Callable[[str, str, DeliveryResult], Awaitable[None]]
+"""`(channel account, provider id, result)`: a channel reports a later delivery status."""
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One configured account of one channel kind (a mailbox, a Twilio number, a fax line).
+
+    Lifecycle: the runtime calls `start(sink)` once; if it raises, the runtime retries it
+    with backoff. While running, `state()` tells whether the channel is healthy; the runtime
+    restarts a channel whose state becomes FAILED. `stop()` may be called at any time, also
+    after a failed start, more than once, and must return within a few seconds.
+
+    Receiving: a pull channel (IMAP) runs its own tasks after `start` and calls `sink` with
+    every message; a push channel contributes webhook `routes()` that call `sink`. A channel
+    acknowledges its provider only after `sink` returned: the message is then stored.
+
+    Sending: `send` delivers one outbound message and returns a `DeliveryResult`. It raises
+    `ChannelUnavailable` for transient failures (the outbox retries), `DeliveryRejected` for
+    permanent ones, `ChannelAuthError` when credentials are refused. It never fails silently.
+    It passes `message.idempotency_key` to the provider, so a retry cannot deliver twice.
+    """
+
+    kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    name: str
+
+    async def start(self, sink: InboundSink) -> None:
+        """Connect, verify credentials and begin receiving."""
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        """Webhook endpoints under `/webhooks/<kind>/<name>/`; empty for pull channels."""
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Deliver one message."""
+
+    async def stop(self) -> None:
+        """Stop receiving and release connections; idempotent and bounded in time."""
+
+    def state(self) -> ChannelState:
+        """The channel's health now."""

@@ -1,0 +1,194 @@
+"""Contacts: resolving identities to contacts, looking them up, and merging duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import records
+from hub.clock import Clock, utcnow
+from hub.errors import Conflict, NotFound
+from hub.events import event_row, record
+from hub.models import Contact, Identity
+from hub.store import Database, schema
+
+MAX_MERGE_DEPTH = 32
+
+
+async def canonical_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, int]:
+    """Map each contact id to the contact it was (transitively) merged into, or itself."""
+    result = {i: i for i in ids}
+    pending = set(result.values())
+    for _ in range(MAX_MERGE_DEPTH):
+        if not pending:
+            break
+        rows = await conn.execute(
+            select(schema.contacts.c.id, schema.contacts.c.merged_into).where(
+                schema.contacts.c.id.in_(pending), schema.contacts.c.merged_into.is_not(None)
+            )
+        )
+        moved = {r.id: r.merged_into for r in rows}
+        for start, current in result.items():
+            if current in moved:
+                result[start] = moved[current]
+        pending = set(moved.values())
+    return result
+
+
+async def resolve(
+    conn: AsyncConnection,
+    wanted: Mapping[Identity, tuple[str | None, str | None]],
+    now: datetime,
+) -> dict[Identity, int]:
+    """Find or create the contact of each identity; `wanted` gives (name, language) for new ones."""
+    if not wanted:
+        return {}
+    keys = [(i.kind.value, i.address) for i in wanted]
+    idt = schema.identities
+    rows = await conn.execute(
+        select(idt.c.kind, idt.c.address, idt.c.contact_id).where(
+            tuple_(idt.c.kind, idt.c.address).in_(keys)
+        )
+    )
+    found = {(r.kind, r.address): r.contact_id for r in rows}
+    missing = [i for i in wanted if (i.kind.value, i.address) not in found]
+    if missing:
+        created = await conn.execute(
+            insert(schema.contacts).returning(schema.contacts.c.id, sort_by_parameter_order=True),
+            [
+                {"name": wanted[i][0], "language": wanted[i][1], "created_at": now}
+                for i in missing
+            ],
+        )
+        new_ids = created.scalars().all()
+        await conn.execute(
+            insert(idt),
+            [
+                {"contact_id": cid, "kind": i.kind.value, "address": i.address}
+                for i, cid in zip(missing, new_ids, strict=True)
+            ],
+        )
+        found.update({(i.kind.value, i.address): cid for i, cid in zip(missing, new_ids, strict=True)})
+    canonical = await canonical_ids(conn, set(found.values()))
+    return {i: canonical[found[(i.kind.value, i.address)]] for i in wanted}
+
+
+class ContactService:
+    """Reading, editing and merging contacts."""
+
+    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def get(self, contact_id: int) -> Contact:
+        """One contact with its identities; raise NotFound."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(schema.contacts).where(schema.contacts.c.id == contact_id))
+            ).mappings().first()
+            if row is None:
+                raise NotFound(f"contact {contact_id} does not exist")
+            idents = (
+                await conn.execute(
+                    select(schema.identities)
+                    .where(schema.identities.c.contact_id == contact_id)
+                    .order_by(schema.identities.c.id)
+                )
+            ).mappings().all()
+        return records.contact(row, idents)
+
+    async def find(self, identity: Identity) -> Contact | None:
+        """The contact an identity belongs to, if any."""
+        async with self.db.read() as conn:
+            cid = (
+                await conn.execute(
+                    select(schema.identities.c.contact_id).where(
+                        schema.identities.c.kind == identity.kind.value,
+                        schema.identities.c.address == identity.address,
+                    )
+                )
+            ).scalar()
+            if cid is None:
+                return None
+            cid = (await canonical_ids(conn, [cid]))[cid]
+        return await self.get(cid)
+
+    async def list(self, query: str | None = None, limit: int = 50, offset: int = 0) -> list[Contact]:
+        """Contacts not merged away, optionally matching a name or address fragment."""
+        c, i = schema.contacts, schema.identities
+        stmt = select(c).where(c.c.merged_into.is_(None)).order_by(c.c.id.desc())
+        if query:
+            pattern = f"%{query.lower()}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(c.c.name).like(pattern),
+                    c.c.id.in_(select(i.c.contact_id).where(i.c.address.like(pattern))),
+                )
+            )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt.limit(limit).offset(offset))).mappings().all()
+            ids = [r["id"] for r in rows]
+            idents = (
+                await conn.execute(select(i).where(i.c.contact_id.in_(ids)).order_by(i.c.id))
+            ).mappings().all()
+        by_contact: dict[int, list[object]] = {}
+        for ident in idents:
+            by_contact.setdefault(ident["contact_id"], []).append(ident)
+        return [records.contact(r, by_contact.get(r["id"], [])) for r in rows]  # type: ignore[arg-type]
+
+    async def update(
+        self, contact_id: int, *, name: str | None = None, language: str | None = None,
+        timezone: str | None = None,
+    ) -> Contact:
+        """Change a contact's name, language or time zone."""
+        values = {k: v for k, v in {"name": name, "language": language, "timezone": timezone}.items()
+                  if v is not None}
+        async with self.db.write() as conn:
+            done = await conn.execute(
+                update(schema.contacts).where(schema.contacts.c.id == contact_id).values(**values)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"contact {contact_id} does not exist")
+        return await self.get(contact_id)
+
+    async def merge(self, source_id: int, target_id: int, agent_id: int | None = None) -> Contact:
+        """Merge `source` into `target`: identities and conversations move; source points on."""
+        if source_id == target_id:
+            raise Conflict("a contact cannot be merged into itself")
+        now = self.clock()
+        async with self.db.write() as conn:
+            canon = await canonical_ids(conn, [source_id, target_id])
+            existing = (
+                await conn.execute(
+                    select(schema.contacts.c.id).where(schema.contacts.c.id.in_([source_id, target_id]))
+                )
+            ).scalars().all()
+            if len(existing) != 2:
+                raise NotFound("both contacts must exist")
+            if canon[source_id] != source_id:
+                raise Conflict(f"contact {source_id} was already merged into {canon[source_id]}")
+            if canon[target_id] == source_id:
+                raise Conflict("the target was merged into the source")
+            target = canon[target_id]
+            await conn.execute(
+                update(schema.identities)
+                .where(schema.identities.c.contact_id == source_id)
+                .values(contact_id=target)
+            )
+            await conn.execute(
+                update(schema.conversations)
+                .where(schema.conversations.c.contact_id == source_id)
+                .values(contact_id=target)
+            )
+            await conn.execute(
+                update(schema.calls).where(schema.calls.c.contact_id == source_id).values(contact_id=target)
+            )
+            await conn.execute(
+                update(schema.contacts).where(schema.contacts.c.id == source_id).values(merged_into=target)
+            )
+            await record(conn, [event_row("contact.merged", now, None, agent_id, source=source_id,
+                                          target=target)])
+        return await self.get(target)

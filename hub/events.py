@@ -1,0 +1,62 @@
+"""In-process publication of what happened, for websockets, rules and the SLA clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store import schema
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 1000
+
+
+class EventBus:
+    """Fan-out of event dicts to subscribers' queues; a slow subscriber loses old events."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        """A new queue that receives every event published from now on."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        """Stop delivering to a queue."""
+        self._subscribers.discard(queue)
+
+    def publish(self, events: Iterable[dict[str, Any]]) -> None:
+        """Deliver events to every subscriber without waiting."""
+        for event in events:
+            for queue in self._subscribers:
+                if queue.full():
+                    queue.get_nowait()
+                    log.warning("event subscriber is slow; dropped its oldest event")
+                queue.put_nowait(event)
+
+
+def event_row(
+    kind: str,
+    at: datetime,
+    conversation_id: int | None = None,
+    agent_id: int | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """A row for the audit `events` table (also the shape published on the bus)."""
+    return {"kind": kind, "at": at, "conversation_id": conversation_id, "agent_id": agent_id,
+            "data": data}
+
+
+async def record(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Write audit events in the caller's transaction."""
+    if rows:
+        await conn.execute(insert(schema.events), rows)

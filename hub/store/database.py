@@ -1,0 +1,89 @@
+"""The async engine, with SQLite made safe for one writer at a time and PostgreSQL for many."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from hub.errors import ConfigError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """One engine per process; `write()` for transactions that change data, `read()` for queries."""
+
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ConfigError(f"store.url: unsupported database {self.dialect!r}")
+        self.url = parsed
+        self.schema = schema
+        self._write_lock = asyncio.Lock()
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "postgresql":
+            if parsed.drivername != "postgresql+asyncpg":
+                self.url = parsed.set(drivername="postgresql+asyncpg")
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+            if schema:
+                kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+        elif parsed.drivername != "sqlite+aiosqlite":
+            self.url = parsed.set(drivername="sqlite+aiosqlite")
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether this is the embedded SQLite store."""
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that may write; committed on exit, rolled back on error."""
+        if self.is_sqlite:
+            async with self._write_lock, self.engine.connect() as conn:
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+                async with conn.begin():
+                    yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for queries, in a read transaction that is rolled back on exit."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

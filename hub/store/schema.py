@@ -1,0 +1,271 @@
+"""The database schema, as SQLAlchemy Core tables (migrations under `migrations/` create it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    TypeDecorator,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back time-zone aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Stamp = UTCDateTime()
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(255)),
+    Column("language", String(16)),
+    Column("timezone", String(64)),
+    Column("merged_into", Id, ForeignKey("contacts.id")),
+    Column("created_at", Stamp, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    UniqueConstraint("kind", "address", name="uq_identities_kind_address"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("department", String(100)),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False),
+    Column("role", Integer, nullable=False),
+    Column("password_hash", String(255)),
+    Column("availability", String(16), nullable=False, server_default="away"),
+    Column("language", String(16), nullable=False, server_default="en"),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("created_at", Stamp, nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", Id, ForeignKey("teams.id"), primary_key=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), primary_key=True),
+    Column("last_assigned_at", Stamp),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Stamp, nullable=False),
+    Column("last_used_at", Stamp),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("expires_at", Stamp, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("channel_account", String(100), nullable=False),
+    Column("subject", String(998)),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("assignee_id", Id, ForeignKey("agents.id"), index=True),
+    Column("team_id", Id, ForeignKey("teams.id"), index=True),
+    Column("snoozed_until", Stamp),
+    Column("due_at", Stamp),
+    Column("promise_due_at", Stamp),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+    Column("last_message_at", Stamp),
+    Column("last_inbound_at", Stamp),
+    Index("ix_conversations_status_due", "status", "due_at"),
+    Index("ix_conversations_status_updated", "status", "updated_at"),
+    Index("ix_conversations_contact_channel", "contact_id", "channel", "status"),
+)
+
+conversation_tags = Table(
+    "conversation_tags",
+    metadata,
+    Column("conversation_id", Id, ForeignKey("conversations.id"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_conversation_tags_tag", "tag"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("channel_account", String(100), nullable=False),
+    Column("external_id", String(998)),
+    Column("sender", String(320)),
+    Column("author_id", Id, ForeignKey("agents.id")),
+    Column("subject", String(998)),
+    Column("text", Text, nullable=False),
+    Column("html", Text),
+    Column("raw_sha256", String(64)),
+    Column("automatic", Boolean, nullable=False, server_default="0"),
+    Column("meta", JSON, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    UniqueConstraint("channel_account", "external_id", name="uq_messages_account_external"),
+    Index("ix_messages_conversation", "conversation_id", "id"),
+)
+
+message_refs = Table(
+    "message_refs",
+    metadata,
+    Column("ref", String(998), primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("channel_account", String(100), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("started_at", Stamp, nullable=False),
+    Column("ringing_at", Stamp),
+    Column("answered_at", Stamp),
+    Column("ended_at", Stamp),
+    Column("answered_by", Id, ForeignKey("agents.id")),
+    Column("outcome", String(32), nullable=False),
+    Column("rings_to_answer", Float),
+    UniqueConstraint("channel_account", "external_id", name="uq_calls_account_external"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, unique=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("channel_account", String(100), nullable=False),
+    Column("recipient_kind", String(16), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Stamp, nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", Stamp),
+    Column("last_error", Text),
+    Column("provider_id", String(255)),
+    Column("refused", JSON),
+    Column("created_at", Stamp, nullable=False),
+    Column("finished_at", Stamp),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Stamp, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id")),
+    Column("agent_id", Id, ForeignKey("agents.id")),
+    Column("data", JSON, nullable=False),
+    Index("ix_events_conversation", "conversation_id", "id"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel_account", String(100), nullable=False),
+    Column("external_id", String(998)),
+    Column("reason", Text, nullable=False),
+    Column("raw_sha256", String(64)),
+    Column("size", BigInteger),
+    Column("created_at", Stamp, nullable=False),
+    Column("resolved_at", Stamp),
+)
