@@ -47,3 +47,11 @@ class ChannelUnavailable(ChannelError):
 
 class DeliveryRejected(ChannelError):
     """The provider refused the message for good: do not retry."""
+
+
+class Invalid(HubError):
+    """A value is not acceptable; `field` names it (the API answers 422)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

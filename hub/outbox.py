@@ -1,0 +1,456 @@
+"""The outbox: every outgoing message is stored before it is sent, then sent until done.
+
+`Outbox.reply` writes the message and its outbox row in one transaction. `Dispatcher` claims
+due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single-writer lock on SQLite), sends
+them through their channel with the row's idempotency key, and records the result:
+sent/delivered, a retry after exponential backoff with full jitter, or a permanent failure
+that stays visible until someone retries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from channels.base import Channel
+from hub import records
+from hub.clock import Clock, utcnow
+from hub.config import OutboxSection
+from hub.errors import ChannelAuthError, Conflict, DeliveryRejected, NotFound
+from hub.events import EventBus, event_row, record
+from hub.models import (
+    ChannelKind,
+    ConversationStatus,
+    DeliveryResult,
+    Direction,
+    Identity,
+    IdentityKind,
+    Message,
+    OutboundMessage,
+    OutboundStatus,
+)
+from hub.store import Database, schema
+from hub.store.search import index_messages, index_terms
+
+log = logging.getLogger(__name__)
+
+RECIPIENT_KIND = {
+    ChannelKind.EMAIL: IdentityKind.EMAIL,
+    ChannelKind.SMS: IdentityKind.PHONE,
+    ChannelKind.WHATSAPP: IdentityKind.PHONE,
+    ChannelKind.VOICE: IdentityKind.PHONE,
+    ChannelKind.VOICEMAIL: IdentityKind.PHONE,
+    ChannelKind.FAX: IdentityKind.FAX,
+    ChannelKind.CHAT: IdentityKind.CHAT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One outgoing message's delivery record, as supervisors see it."""
+
+    id: int
+    message_id: int
+    conversation_id: int
+    channel_account: str
+    recipient: str
+    status: OutboundStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    provider_id: str | None
+    refused: dict[str, str] | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before try `attempt + 1`: full jitter over an exponential ceiling."""
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    return max(base / 2, ceiling * rng())
+
+
+class Outbox:
+    """Persists outgoing messages and answers questions about their delivery."""
+
+    def __init__(self, db: Database, bus: EventBus, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.wake = asyncio.Event()
+
+    async def reply(
+        self,
+        conversation_id: int,
+        text_body: str,
+        *,
+        agent_id: int | None,
+        subject: str | None = None,
+        html: str | None = None,
+        idempotency_key: str | None = None,
+        automatic: bool = False,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Message:
+        """Queue a reply to the conversation's contact on the conversation's channel.
+
+        With an `idempotency_key` already used, returns the message stored the first time
+        instead of queueing another (a double-clicked Send sends once).
+        """
+        now = self.clock()
+        key = idempotency_key or uuid.uuid4().hex
+        async with self.db.write() as conn:
+            existing = await _message_for_key(conn, key)
+            if existing is not None:
+                if existing.conversation_id != conversation_id:
+                    raise Conflict("idempotency key already used for another conversation")
+                return existing
+            conv = (await conn.execute(
+                select(schema.conversations).where(schema.conversations.c.id == conversation_id)
+            )).mappings().first()
+            if conv is None:
+                raise NotFound(f"conversation {conversation_id} does not exist")
+            channel = ChannelKind(conv["channel"])
+            recipient = await _recipient(conn, conversation_id, conv["contact_id"], channel)
+            refs = await _reply_refs(conn, conversation_id)
+            message_meta = dict(meta or {})
+            if refs:
+                message_meta["reply_refs"] = refs
+            mid = (await conn.execute(
+                insert(schema.messages).returning(schema.messages.c.id),
+                {"conversation_id": conversation_id, "direction": Direction.OUTBOUND.value,
+                 "channel": channel.value, "channel_account": conv["channel_account"],
+                 "sender": None, "author_id": agent_id, "subject": subject or conv["subject"],
+                 "text": text_body, "html": html, "automatic": automatic, "meta": message_meta,
+                 "created_at": now},
+            )).scalar_one()
+            await conn.execute(insert(schema.outbox), {
+                "message_id": mid, "conversation_id": conversation_id, "channel": channel.value,
+                "channel_account": conv["channel_account"], "recipient_kind": recipient.kind.value,
+                "recipient": recipient.address, "idempotency_key": key,
+                "status": OutboundStatus.QUEUED.value, "attempts": 0, "next_attempt_at": now,
+                "created_at": now,
+            })
+            await index_messages(conn, [{"id": mid, "terms": index_terms(subject, text_body)}])
+            values: dict[str, Any] = {"updated_at": now, "last_message_at": now}
+            if not automatic and conv["status"] == ConversationStatus.OPEN.value:
+                values["status"] = ConversationStatus.PENDING.value
+            await conn.execute(update(schema.conversations)
+                               .where(schema.conversations.c.id == conversation_id).values(**values))
+            events = [event_row("message.queued", now, conversation_id, agent_id, message_id=mid,
+                                automatic=automatic)]
+            await record(conn, events)
+            stored = await _message_for_key(conn, key)
+        assert stored is not None
+        self.bus.publish(events)
+        self.wake.set()
+        return stored
+
+    async def entries(
+        self, status: OutboundStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> list[OutboxEntry]:
+        """Outbox rows, newest first, optionally of one status."""
+        o = schema.outbox
+        stmt = select(o).order_by(o.c.id.desc()).limit(limit).offset(offset)
+        if status is not None:
+            stmt = stmt.where(o.c.status == status.value)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [_entry(r) for r in rows]
+
+    async def entry(self, outbox_id: int) -> OutboxEntry:
+        """One outbox row; raise NotFound."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(schema.outbox).where(schema.outbox.c.id == outbox_id))
+                   ).mappings().first()
+        if row is None:
+            raise NotFound(f"outbox entry {outbox_id} does not exist")
+        return _entry(row)
+
+    async def counts(self) -> dict[str, int]:
+        """How many outbox rows are in each status."""
+        o = schema.outbox
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(o.c.status, func.count()).group_by(o.c.status))
+            found = {r[0]: r[1] for r in rows}
+        return {s.value: found.get(s.value, 0) for s in OutboundStatus}
+
+    async def retry(self, outbox_id: int, agent_id: int | None = None) -> OutboxEntry:
+        """Send a permanently failed message again (after someone fixed the cause)."""
+        now = self.clock()
+        o = schema.outbox
+        async with self.db.write() as conn:
+            row = (await conn.execute(select(o).where(o.c.id == outbox_id))).mappings().first()
+            if row is None:
+                raise NotFound(f"outbox entry {outbox_id} does not exist")
+            if row["status"] != OutboundStatus.FAILED.value:
+                raise Conflict(f"only failed messages can be retried; this one is {row['status']}")
+            await conn.execute(update(o).where(o.c.id == outbox_id).values(
+                status=OutboundStatus.QUEUED.value, attempts=0, next_attempt_at=now,
+                finished_at=None, claimed_by=None, claimed_until=None))
+            events = [event_row("message.retry", now, row["conversation_id"], agent_id,
+                                message_id=row["message_id"])]
+            await record(conn, events)
+        self.bus.publish(events)
+        self.wake.set()
+        return await self.entry(outbox_id)
+
+    async def record_status(self, channel_account: str, provider_id: str, result: DeliveryResult) -> bool:
+        """Apply a later status report from a provider (delivered, failed); False if unknown."""
+        now = self.clock()
+        o = schema.outbox
+        async with self.db.write() as conn:
+            row = (await conn.execute(select(o).where(
+                o.c.channel_account == channel_account, o.c.provider_id == provider_id
+            ))).mappings().first()
+            if row is None:
+                return False
+            if row["status"] == result.status.value:
+                return True
+            await conn.execute(update(o).where(o.c.id == row["id"]).values(
+                status=result.status.value, last_error=result.error, finished_at=now))
+            events = [event_row(f"message.{result.status.value}", now, row["conversation_id"],
+                                message_id=row["message_id"], error=result.error)]
+            await record(conn, events)
+        self.bus.publish(events)
+        return True
+
+
+class Dispatcher:
+    """Works off the outbox: claims due rows, sends them, records what happened."""
+
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        channels: Mapping[str, Channel],
+        settings: OutboxSection,
+        clock: Clock = utcnow,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.channels = channels
+        self.settings = settings
+        self.clock = clock
+        self.worker_id = worker_id or uuid.uuid4().hex[:16]
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self) -> None:
+        """Start the dispatch loop."""
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        """Finish the sends in flight and stop."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        self.outbox.wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await self.dispatch_once()
+            except Exception:
+                log.exception("outbox dispatch failed; trying again shortly")
+                busy = 0
+            if busy:
+                continue
+            self.outbox.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outbox.wake.wait(), self.settings.poll_seconds)
+
+    async def dispatch_once(self) -> int:
+        """Claim and send one round of due messages; return how many were handled."""
+        claimed = await self._claim()
+        if claimed:
+            await asyncio.gather(*(self._deliver(row) for row in claimed))
+        return len(claimed)
+
+    async def _claim(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
+        due = (
+            "(status = 'queued' AND next_attempt_at <= :now) "
+            "OR (status = 'sending' AND claimed_until < :now)"
+        )
+        lock = " FOR UPDATE SKIP LOCKED" if not self.db.is_sqlite else ""
+        stmt = text(
+            f"UPDATE outbox SET status = 'sending', claimed_by = :me, claimed_until = :until, "  # noqa: S608
+            f"attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE {due} "
+            f"ORDER BY next_attempt_at, id LIMIT :n{lock}) RETURNING id"
+        ).bindparams(bindparam("now", type_=schema.Stamp), bindparam("until", type_=schema.Stamp))
+        params = {"now": now, "until": lease_until, "me": self.worker_id,
+                  "n": self.settings.concurrency}
+        async with self.db.write() as conn:
+            ids = list((await conn.execute(stmt, params)).scalars())
+            if not ids:
+                return []
+            o, m = schema.outbox, schema.messages
+            rows = (await conn.execute(
+                select(o, m.c.text, m.c.subject, m.c.html, m.c.automatic, m.c.meta)
+                .join(m, m.c.id == o.c.message_id).where(o.c.id.in_(ids))
+            )).mappings().all()
+            atts = (await conn.execute(
+                select(schema.attachments).where(
+                    schema.attachments.c.message_id.in_([r["message_id"] for r in rows]))
+            )).mappings().all()
+        by_message: dict[int, list[Any]] = {}
+        for att in atts:
+            by_message.setdefault(att["message_id"], []).append(records.attachment(att))
+        return [{**r, "attachments": tuple(by_message.get(r["message_id"], ()))} for r in rows]
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        channel = self.channels.get(row["channel_account"])
+        message = _outbound(row)
+        result: DeliveryResult | None = None
+        error: str | None = None
+        permanent = False
+        if channel is None:
+            error, permanent = f"no channel named {row['channel_account']!r} is configured", True
+        else:
+            try:
+                async with asyncio.timeout(self.settings.lease_seconds / 2):
+                    result = await channel.send(message)
+            except DeliveryRejected as err:
+                error, permanent = str(err) or type(err).__name__, True
+            except ChannelAuthError as err:
+                error = f"credentials refused: {err}"
+            except TimeoutError:
+                error = f"send timed out after {self.settings.lease_seconds / 2:.0f} s"
+            except Exception as err:
+                error = f"{type(err).__name__}: {err}"
+                log.warning("sending message %s via %s failed: %s", row["message_id"],
+                            row["channel_account"], error)
+        if result is not None and result.status is OutboundStatus.FAILED:
+            error, permanent = result.error or "the provider refused the message", True
+        await self._record(row, result, error, permanent)
+
+    async def _record(
+        self, row: dict[str, Any], result: DeliveryResult | None, error: str | None, permanent: bool
+    ) -> None:
+        now = self.clock()
+        o = schema.outbox
+        values: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "last_error": error}
+        if result is not None and error is None:
+            kind = result.status.value
+            values.update(status=result.status.value, provider_id=result.provider_id,
+                          refused=result.refused or None, finished_at=now)
+        elif permanent or row["attempts"] >= self.settings.max_attempts:
+            kind = "failed"
+            if not permanent:
+                error = f"gave up after {row['attempts']} attempts: {error}"
+            values.update(status=OutboundStatus.FAILED.value, last_error=error, finished_at=now)
+        else:
+            kind = "retrying"
+            delay = backoff(row["attempts"], self.settings.base_delay_seconds,
+                            self.settings.max_delay_seconds)
+            values.update(status=OutboundStatus.QUEUED.value,
+                          next_attempt_at=now + timedelta(seconds=delay))
+        async with self.db.write() as conn:
+            done = await conn.execute(
+                update(o).where(o.c.id == row["id"], o.c.claimed_by == self.worker_id).values(**values)
+            )
+            if done.rowcount == 0:
+                log.warning("outbox row %s was reclaimed by another worker; result dropped", row["id"])
+                return
+            events = [event_row(f"message.{kind}", now, row["conversation_id"], None,
+                                message_id=row["message_id"], attempt=row["attempts"], error=error)]
+            await record(conn, events)
+        self.outbox.bus.publish(events)
+
+
+def _outbound(row: Mapping[str, Any]) -> OutboundMessage:
+    meta = dict(row["meta"] or {})
+    return OutboundMessage(
+        id=row["id"],
+        message_id=row["message_id"],
+        conversation_id=row["conversation_id"],
+        channel=ChannelKind(row["channel"]),
+        channel_account=row["channel_account"],
+        recipient=Identity(IdentityKind(row["recipient_kind"]), row["recipient"]),
+        text=row["text"],
+        idempotency_key=row["idempotency_key"],
+        attempt=row["attempts"],
+        subject=row["subject"],
+        html=row["html"],
+        attachments=row["attachments"],
+        reply_refs=tuple(meta.pop("reply_refs", ())),
+        automatic=bool(row["automatic"]),
+        meta=meta,
+    )
+
+
+def _entry(row: Mapping[str, Any]) -> OutboxEntry:
+    return OutboxEntry(
+        id=row["id"], message_id=row["message_id"], conversation_id=row["conversation_id"],
+        channel_account=row["channel_account"], recipient=row["recipient"],
+        status=OutboundStatus(row["status"]), attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"], last_error=row["last_error"],
+        provider_id=row["provider_id"], refused=row["refused"], created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+async def _message_for_key(conn: AsyncConnection, key: str) -> Message | None:
+    m, o = schema.messages, schema.outbox
+    row = (await conn.execute(
+        select(m, o.c.status.label("delivery")).join(o, o.c.message_id == m.c.id)
+        .where(o.c.idempotency_key == key)
+    )).mappings().first()
+    return records.message(row, (), row["delivery"]) if row else None
+
+
+async def _recipient(
+    conn: AsyncConnection, conversation_id: int, contact_id: int, channel: ChannelKind
+) -> Identity:
+    """Reply to whoever wrote last on this conversation, else the contact's identity for the channel."""
+    m = schema.messages
+    sender = (await conn.execute(
+        select(m.c.sender).where(m.c.conversation_id == conversation_id,
+                                 m.c.direction == Direction.INBOUND.value, m.c.sender.is_not(None))
+        .order_by(m.c.created_at.desc(), m.c.id.desc()).limit(1)
+    )).scalar()
+    kind = RECIPIENT_KIND.get(channel)
+    idt = schema.identities
+    rows = (await conn.execute(
+        select(idt.c.kind, idt.c.address).where(idt.c.contact_id == contact_id).order_by(idt.c.id)
+    )).all()
+    identities = [Identity(IdentityKind(r.kind), r.address) for r in rows]
+    for identity in identities:
+        if identity.address == sender and (kind is None or identity.kind is kind):
+            return identity
+    for identity in identities:
+        if kind is None or identity.kind is kind:
+            return identity
+    raise Conflict(f"the contact has no {kind.value if kind else 'known'} address to reply to")
+
+
+async def _reply_refs(conn: AsyncConnection, conversation_id: int) -> list[str]:
+    """The references of the latest inbound message, which a threaded reply cites."""
+    m, r = schema.messages, schema.message_refs
+    latest = (await conn.execute(
+        select(m.c.id).where(m.c.conversation_id == conversation_id,
+                             m.c.direction == Direction.INBOUND.value)
+        .order_by(m.c.created_at.desc(), m.c.id.desc()).limit(1)
+    )).scalar()
+    if latest is None:
+        return []
+    return list((await conn.execute(select(r.c.ref).where(r.c.message_id == latest))).scalars())
+
+

@@ -1,0 +1,63 @@
+"""The hub's services wired together from a configuration, for the runtime, the CLI and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from channels.base import Channel
+from hub.clock import Clock, utcnow
+from hub.config import Config
+from hub.contacts import ContactService
+from hub.directory import Directory
+from hub.events import EventBus
+from hub.inbox import Inbox
+from hub.ingest import IngestLimits
+from hub.outbox import Outbox
+from hub.store import BlobStore, Database
+from hub.store.migrate import upgrade
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything the web app, the CLI and the channels work through."""
+
+    config: Config
+    db: Database
+    blobs: BlobStore
+    bus: EventBus
+    inbox: Inbox
+    contacts: ContactService
+    outbox: Outbox
+    directory: Directory
+    clock: Clock
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        """Stop the inbox's batching and close the database."""
+        await self.inbox.stop()
+        await self.db.dispose()
+
+
+async def open_services(
+    config: Config, *, clock: Clock = utcnow, migrate: bool = True, schema: str | None = None
+) -> Services:
+    """Connect to the store (migrating it unless told not to) and build the services."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(config.store_url, schema=schema)
+    if migrate:
+        await upgrade(db)
+    blobs = BlobStore(config.data_dir / "blobs")
+    bus = EventBus()
+    limits = IngestLimits(
+        max_attachment_bytes=config.store.max_attachment_bytes,
+        max_raw_bytes=config.store.max_raw_bytes,
+        thread_window=timedelta(hours=config.inbox.thread_window_hours),
+    )
+    inbox = Inbox(db, blobs, bus, limits, clock)
+    inbox.committer.max_batch = config.inbox.max_batch
+    return Services(
+        config=config, db=db, blobs=blobs, bus=bus, inbox=inbox,
+        contacts=ContactService(db, clock), outbox=Outbox(db, bus, clock),
+        directory=Directory(db, clock), clock=clock,
+    )
