@@ -61,6 +61,7 @@ class StoreSection(Section):
     """[store]: the database and the size limits of what is stored out of line."""
 
     url: str = "sqlite+aiosqlite:///data/omnihub.db"
+    schema_name: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
     max_raw_bytes: int = Field(35 * 1024 * 1024, gt=0)
 

@@ -40,11 +40,11 @@ class Services:
 
 
 async def open_services(
-    config: Config, *, clock: Clock = utcnow, migrate: bool = True, schema: str | None = None
+    config: Config, *, clock: Clock = utcnow, migrate: bool = True
 ) -> Services:
     """Connect to the store (migrating it unless told not to) and build the services."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(config.store_url, schema=schema)
+    db = Database(config.store_url, schema=config.store.schema_name)
     if migrate:
         await upgrade(db)
     blobs = BlobStore(config.data_dir / "blobs")

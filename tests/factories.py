@@ -1,0 +1,41 @@
+"""Builders of realistic inbound messages for tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.models import ChannelKind, Identity, IdentityKind, InboundMessage
+
+_KIND = {
+    ChannelKind.EMAIL: IdentityKind.EMAIL,
+    ChannelKind.SMS: IdentityKind.PHONE,
+    ChannelKind.WHATSAPP: IdentityKind.PHONE,
+    ChannelKind.VOICE: IdentityKind.PHONE,
+    ChannelKind.VOICEMAIL: IdentityKind.PHONE,
+    ChannelKind.FAX: IdentityKind.FAX,
+    ChannelKind.CHAT: IdentityKind.CHAT,
+    ChannelKind.API: IdentityKind.EXTERNAL,
+}
+
+
+def inbound(
+    external_id: str,
+    sender: str = "ana@example.com",
+    *,
+    channel: ChannelKind = ChannelKind.EMAIL,
+    account: str = "support",
+    text: str = "Hello, my order has not arrived.",
+    at: datetime | None = None,
+    **fields: Any,
+) -> InboundMessage:
+    """An inbound message on `channel` from `sender`."""
+    return InboundMessage(
+        channel=channel,
+        channel_account=account,
+        external_id=external_id,
+        sender=Identity.of(_KIND[channel], sender),
+        text=text,
+        received_at=at or datetime(2026, 11, 23, 8, 30, tzinfo=UTC),
+        **fields,
+    )
