@@ -36,6 +36,9 @@ class MemoryChannel:
         self.name = name
         self.settings = settings or MemorySettings()
         self.sent: list[OutboundMessage] = []
+        self.attempts: list[str] = []
+        self._open = asyncio.Event()
+        self._open.set()
         self.delivered_keys: set[str] = set()
         self._sink: InboundSink | None = None
         self._state = ChannelState.STOPPED
@@ -70,8 +73,18 @@ class MemoryChannel:
         """Report FAILED, as a channel that lost its provider for good would."""
         self._state = ChannelState.FAILED
 
+    def pause(self) -> None:
+        """Hold every send until `resume`."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        """Let held sends go on."""
+        self._open.set()
+
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Record the message; a repeated idempotency key is accepted but not recorded twice."""
+        self.attempts.append(message.idempotency_key)
+        await self._open.wait()
         if self._failures:
             raise self._failures.pop(0)
         if message.recipient.address.endswith(".invalid"):

@@ -215,17 +215,17 @@ class Inbox:
         tm, ag = schema.team_members, schema.agents
         async with self.db.write() as conn:
             await _conversation(conn, conversation_id)
-            team = (await conn.execute(
-                select(schema.teams.c.id).where(schema.teams.c.id == team_id).with_for_update()
+            seq = (await conn.execute(
+                select(schema.teams.c.assign_seq).where(schema.teams.c.id == team_id).with_for_update()
             )).scalar()
-            if team is None:
+            if seq is None:
                 raise NotFound(f"team {team_id} does not exist")
-            nulls_first = tm.c.last_assigned_at.is_(None).desc()
+            never_first = tm.c.last_assigned_seq.is_(None).desc()
             agent_id = (await conn.execute(
                 select(tm.c.agent_id).join(ag, ag.c.id == tm.c.agent_id)
                 .where(tm.c.team_id == team_id, ag.c.active.is_(True),
                        ag.c.availability == Availability.AVAILABLE.value)
-                .order_by(nulls_first, tm.c.last_assigned_at, tm.c.agent_id)
+                .order_by(never_first, tm.c.last_assigned_seq, tm.c.agent_id)
                 .limit(1)
             )).scalar()
             await conn.execute(update(schema.conversations)
@@ -236,8 +236,10 @@ class Inbox:
                                     team_id=team_id)]
                 await record(conn, events)
             else:
+                await conn.execute(update(schema.teams).where(schema.teams.c.id == team_id)
+                                   .values(assign_seq=seq + 1))
                 await conn.execute(update(tm).where(tm.c.team_id == team_id, tm.c.agent_id == agent_id)
-                                   .values(last_assigned_at=now))
+                                   .values(last_assigned_seq=seq + 1))
                 events = await self._set_assignee(conn, conversation_id, agent_id, by, now,
                                                   team_id=team_id)
         self.bus.publish(events)

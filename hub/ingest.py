@@ -156,9 +156,10 @@ class IngestPipeline:
                      "created_at": now, "updated_at": now, "last_message_at": m.received_at,
                      "last_inbound_at": m.received_at}
                 )
-                threads.remember_new(m, contact_id, -1 - slot)
+                threads.remember(m, contact_id, -1 - slot)
                 placement.append((index, None, slot))
             else:
+                threads.remember(m, contact_id, conv)
                 placement.append((index, conv, None))
 
         new_ids: list[int] = []
@@ -348,12 +349,12 @@ class _ThreadIndex:
             return self.open_conv.get((contact_id, m.channel.value, m.channel_account))
         return None
 
-    def remember_new(self, m: InboundMessage, contact_id: int, placeholder: int) -> None:
-        """Let later messages of the batch thread into a conversation created for `m`."""
+    def remember(self, m: InboundMessage, contact_id: int, conversation: int) -> None:
+        """Let later messages of the batch thread where `m` went (negative: created in the batch)."""
         for ref in m.own_refs:
-            self.by_ref.setdefault(ref, placeholder)
+            self.by_ref.setdefault(ref, conversation)
         if m.channel.is_conversational:
-            self.open_conv[(contact_id, m.channel.value, m.channel_account)] = placeholder
+            self.open_conv[(contact_id, m.channel.value, m.channel_account)] = conversation
 
 
 def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:

@@ -252,15 +252,33 @@ class Dispatcher:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
-    async def stop(self) -> None:
-        """Finish the sends in flight and stop."""
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Let the sends in flight finish for up to `timeout` s; release what is left for a retry."""
         if self._task is None:
             return
         self._stopping.set()
         self.outbox.wake.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        if not done:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self._task = None
+        await self.release_claims()
+
+    async def release_claims(self) -> int:
+        """Put this worker's unfinished claims back in the queue; return how many."""
+        o = schema.outbox
+        async with self.db.write() as conn:
+            done = await conn.execute(
+                update(o).where(o.c.claimed_by == self.worker_id,
+                                o.c.status == OutboundStatus.SENDING.value)
+                .values(status=OutboundStatus.QUEUED.value, claimed_by=None, claimed_until=None,
+                        next_attempt_at=self.clock())
+            )
+        if done.rowcount:
+            log.info("released %d unfinished sends for a retry", done.rowcount)
+        return int(done.rowcount)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

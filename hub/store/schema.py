@@ -84,6 +84,7 @@ teams = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("department", String(100)),
+    Column("assign_seq", BigInteger, nullable=False, server_default="0"),
 )
 
 agents = Table(
@@ -105,7 +106,7 @@ team_members = Table(
     metadata,
     Column("team_id", Id, ForeignKey("teams.id"), primary_key=True),
     Column("agent_id", Id, ForeignKey("agents.id"), primary_key=True),
-    Column("last_assigned_at", Stamp),
+    Column("last_assigned_seq", BigInteger),
 )
 
 api_tokens = Table(

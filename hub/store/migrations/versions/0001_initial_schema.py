@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('department', sa.String(length=100), nullable=True),
+    sa.Column('assign_seq', sa.BigInteger(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_teams')),
     sa.UniqueConstraint('name', name=op.f('uq_teams_name'))
     )
@@ -124,7 +125,7 @@ def upgrade() -> None:
     op.create_table('team_members',
     sa.Column('team_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('agent_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('last_assigned_at', UTCDateTime(), nullable=True),
+    sa.Column('last_assigned_seq', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_team_members_agent_id_agents')),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_team_members_team_id_teams')),
     sa.PrimaryKeyConstraint('team_id', 'agent_id', name=op.f('pk_team_members'))

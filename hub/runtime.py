@@ -1,0 +1,245 @@
+"""The running hub: starts store, channels, dispatcher, maintenance and web app; stops them all.
+
+On SIGTERM or SIGINT everything stops within `runtime.shutdown_seconds` (10 s by default):
+the web server stops accepting, channels stop receiving, sends in flight finish or are
+released for a retry, submitted messages are committed, and no task is left pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+import channels as channel_registry
+from channels.base import Channel, ChannelContext, ChannelState, InboundSink
+from hub import config as hub_config
+from hub import logs
+from hub.config import Config
+from hub.errors import HubError
+from hub.outbox import Dispatcher, backoff
+from hub.services import Services, open_services
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 1.0
+MAINTENANCE_SECONDS = 15.0
+CHANNEL_STOP_SECONDS = 3.0
+
+
+class ChannelSupervisor:
+    """Keeps one channel running: starts it, restarts it with backoff when it fails."""
+
+    def __init__(self, channel: Channel, sink: InboundSink, max_backoff: float) -> None:
+        self.channel = channel
+        self.sink = sink
+        self.max_backoff = max_backoff
+        self.failures = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start supervising."""
+        self._task = asyncio.create_task(self._run(), name=f"channel-{self.channel.name}")
+
+    async def stop(self) -> None:
+        """Stop supervising, then stop the channel within a bounded time."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._stop_channel()
+
+    async def _stop_channel(self) -> None:
+        try:
+            async with asyncio.timeout(CHANNEL_STOP_SECONDS):
+                await self.channel.stop()
+        except Exception:
+            log.exception("channel %s did not stop cleanly", self.channel.name)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.channel.start(self.sink)
+            except Exception as err:
+                self.failures += 1
+                delay = backoff(self.failures, 1.0, self.max_backoff)
+                if self.failures == 1:
+                    log.warning("channel %s failed to start (%s); retrying with backoff",
+                                self.channel.name, err)
+                else:
+                    log.debug("channel %s start attempt %d failed: %s", self.channel.name,
+                              self.failures, err)
+                await self._stop_channel()
+                await asyncio.sleep(delay)
+                continue
+            if self.failures:
+                log.info("channel %s is running again after %d failed starts", self.channel.name,
+                         self.failures)
+            else:
+                log.info("channel %s started", self.channel.name)
+            self.failures = 0
+            while self.channel.state() is not ChannelState.FAILED:
+                await asyncio.sleep(WATCH_SECONDS)
+            log.warning("channel %s failed; restarting it", self.channel.name)
+            await self._stop_channel()
+            self.failures = 1
+            await asyncio.sleep(backoff(self.failures, 1.0, self.max_backoff))
+
+
+@dataclass
+class Hub:
+    """One hub process."""
+
+    config: Config
+    services: Services | None = None
+    http: aiohttp.ClientSession | None = None
+    dispatcher: Dispatcher | None = None
+    runner: web.AppRunner | None = None
+    supervisors: list[ChannelSupervisor] = field(default_factory=list)
+    maintenance: asyncio.Task[None] | None = None
+    address: tuple[str, int] | None = None
+
+    async def start(self) -> None:
+        """Open the store, start channels, dispatcher and maintenance, and serve HTTP."""
+        from hub.web.app import create_app
+
+        configured = channel_registry.configured(self.config)
+        self.services = services = await open_services(self.config)
+        self.http = aiohttp.ClientSession()
+        context = ChannelContext(http=self.http, blobs=services.blobs,
+                                 public_url=self.config.hub.public_url,
+                                 data_dir=self.config.data_dir,
+                                 report_status=services.outbox.record_status)
+        for entry in configured:
+            services.channels[entry.entry.name] = channel_registry.build(entry, context)
+        services.inbox.start()
+        self.dispatcher = Dispatcher(services.db, services.outbox, services.channels,
+                                     self.config.outbox, services.clock)
+        self.dispatcher.start()
+        for channel in services.channels.values():
+            supervisor = ChannelSupervisor(channel, services.inbox.ingest,
+                                           self.config.runtime.channel_restart_max_seconds)
+            supervisor.start()
+            self.supervisors.append(supervisor)
+        self.maintenance = asyncio.create_task(self._maintain(), name="maintenance")
+        self.runner = web.AppRunner(create_app(services), handle_signals=False,
+                                    shutdown_timeout=self.config.runtime.shutdown_seconds / 3)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.config.web.host, self.config.web.port)
+        await site.start()
+        host, port = self.runner.addresses[0][:2]
+        self.address = (host, port)
+        log.info("omnihub is serving on http://%s:%d", host, port)
+
+    async def _maintain(self) -> None:
+        assert self.services is not None
+        while True:
+            try:
+                woken = await self.services.inbox.wake_snoozed()
+                if woken:
+                    log.info("reopened %d snoozed conversations", len(woken))
+            except Exception:
+                log.exception("maintenance round failed")
+            await asyncio.sleep(MAINTENANCE_SECONDS)
+
+    async def stop(self) -> None:
+        """Stop everything, in the order that loses nothing."""
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("web server", self._stop_web),
+            ("channels", self._stop_channels),
+            ("maintenance", self._stop_maintenance),
+            ("dispatcher", self._stop_dispatcher),
+            ("inbox", self._stop_inbox),
+            ("http client", self._close_http),
+            ("store", self._close_store),
+        ]
+        for name, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the %s failed", name)
+
+    async def _stop_web(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _stop_channels(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.supervisors))
+
+    async def _stop_maintenance(self) -> None:
+        if self.maintenance is not None:
+            self.maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.maintenance
+
+    async def _stop_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop(self.config.runtime.shutdown_seconds / 3)
+
+    async def _stop_inbox(self) -> None:
+        if self.services is not None:
+            await self.services.inbox.stop()
+
+    async def _close_http(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    async def _close_store(self) -> None:
+        if self.services is not None:
+            await self.services.db.dispose()
+
+
+async def serve(config: Config, stop: asyncio.Event) -> int:
+    """Run a hub until `stop` is set; return 0 if it stopped cleanly."""
+    hub = Hub(config)
+    try:
+        await hub.start()
+    except HubError as err:
+        log.error("cannot start: %s", err)  # noqa: TRY400
+        await hub.stop()
+        return 2
+    await stop.wait()
+    log.info("stopping")
+    deadline = config.runtime.shutdown_seconds
+    try:
+        async with asyncio.timeout(deadline):
+            await hub.stop()
+    except TimeoutError:
+        log.error("shutdown took longer than %.0f s; cancelling what is left", deadline)
+    leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in leftovers:
+        log.error("task still pending at shutdown: %s", task.get_name())
+        task.cancel()
+    if leftovers:
+        await asyncio.gather(*leftovers, return_exceptions=True)
+        return 1
+    log.info("stopped cleanly")
+    return 0
+
+
+async def _serve_with_signals(config: Config) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return await serve(config, stop)
+
+
+def main(config: Config, verbose: bool = False) -> int:
+    """Run the hub in this process until SIGTERM or SIGINT; return the exit code."""
+    logs.configure(hub_config.secrets(config) | _channel_secrets(config), verbose)
+    return asyncio.run(_serve_with_signals(config))
+
+
+def _channel_secrets(config: Config) -> set[str]:
+    try:
+        return set().union(*(hub_config.secrets(c.settings) for c in channel_registry.configured(config)))
+    except HubError:
+        return set()

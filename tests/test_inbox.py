@@ -1,0 +1,272 @@
+"""The inbox on SQLite and PostgreSQL: ingest, contacts, threading, assignment, statuses, search."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.errors import Conflict, NotFound
+from hub.inbox import ConversationFilter, SortOrder
+from hub.models import (
+    Availability,
+    ChannelKind,
+    ConversationStatus,
+    Identity,
+    IdentityKind,
+    InboundAttachment,
+    Priority,
+    Role,
+)
+from hub.services import Services
+from hub.store import schema
+from tests.conftest import FakeClock
+from tests.factories import inbound
+
+
+async def count(services: Services, table: schema.Table) -> int:
+    async with services.db.read() as conn:
+        return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+async def test_same_message_concurrently_is_stored_once(services: Services) -> None:
+    services.inbox.start()
+    message = inbound("<once@example.com>", subject="Parcel late")
+    results = await asyncio.gather(*(services.inbox.ingest(message) for _ in range(20)))
+    assert len({r.message_id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    assert await count(services, schema.messages) == 1
+
+
+async def test_same_external_id_on_two_accounts_is_two_messages(services: Services) -> None:
+    a = await services.inbox.ingest(inbound("id-1", account="support"))
+    b = await services.inbox.ingest(inbound("id-1", account="sales"))
+    assert a.message_id != b.message_id and not b.duplicate
+
+
+async def test_group_commit_keeps_order_and_threads_within_a_batch(services: Services) -> None:
+    services.inbox.start()
+    first = inbound("<m0@x>", own_refs=("<m0@x>",), subject="Invoice 2291")
+    replies = [inbound(f"<m{i}@x>", own_refs=(f"<m{i}@x>",), reply_refs=(f"<m{i - 1}@x>",),
+                       subject="Re: Invoice 2291") for i in range(1, 40)]
+    results = await asyncio.gather(*(services.inbox.ingest(m) for m in [first, *replies]))
+    assert {r.conversation_id for r in results} == {results[0].conversation_id}
+    assert [r.new_conversation for r in results] == [True] + [False] * 39
+
+
+async def test_contacts_resolve_by_normalised_identity(services: Services) -> None:
+    a = await services.inbox.ingest(inbound("1", "Ana.Lopez@Example.COM"))
+    b = await services.inbox.ingest(inbound("2", "ana.lopez@example.com"))
+    assert a.contact_id == b.contact_id
+    sms1 = await services.inbox.ingest(inbound("SM1", "+1 (415) 555-0100", channel=ChannelKind.SMS))
+    sms2 = await services.inbox.ingest(inbound("SM2", "+14155550100", channel=ChannelKind.SMS))
+    assert sms1.contact_id == sms2.contact_id != a.contact_id
+    contact = await services.contacts.get(sms1.contact_id)
+    assert contact.identities == (Identity(IdentityKind.PHONE, "+14155550100"),)
+
+
+def test_invalid_identities_are_refused() -> None:
+    with pytest.raises(ValueError, match="phone"):
+        Identity.of("phone", "12")
+    with pytest.raises(ValueError, match="e-mail"):
+        Identity.of("email", "not-an-address")
+    assert Identity.of("fax", "010 6552 9988", region="CN").address == "+861065529988"
+
+
+async def test_email_threads_by_reference_then_token(services: Services) -> None:
+    first = await services.inbox.ingest(inbound("<a1@x>", own_refs=("<a1@x>",), subject="Refund"))
+    by_ref = await services.inbox.ingest(
+        inbound("<a2@x>", "someone.else@example.com", reply_refs=("<zz@x>", "<a1@x>"), subject="Re: Refund")
+    )
+    assert by_ref.conversation_id == first.conversation_id
+    token = f"[#{first.conversation_id}]"
+    by_token = await services.inbox.ingest(inbound("<a3@x>", subject=f"Still waiting {token}"))
+    assert by_token.conversation_id == first.conversation_id
+    stranger = await services.inbox.ingest(
+        inbound("<a4@x>", "mallory@example.net", subject=f"Hijack {token}")
+    )
+    assert stranger.new_conversation and stranger.conversation_id != first.conversation_id
+    unrelated = await services.inbox.ingest(inbound("<a5@x>", subject="Another question"))
+    assert unrelated.new_conversation
+
+
+async def test_chat_threads_into_open_conversation_within_window(services: Services, clock: FakeClock) -> None:
+    def sms(ext: str) -> object:
+        return inbound(ext, "+8613800138000", channel=ChannelKind.SMS, account="sms-cn", at=clock())
+
+    first = await services.inbox.ingest(sms("SM1"))  # type: ignore[arg-type]
+    clock.advance(hours=2)
+    second = await services.inbox.ingest(sms("SM2"))  # type: ignore[arg-type]
+    assert second.conversation_id == first.conversation_id
+    other_line = await services.inbox.ingest(
+        inbound("SM3", "+8613800138000", channel=ChannelKind.SMS, account="sms-us", at=clock())
+    )
+    assert other_line.conversation_id != first.conversation_id
+    clock.advance(hours=30)
+    later = await services.inbox.ingest(sms("SM4"))  # type: ignore[arg-type]
+    assert later.new_conversation
+    await services.inbox.set_status(later.conversation_id, ConversationStatus.RESOLVED)
+    clock.advance(minutes=5)
+    after_resolve = await services.inbox.ingest(sms("SM5"))  # type: ignore[arg-type]
+    assert after_resolve.new_conversation
+
+
+async def test_new_inbound_reopens(services: Services, clock: FakeClock) -> None:
+    first = await services.inbox.ingest(inbound("<r1@x>", own_refs=("<r1@x>",)))
+    cid = first.conversation_id
+    await services.inbox.set_status(cid, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(days=1))
+    reply = await services.inbox.ingest(inbound("<r2@x>", reply_refs=("<r1@x>",)))
+    assert reply.reopened
+    conv = await services.inbox.conversation(cid)
+    assert conv.status is ConversationStatus.OPEN and conv.snoozed_until is None
+    timeline = await services.inbox.timeline(cid)
+    assert "conversation.reopened" in [e.kind for e in timeline.events]
+
+
+async def test_merge_contacts_moves_conversations_and_identities(services: Services) -> None:
+    mail = await services.inbox.ingest(inbound("<m@x>", "li.wei@example.cn"))
+    chat = await services.inbox.ingest(inbound("visitor-77", "visitor-77", channel=ChannelKind.CHAT))
+    merged = await services.contacts.merge(chat.contact_id, mail.contact_id)
+    assert {i.kind for i in merged.identities} == {IdentityKind.EMAIL, IdentityKind.CHAT}
+    assert (await services.inbox.conversation(chat.conversation_id)).contact_id == mail.contact_id
+    later = await services.inbox.ingest(inbound("visitor-77-b", "visitor-77", channel=ChannelKind.CHAT))
+    assert later.contact_id == mail.contact_id
+    with pytest.raises(Conflict):
+        await services.contacts.merge(chat.contact_id, mail.contact_id)
+    assert len(await services.contacts.list()) == 1
+
+
+async def test_round_robin_skips_unavailable_and_rotates(services: Services) -> None:
+    d = services.directory
+    team = await d.add_team("Support", "客服部")
+    agents = [await d.add_agent(f"agent{i}", "correct horse battery", Role.AGENT,
+                                availability=Availability.AVAILABLE) for i in range(3)]
+    away = await d.add_agent("away", "correct horse battery", Role.AGENT)
+    for a in [*agents, away]:
+        await d.add_member(team.id, a.id)
+    picks = []
+    for i in range(6):
+        r = await services.inbox.ingest(inbound(f"<rr{i}@x>"))
+        conv = await services.inbox.assign_round_robin(r.conversation_id, team.id)
+        picks.append(conv.assignee_id)
+    ids = [a.id for a in agents]
+    assert picks == ids + ids
+    for a in agents:
+        await d.update_agent(a.id, availability=Availability.AWAY)
+    r = await services.inbox.ingest(inbound("<rr-none@x>"))
+    conv = await services.inbox.assign_round_robin(r.conversation_id, team.id)
+    assert conv.assignee_id is None and conv.team_id == team.id
+    kinds = [e.kind for e in (await services.inbox.timeline(r.conversation_id)).events]
+    assert "assignment.no_agent_available" in kinds
+
+
+async def test_manual_assignment_and_errors(services: Services) -> None:
+    agent = await services.directory.add_agent("bo", "correct horse battery", Role.AGENT)
+    r = await services.inbox.ingest(inbound("<as@x>"))
+    conv = await services.inbox.assign(r.conversation_id, agent.id, by=agent.id)
+    assert conv.assignee_id == agent.id
+    assert (await services.inbox.assign(r.conversation_id, None)).assignee_id is None
+    with pytest.raises(NotFound):
+        await services.inbox.assign(r.conversation_id, 9999)
+    await services.directory.update_agent(agent.id, active=False)
+    with pytest.raises(Conflict):
+        await services.inbox.assign(r.conversation_id, agent.id)
+    with pytest.raises(NotFound):
+        await services.inbox.assign(424242, None)
+
+
+async def test_snooze_and_wake(services: Services, clock: FakeClock) -> None:
+    r = await services.inbox.ingest(inbound("<sn@x>"))
+    with pytest.raises(Conflict):
+        await services.inbox.set_status(r.conversation_id, ConversationStatus.SNOOZED)
+    with pytest.raises(Conflict):
+        await services.inbox.set_status(r.conversation_id, ConversationStatus.SNOOZED,
+                                        snoozed_until=clock() - timedelta(minutes=1))
+    await services.inbox.set_status(r.conversation_id, ConversationStatus.SNOOZED,
+                                    snoozed_until=clock() + timedelta(hours=1))
+    assert await services.inbox.wake_snoozed() == []
+    clock.advance(hours=1, seconds=1)
+    assert await services.inbox.wake_snoozed() == [r.conversation_id]
+    assert (await services.inbox.conversation(r.conversation_id)).status is ConversationStatus.OPEN
+
+
+async def test_notes_tags_priority_are_audited(services: Services) -> None:
+    agent = await services.directory.add_agent("cy", "correct horse battery", Role.SUPERVISOR)
+    r = await services.inbox.ingest(inbound("<nt@x>"))
+    note = await services.inbox.add_note(r.conversation_id, agent.id, "Customer called twice; 先查物流")
+    conv = await services.inbox.set_tags(r.conversation_id, add=["Complaint", " delivery  late "], by=agent.id)
+    assert conv.tags == ("complaint", "delivery late")
+    conv = await services.inbox.set_tags(r.conversation_id, remove=["complaint"], by=agent.id)
+    assert conv.tags == ("delivery late",)
+    conv = await services.inbox.set_priority(r.conversation_id, Priority.URGENT, by=agent.id)
+    assert conv.priority is Priority.URGENT
+    timeline = await services.inbox.timeline(r.conversation_id)
+    assert [m.id for m in timeline.messages][-1] == note.id
+    assert timeline.messages[-1].direction.value == "note"
+    kinds = [e.kind for e in timeline.events]
+    assert kinds.count("conversation.tagged") == 2 and "note.added" in kinds
+    assert "conversation.priority_changed" in kinds
+    assert all(e.agent_id == agent.id for e in timeline.events if e.kind != "conversation.created")
+
+
+async def test_search_english_and_chinese(services: Services) -> None:
+    en = await services.inbox.ingest(inbound("<s1@x>", text="My refund for order 5521 never arrived",
+                                             subject="Refund missing"))
+    zh = await services.inbox.ingest(inbound("<s2@x>", "wang@example.cn", text="您好，我想申请退款，快递一直没到。",
+                                             subject="退款申请"))
+    await services.inbox.ingest(inbound("<s3@x>", "zed@example.com", text="Thanks for the quick help"))
+    assert [c.id for c in await services.inbox.search("refund")] == [en.conversation_id]
+    assert [c.id for c in await services.inbox.search("退款")] == [zh.conversation_id]
+    assert [c.id for c in await services.inbox.search("快递")] == [zh.conversation_id]
+    assert [c.id for c in await services.inbox.search("refu")] == [en.conversation_id]
+    assert [c.id for c in await services.inbox.search("ORDER 5521")] == [en.conversation_id]
+    assert await services.inbox.search("nothing-like-this") == []
+    assert await services.inbox.search("!!!") == []
+
+
+async def test_list_filters_and_sorting(services: Services, clock: FakeClock) -> None:
+    agent = await services.directory.add_agent("di", "correct horse battery", Role.AGENT)
+    ids = []
+    for i, channel in enumerate([ChannelKind.EMAIL, ChannelKind.SMS, ChannelKind.FAX, ChannelKind.CHAT]):
+        sender = {ChannelKind.EMAIL: "a@example.com", ChannelKind.SMS: "+14155550101",
+                  ChannelKind.FAX: "+14155550102", ChannelKind.CHAT: "v-1"}[channel]
+        r = await services.inbox.ingest(inbound(f"L{i}", sender, channel=channel, at=clock()))
+        ids.append(r.conversation_id)
+        clock.advance(minutes=1)
+    await services.inbox.assign(ids[0], agent.id)
+    await services.inbox.set_priority(ids[2], Priority.HIGH)
+    await services.inbox.set_status(ids[3], ConversationStatus.RESOLVED)
+    await services.inbox.set_tags(ids[1], add=["vip"])
+
+    async def listed(**kw: object) -> list[int]:
+        items, total = await services.inbox.list(ConversationFilter(**kw))  # type: ignore[arg-type]
+        assert total == len(items)
+        return [c.id for c in items]
+
+    assert await listed(assignee_id=agent.id) == [ids[0]]
+    assert set(await listed(unassigned=True)) == set(ids[1:])
+    assert await listed(channels=(ChannelKind.FAX,)) == [ids[2]]
+    assert await listed(statuses=(ConversationStatus.RESOLVED,)) == [ids[3]]
+    assert await listed(tag="VIP") == [ids[1]]
+    assert (await listed(sort=SortOrder.PRIORITY))[0] == ids[2]
+    assert await listed(sort=SortOrder.CREATED) == list(reversed(ids))
+    page, total = await services.inbox.list(ConversationFilter(limit=2, offset=1, sort=SortOrder.CREATED))
+    assert [c.id for c in page] == [ids[2], ids[1]] and total == 4
+
+
+async def test_attachments_and_raw_stored_out_of_line(services: Services) -> None:
+    limit = services.inbox.limits.max_attachment_bytes
+    small = InboundAttachment("invoice.pdf", "application/pdf", b"%PDF-1.7 small")
+    huge = InboundAttachment("scan.tiff", "image/tiff", b"\0" * (limit + 1))
+    r = await services.inbox.ingest(inbound("<att@x>", attachments=(small, huge), raw=b"From: a\r\n\r\nbody"))
+    timeline = await services.inbox.timeline(r.conversation_id)
+    message = timeline.messages[0]
+    assert [a.filename for a in message.attachments] == ["invoice.pdf"]
+    assert await services.blobs.get(message.attachments[0].sha256) == b"%PDF-1.7 small"
+    notes = message.meta["ingest_notes"]
+    assert any("scan.tiff" in n and "over the limit" in n for n in notes)
+    async with services.db.read() as conn:
+        raw_sha = (await conn.execute(select(schema.messages.c.raw_sha256))).scalar_one()
+    assert await services.blobs.get(raw_sha) == b"From: a\r\n\r\nbody"
