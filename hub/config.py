@@ -86,7 +86,7 @@ class InboxSection(Section):
     """[inbox]: threading and ingest batching."""
 
     thread_window_hours: float = Field(24, gt=0)
-    max_batch: int = Field(500, ge=1, le=5000)
+    max_batch: int = Field(2000, ge=1, le=10000)
 
 
 class OutboxSection(Section):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import records
@@ -13,7 +13,7 @@ from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
 from hub.events import event_row, record
 from hub.models import Contact, Identity
-from hub.store import Database, schema
+from hub.store import Database, ids, schema
 
 MAX_MERGE_DEPTH = 32
 
@@ -46,24 +46,24 @@ async def resolve(
     """Find or create the contact of each identity; `wanted` gives (name, language) for new ones."""
     if not wanted:
         return {}
-    keys = [(i.kind.value, i.address) for i in wanted]
     idt = schema.identities
     rows = await conn.execute(
         select(idt.c.kind, idt.c.address, idt.c.contact_id).where(
-            tuple_(idt.c.kind, idt.c.address).in_(keys)
+            idt.c.address.in_({i.address for i in wanted}),
+            idt.c.kind.in_({i.kind.value for i in wanted}),
         )
     )
     found = {(r.kind, r.address): r.contact_id for r in rows}
     missing = [i for i in wanted if (i.kind.value, i.address) not in found]
     if missing:
-        created = await conn.execute(
-            insert(schema.contacts).returning(schema.contacts.c.id, sort_by_parameter_order=True),
+        new_ids = await ids.reserve(conn, schema.contacts, len(missing))
+        await conn.execute(
+            insert(schema.contacts),
             [
-                {"name": wanted[i][0], "language": wanted[i][1], "created_at": now}
-                for i in missing
+                {"id": cid, "name": wanted[i][0], "language": wanted[i][1], "created_at": now}
+                for i, cid in zip(missing, new_ids, strict=True)
             ],
         )
-        new_ids = created.scalars().all()
         await conn.execute(
             insert(idt),
             [

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,7 +32,7 @@ from hub.models import (
     IngestResult,
     Priority,
 )
-from hub.store import BlobStore, Database, schema
+from hub.store import BlobStore, Database, ids, schema
 from hub.store.search import index_messages, index_terms
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class _Prepared:
     raw_sha256: str | None
     attachments: list[dict[str, Any]]
     notes: list[str]
+    terms: str
 
 
 class IngestPipeline:
@@ -77,7 +78,14 @@ class IngestPipeline:
 
     async def ingest_many(self, batch: Sequence[InboundMessage]) -> list[IngestResult]:
         """Store a batch in one transaction; the results are in the batch's order."""
-        prepared = [await self._prepare(m) for m in batch]
+        return await self.store(await self.prepare(batch))
+
+    async def prepare(self, batch: Sequence[InboundMessage]) -> list[_Prepared]:
+        """The work that needs no database: blobs written, search terms computed (in a thread)."""
+        return await asyncio.to_thread(lambda: [self._prepare(m) for m in batch])
+
+    async def store(self, prepared: list[_Prepared]) -> list[IngestResult]:
+        """Store prepared messages in one transaction, retried if another writer raced us."""
         for attempt in range(RETRIES_ON_CONFLICT):
             try:
                 async with self.db.write() as conn:
@@ -91,12 +99,12 @@ class IngestPipeline:
             return results
         raise AssertionError("unreachable")
 
-    async def _prepare(self, message: InboundMessage) -> _Prepared:
+    def _prepare(self, message: InboundMessage) -> _Prepared:
         notes: list[str] = []
         raw_sha = None
         if message.raw is not None:
             try:
-                raw_sha = await self.blobs.put(
+                raw_sha = self.blobs.put_blocking(
                     message.raw, limit=self.limits.max_raw_bytes, what="the raw message"
                 )
             except PayloadTooLarge as err:
@@ -104,7 +112,7 @@ class IngestPipeline:
         stored: list[dict[str, Any]] = []
         for att in message.attachments:
             try:
-                sha = await self.blobs.put(
+                sha = self.blobs.put_blocking(
                     att.data, limit=self.limits.max_attachment_bytes, what=f"attachment {att.filename!r}"
                 )
             except PayloadTooLarge as err:
@@ -112,7 +120,8 @@ class IngestPipeline:
                 continue
             stored.append({"filename": att.filename[:255], "content_type": att.content_type[:255],
                            "size": len(att.data), "sha256": sha})
-        return _Prepared(message, raw_sha, stored, notes)
+        terms = index_terms(message.subject, message.text, message.sender.address, message.sender_name)
+        return _Prepared(message, raw_sha, stored, notes, terms)
 
     async def _store(
         self, conn: AsyncConnection, batch: list[_Prepared]
@@ -162,15 +171,18 @@ class IngestPipeline:
                 threads.remember(m, contact_id, conv)
                 placement.append((index, conv, None))
 
-        new_ids: list[int] = []
+        for index, conv, slot in placement:
+            at = batch[index].message.received_at
+            if conv is not None and conv < 0:
+                slot = -1 - conv
+            if slot is not None:
+                row = new_conversations[slot]
+                row["last_message_at"] = row["last_inbound_at"] = max(row["last_message_at"], at)
+        new_ids = await ids.reserve(conn, schema.conversations, len(new_conversations))
         if new_conversations:
-            created = await conn.execute(
-                insert(schema.conversations).returning(
-                    schema.conversations.c.id, sort_by_parameter_order=True
-                ),
-                new_conversations,
-            )
-            new_ids = list(created.scalars().all())
+            await conn.execute(insert(schema.conversations),
+                               [{**row, "id": cid} for row, cid in zip(new_conversations, new_ids,
+                                                                        strict=True)])
 
         def conversation_id(conv: int | None, slot: int | None) -> int:
             if slot is not None:
@@ -194,13 +206,11 @@ class IngestPipeline:
                  "text": m.text, "html": m.html, "raw_sha256": p.raw_sha256, "meta": meta,
                  "created_at": m.received_at}
             )
-        message_ids: list[int] = []
+        message_ids = await ids.reserve(conn, schema.messages, len(message_rows))
         if message_rows:
-            inserted = await conn.execute(
-                insert(schema.messages).returning(schema.messages.c.id, sort_by_parameter_order=True),
-                message_rows,
-            )
-            message_ids = list(inserted.scalars().all())
+            await conn.execute(insert(schema.messages),
+                               [{**row, "id": mid} for row, mid in zip(message_rows, message_ids,
+                                                                       strict=True)])
 
         refs, attachment_rows, terms = [], [], []
         for (index, _, _), row, mid in zip(placement, message_rows, message_ids, strict=True):
@@ -210,22 +220,21 @@ class IngestPipeline:
                 for ref in dict.fromkeys(p.message.own_refs)
             )
             attachment_rows.extend({**a, "message_id": mid} for a in p.attachments)
-            terms.append({"id": mid, "terms": index_terms(p.message.subject, p.message.text,
-                                                          p.message.sender.address,
-                                                          p.message.sender_name)})
+            terms.append({"id": mid, "terms": p.terms})
         if refs:
             await conn.execute(_insert_ignore(conn, schema.message_refs), refs)
         if attachment_rows:
             await conn.execute(insert(schema.attachments), attachment_rows)
         await index_messages(conn, terms)
 
-        reopened = await self._touch_conversations(conn, message_rows, now)
-        events = [
-            event_row("conversation.created", now, new_ids[slot])
-            for _, _, slot in placement if slot is not None
-        ]
-        events.extend(event_row("conversation.reopened", now, cid) for cid in sorted(reopened))
-        await record(conn, events)
+        created = set(new_ids)
+        reopened = await self._touch_conversations(
+            conn, [r for r in message_rows if r["conversation_id"] not in created], now)
+        audit = [event_row("conversation.reopened", now, cid) for cid in sorted(reopened)]
+        await record(conn, audit)
+        events = [event_row("conversation.created", now, new_ids[slot])
+                  for _, _, slot in placement if slot is not None]
+        events.extend(audit)
 
         for (index, _, slot), row, mid in zip(placement, message_rows, message_ids, strict=True):
             cid = row["conversation_id"]
@@ -250,13 +259,20 @@ class IngestPipeline:
         self, conn: AsyncConnection, batch: list[InboundMessage]
     ) -> dict[tuple[str, str], tuple[int, int, int]]:
         m, c = schema.messages, schema.conversations
-        keys = list({(x.channel_account, x.external_id) for x in batch})
-        rows = await conn.execute(
-            select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id, c.c.contact_id)
-            .join(c, c.c.id == m.c.conversation_id)
-            .where(tuple_(m.c.channel_account, m.c.external_id).in_(keys))
-        )
-        return {(r.channel_account, r.external_id): (r.id, r.conversation_id, r.contact_id) for r in rows}
+        keys = {(x.channel_account, x.external_id) for x in batch}
+        rows = (await conn.execute(
+            select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id)
+            .where(m.c.external_id.in_({k[1] for k in keys}),
+                   m.c.channel_account.in_({k[0] for k in keys}))
+        )).all()
+        found = [r for r in rows if (r.channel_account, r.external_id) in keys]
+        if not found:
+            return {}
+        owners = dict((await conn.execute(
+            select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
+        )).tuples().all())
+        return {(r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
+                for r in found}
 
     async def _touch_conversations(
         self, conn: AsyncConnection, message_rows: list[dict[str, Any]], now: datetime
@@ -370,7 +386,7 @@ def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
 class GroupCommitter:
     """Batches concurrent `ingest` calls into shared transactions; owns one background task."""
 
-    def __init__(self, pipeline: IngestPipeline, max_batch: int = 500) -> None:
+    def __init__(self, pipeline: IngestPipeline, max_batch: int = 2000) -> None:
         self.pipeline = pipeline
         self.max_batch = max_batch
         self._queue: list[tuple[InboundMessage, asyncio.Future[IngestResult]]] = []
@@ -409,18 +425,42 @@ class GroupCommitter:
         return await future
 
     async def _run(self) -> None:
+        ahead: asyncio.Task[list[_Prepared]] | None = None
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                await self._commit(batch)
+            current = self._take()
+            while current:
+                prepared = await ahead if ahead is not None else await self._prepare(current)
+                following = self._take()
+                ahead = asyncio.create_task(self._prepare(following)) if following else None
+                await self._commit(current, prepared)
+                current = following
             if self._stopping:
                 return
 
-    async def _commit(self, batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]]) -> None:
+    def _take(self) -> list[tuple[InboundMessage, asyncio.Future[IngestResult]]]:
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        return batch
+
+    async def _prepare(
+        self, batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]]
+    ) -> list[_Prepared]:
         try:
-            results = await self.pipeline.ingest_many([m for m, _ in batch])
+            return await self.pipeline.prepare([m for m, _ in batch])
+        except Exception:
+            log.exception("preparing a batch of %d failed", len(batch))
+            return []
+
+    async def _commit(
+        self,
+        batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]],
+        prepared: list[_Prepared] | None = None,
+    ) -> None:
+        try:
+            if not prepared:
+                prepared = await self.pipeline.prepare([m for m, _ in batch])
+            results = await self.pipeline.store(prepared)
         except Exception as err:
             if len(batch) > 1:
                 log.warning("a batch of %d failed; committing its messages one by one", len(batch))

@@ -25,10 +25,14 @@ class BlobStore:
 
     async def put(self, data: bytes, *, limit: int | None = None, what: str = "blob") -> str:
         """Store bytes and return their hash; raise PayloadTooLarge over `limit`."""
+        return await asyncio.to_thread(self.put_blocking, data, limit=limit, what=what)
+
+    def put_blocking(self, data: bytes, *, limit: int | None = None, what: str = "blob") -> str:
+        """`put` for code already running in a worker thread."""
         if limit is not None and len(data) > limit:
             raise PayloadTooLarge(f"{what} is {len(data)} bytes, over the limit of {limit}")
         digest = hashlib.sha256(data).hexdigest()
-        await asyncio.to_thread(self._write, digest, data)
+        self._write(digest, data)
         return digest
 
     async def get(self, sha256: str) -> bytes:

@@ -75,7 +75,7 @@ identities = Table(
     Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
     Column("kind", String(16), nullable=False),
     Column("address", String(320), nullable=False),
-    UniqueConstraint("kind", "address", name="uq_identities_kind_address"),
+    UniqueConstraint("address", "kind", name="uq_identities_address_kind"),
 )
 
 teams = Table(
@@ -180,7 +180,7 @@ messages = Table(
     Column("automatic", Boolean, nullable=False, server_default="0"),
     Column("meta", JSON, nullable=False),
     Column("created_at", Stamp, nullable=False),
-    UniqueConstraint("channel_account", "external_id", name="uq_messages_account_external"),
+    UniqueConstraint("external_id", "channel_account", name="uq_messages_external_account"),
     Index("ix_messages_conversation", "conversation_id", "id"),
 )
 

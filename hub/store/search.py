@@ -14,27 +14,47 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_TOKEN = re.compile(
-    r"(?P<cjk>[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+)"
-    r"|(?P<word>[^\W_]+)"
-)
+_WORD = re.compile(r"[^\W_]+")
+_CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+)")
+
+
+def _cjk_groups(word: str) -> list[list[str]]:
+    groups: list[list[str]] = []
+    for index, piece in enumerate(_CJK.split(word)):
+        if index % 2 == 0:
+            if piece:
+                groups.append([piece])
+        elif len(piece) == 1:
+            groups.append([piece])
+        else:
+            groups.append([piece[i : i + 2] for i in range(len(piece) - 1)])
+    return groups
 
 
 def _tokens(value: str) -> list[list[str]]:
     """Groups of tokens: a word alone, or the bigrams of one CJK run (which form a phrase)."""
     groups: list[list[str]] = []
-    for match in _TOKEN.finditer(unicodedata.normalize("NFKC", value).lower()):
-        run = match.group("cjk")
-        if run:
-            groups.append([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
+    for word in _WORD.findall(unicodedata.normalize("NFKC", value).lower()):
+        if word.isascii():
+            groups.append([word])
         else:
-            groups.append([match.group("word")])
+            groups.extend(_cjk_groups(word))
     return groups
 
 
 def index_terms(*parts: str | None) -> str:
     """The space-separated terms stored for a message."""
-    return " ".join(t for part in parts if part for group in _tokens(part) for t in group)
+    out: list[str] = []
+    for part in parts:
+        if not part:
+            continue
+        for word in _WORD.findall(unicodedata.normalize("NFKC", part).lower()):
+            if word.isascii():
+                out.append(word)
+            else:
+                for group in _cjk_groups(word):
+                    out.extend(group)
+    return " ".join(out)
 
 
 def fts_ddl(dialect: str) -> list[str]:
@@ -48,15 +68,21 @@ def fts_ddl(dialect: str) -> list[str]:
     ]
 
 
+def tsvector(terms: str) -> str:
+    """PostgreSQL's text form of a tsvector of our (quote-free) terms."""
+    return "'" + "' '".join(dict.fromkeys(terms.split())) + "'" if terms else ""
+
+
 async def index_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Index messages given as `{"id": message id, "terms": index_terms(...)}`."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
         stmt = text("INSERT INTO message_fts(rowid, terms) VALUES (:id, :terms)")
-    else:
-        stmt = text("INSERT INTO message_fts(message_id, terms) VALUES (:id, to_tsvector('simple', :terms))")
-    await conn.execute(stmt, rows)
+        await conn.execute(stmt, rows)
+        return
+    stmt = text("INSERT INTO message_fts(message_id, terms) VALUES (:id, CAST(:terms AS tsvector))")
+    await conn.execute(stmt, [{"id": r["id"], "terms": tsvector(r["terms"])} for r in rows])
 
 
 def match_sql(dialect: str, query: str) -> tuple[str, dict[str, str]] | None:
@@ -69,7 +95,7 @@ def match_sql(dialect: str, query: str) -> tuple[str, dict[str, str]] | None:
         if len(groups[-1]) == 1 and groups[-1][0].isascii():
             parts[-1] += "*"
         return "SELECT rowid FROM message_fts WHERE message_fts MATCH :fts_q", {"fts_q": " AND ".join(parts)}
-    pg_parts = [" <-> ".join(f"'{t}'" for t in g) for g in groups]
+    pg_parts = [" & ".join(f"'{t}'" for t in g) for g in groups]
     if len(groups[-1]) == 1 and groups[-1][0].isascii():
         pg_parts[-1] += ":*"
     tsquery = " & ".join(f"({p})" for p in pg_parts)

@@ -108,7 +108,7 @@ def upgrade() -> None:
     sa.Column('address', sa.String(length=320), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_identities_contact_id_contacts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_identities')),
-    sa.UniqueConstraint('kind', 'address', name='uq_identities_kind_address')
+    sa.UniqueConstraint('address', 'kind', name='uq_identities_address_kind')
     )
     with op.batch_alter_table('identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_identities_contact_id'), ['contact_id'], unique=False)
@@ -195,7 +195,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['author_id'], ['agents.id'], name=op.f('fk_messages_author_id_agents')),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_messages_conversation_id_conversations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('channel_account', 'external_id', name='uq_messages_account_external')
+    sa.UniqueConstraint('external_id', 'channel_account', name='uq_messages_external_account')
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_conversation', ['conversation_id', 'id'], unique=False)

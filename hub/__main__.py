@@ -1,0 +1,7 @@
+"""`python -m hub`: the `omnihub` command."""
+
+import sys
+
+from hub.cli import main
+
+sys.exit(main())

@@ -1,0 +1,102 @@
+"""Prometheus metrics: HTTP requests by route template, and the hub's state at scrape time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler as AioHandler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from channels.base import ChannelState
+from hub.models import ConversationStatus
+from hub.services import Services
+from hub.web.routing import Access, Ctx, RouteTable
+from hub.web.stats import collect_stats
+
+routes = RouteTable("health")
+
+UNMATCHED = "unmatched"
+CANCELLED = 499
+
+
+class Metrics:
+    """One app's metrics, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "omnihub_http_requests", "HTTP requests answered",
+            ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "omnihub_http_request_duration_seconds", "Time to answer an HTTP request",
+            ["method", "route"], registry=self.registry)
+        self.conversations = Gauge(
+            "omnihub_conversations", "Conversations by status", ["status"], registry=self.registry)
+        self.outbox = Gauge(
+            "omnihub_outbox_messages", "Outgoing messages by delivery status", ["status"],
+            registry=self.registry)
+        self.quarantined = Gauge(
+            "omnihub_quarantined_items", "Inbound items in quarantine, unresolved",
+            registry=self.registry)
+        self.channel_state = Gauge(
+            "omnihub_channel_state", "1 for each channel's current state, 0 for the others",
+            ["channel", "kind", "state"], registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    async def refresh(self, services: Services) -> None:
+        """Read the hub's counts and channel states into the gauges."""
+        stats = await collect_stats(services)
+        for status in ConversationStatus:
+            self.conversations.labels(status.value).set(stats["conversations"][status.value])
+        for status, count in stats["outbox"].items():
+            self.outbox.labels(status).set(count)
+        self.quarantined.set(stats["quarantined"])
+        for name, channel in services.channels.items():
+            current = channel.state()
+            for state in ChannelState:
+                self.channel_state.labels(name, channel.kind, state.value).set(
+                    1 if state is current else 0)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+@web.middleware
+async def metrics_middleware(
+    request: web.Request, handler: AioHandler
+) -> web.StreamResponse:
+    """Time and count every request by its route template, never by its concrete path."""
+    match = request.match_info
+    resource = match.route.resource
+    matched = match.http_exception is None and resource is not None
+    route = resource.canonical if matched and resource is not None else UNMATCHED
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except asyncio.CancelledError:
+        status = CANCELLED
+        raise
+    except web.HTTPException as err:
+        status = err.status
+        raise
+    finally:
+        request.app[METRICS].observe(request.method, route, status, time.perf_counter() - started)
+    return response
+
+
+@routes.get("/metrics", Access.PUBLIC)
+async def metrics(ctx: Ctx) -> web.StreamResponse:
+    """Prometheus metrics in the text exposition format."""
+    collected = ctx.request.app[METRICS]
+    await collected.refresh(ctx.services)
+    return web.Response(body=generate_latest(collected.registry),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
