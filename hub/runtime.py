@@ -28,7 +28,7 @@ from hub.services import Services, open_services
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 1.0
+WATCH_SECONDS = 0.5
 MAINTENANCE_SECONDS = 15.0
 CHANNEL_STOP_SECONDS = 3.0
 
@@ -36,11 +36,15 @@ CHANNEL_STOP_SECONDS = 3.0
 class ChannelSupervisor:
     """Keeps one channel running: starts it, restarts it with backoff when it fails."""
 
-    def __init__(self, channel: Channel, sink: InboundSink, max_backoff: float) -> None:
+    def __init__(
+        self, channel: Channel, sink: InboundSink, max_backoff: float, base_backoff: float = 1.0
+    ) -> None:
         self.channel = channel
         self.sink = sink
         self.max_backoff = max_backoff
+        self.base_backoff = base_backoff
         self.failures = 0
+        self.restarts = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -69,7 +73,7 @@ class ChannelSupervisor:
                 await self.channel.start(self.sink)
             except Exception as err:
                 self.failures += 1
-                delay = backoff(self.failures, 1.0, self.max_backoff)
+                delay = backoff(self.failures, self.base_backoff, self.max_backoff)
                 if self.failures == 1:
                     log.warning("channel %s failed to start (%s); retrying with backoff",
                                 self.channel.name, err)
@@ -89,8 +93,8 @@ class ChannelSupervisor:
                 await asyncio.sleep(WATCH_SECONDS)
             log.warning("channel %s failed; restarting it", self.channel.name)
             await self._stop_channel()
-            self.failures = 1
-            await asyncio.sleep(backoff(self.failures, 1.0, self.max_backoff))
+            self.restarts += 1
+            await asyncio.sleep(backoff(1, self.base_backoff, self.max_backoff))
 
 
 @dataclass
