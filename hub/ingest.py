@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 
 TOKEN = re.compile(r"\[#(\d{1,18})\]")
 RETRIES_ON_CONFLICT = 3
+MAX_EXTERNAL_ID = 255
+MAX_SUBJECT = 998
+MAX_NAME = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,7 @@ class IngestPipeline:
         raise AssertionError("unreachable")
 
     def _prepare(self, message: InboundMessage) -> _Prepared:
-        notes: list[str] = []
+        message, notes = _sanitised(message)
         raw_sha = None
         if message.raw is not None:
             try:
@@ -270,7 +275,7 @@ class IngestPipeline:
             return {}
         owners = dict((await conn.execute(
             select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
-        )).tuples().all())
+        )).all())
         return {(r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
                 for r in found}
 
@@ -306,6 +311,30 @@ class IngestPipeline:
             updates,
         )
         return reopened
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    return value.replace("\x00", "")[:limit] if value is not None else None
+
+
+def _sanitised(message: InboundMessage) -> tuple[InboundMessage, list[str]]:
+    """Fit a message to what both databases store: no NUL characters, bounded lengths."""
+    notes: list[str] = []
+    text = message.text.replace("\x00", "")
+    if text != message.text:
+        notes.append("NUL characters removed from the text")
+    external_id = message.external_id
+    if len(external_id) > MAX_EXTERNAL_ID:
+        external_id = "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
+        notes.append("external id over 255 characters replaced by its SHA-256")
+    subject = _clean(message.subject, MAX_SUBJECT)
+    if message.subject is not None and subject != message.subject:
+        notes.append(f"subject cut to {MAX_SUBJECT} characters")
+    cleaned = dataclasses.replace(
+        message, text=text, external_id=external_id, subject=subject,
+        sender_name=_clean(message.sender_name, MAX_NAME), html=_clean(message.html, len(message.html or "")),
+    )
+    return cleaned, notes
 
 
 class _ThreadIndex:

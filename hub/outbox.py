@@ -252,13 +252,13 @@ class Dispatcher:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Let the sends in flight finish for up to `timeout` s; release what is left for a retry."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let the sends in flight finish for up to `grace` s; release what is left for a retry."""
         if self._task is None:
             return
         self._stopping.set()
         self.outbox.wake.set()
-        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        done, _ = await asyncio.wait({self._task}, timeout=grace)
         if not done:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -351,7 +351,7 @@ class Dispatcher:
                 error = f"credentials refused: {err}"
             except TimeoutError:
                 error = f"send timed out after {self.settings.lease_seconds / 2:.0f} s"
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001
                 error = f"{type(err).__name__}: {err}"
                 log.warning("sending message %s via %s failed: %s", row["message_id"],
                             row["channel_account"], error)

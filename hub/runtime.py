@@ -64,7 +64,7 @@ class ChannelSupervisor:
         try:
             async with asyncio.timeout(CHANNEL_STOP_SECONDS):
                 await self.channel.stop()
-        except Exception:
+        except Exception:  # noqa: BLE001
             log.exception("channel %s did not stop cleanly", self.channel.name)
 
     async def _run(self) -> None:
@@ -90,7 +90,7 @@ class ChannelSupervisor:
                 log.info("channel %s started", self.channel.name)
             self.failures = 0
             while self.channel.state() is not ChannelState.FAILED:
-                await asyncio.sleep(WATCH_SECONDS)
+                await asyncio.sleep(WATCH_SECONDS)  # noqa: ASYNC110
             log.warning("channel %s failed; restarting it", self.channel.name)
             await self._stop_channel()
             self.restarts += 1

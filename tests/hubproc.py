@@ -51,7 +51,7 @@ class HubProcess:
     stderr: bytearray = field(default_factory=bytearray)
     _reader: asyncio.Task[None] | None = None
 
-    async def start(self, timeout: float = 30) -> str:
+    async def start(self, within: float = 30) -> str:
         """Start the process and return its base URL once it serves."""
         self.stderr.clear()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -60,7 +60,7 @@ class HubProcess:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
         )
         self._reader = asyncio.create_task(self._read())
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 found = SERVING.search(self.stderr)
                 if found:
@@ -81,16 +81,16 @@ class HubProcess:
         self.proc.kill()
         await self.wait(10)
 
-    async def terminate(self, timeout: float) -> int:
+    async def terminate(self, within: float) -> int:
         """SIGTERM and wait for the exit code."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return await self.wait(timeout)
+        return await self.wait(within)
 
-    async def wait(self, timeout: float) -> int:
+    async def wait(self, within: float) -> int:
         """Wait for the process to end; return its exit code."""
         assert self.proc is not None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             code = await self.proc.wait()
             if self._reader is not None:
                 await self._reader

@@ -270,3 +270,27 @@ async def test_attachments_and_raw_stored_out_of_line(services: Services) -> Non
     async with services.db.read() as conn:
         raw_sha = (await conn.execute(select(schema.messages.c.raw_sha256))).scalar_one()
     assert await services.blobs.get(raw_sha) == b"From: a\r\n\r\nbody"
+
+
+async def test_hostile_values_are_fitted_not_fatal(services: Services) -> None:
+    long_id = "<" + "x" * 2000 + "@example.com>"
+    r = await services.inbox.ingest(inbound(long_id, text="null\x00byte", subject="S" * 5000,
+                                            sender_name="N\x00" * 400))
+    again = await services.inbox.ingest(inbound(long_id))
+    assert again.duplicate and again.message_id == r.message_id
+    [message] = (await services.inbox.timeline(r.conversation_id)).messages
+    assert message.text == "nullbyte" and len(message.subject or "") == 998
+    assert message.external_id is not None and message.external_id.startswith("sha256:")
+    assert len(message.meta["ingest_notes"]) == 3
+
+
+async def test_one_broken_message_does_not_fail_its_batch(services: Services) -> None:
+    services.inbox.start()
+    good = [inbound(f"<g{i}@x>") for i in range(5)]
+    bad = inbound("<bad@x>", meta={"not json": {1, 2}})
+    results = await asyncio.gather(*(services.inbox.ingest(m) for m in [*good[:2], bad, *good[2:]]),
+                                   return_exceptions=True)
+    assert isinstance(results[2], Exception)
+    assert "not JSON serializable" in str(results[2])
+    assert all(not isinstance(r, BaseException) and not r.duplicate for i, r in enumerate(results) if i != 2)
+    assert await count(services, schema.messages) == 5

@@ -116,5 +116,5 @@ async def test_invalid_configuration_stops_start_with_key_path(tmp_path: Path, h
     write_config(hub_process.config, {"web": {"port": "eighty"},
                                       "channels": [{"name": "x", "kind": "api"}]})
     with pytest.raises(RuntimeError, match=r"web\.port") as err:
-        await hub_process.start(timeout=20)
+        await hub_process.start(within=20)
     assert "channels[0]" in str(err.value) or "web.port" in str(err.value)

@@ -10,7 +10,6 @@ from alembic import op
 from hub.store.schema import UTCDateTime
 from hub.store.search import fts_ddl
 
-
 revision = '0001'
 down_revision = None
 branch_labels = None
