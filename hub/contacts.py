@@ -146,6 +146,8 @@ class ContactService:
         """Change a contact's name, language or time zone."""
         values = {k: v for k, v in {"name": name, "language": language, "timezone": timezone}.items()
                   if v is not None}
+        if not values:
+            return await self.get(contact_id)
         async with self.db.write() as conn:
             done = await conn.execute(
                 update(schema.contacts).where(schema.contacts.c.id == contact_id).values(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ class Inbox:
         async with self.db.read() as conn:
             return await _conversation(conn, conversation_id)
 
-    async def list(self, flt: ConversationFilter) -> tuple[list[Conversation], int]:
+    async def list(self, flt: ConversationFilter) -> tuple[builtins.list[Conversation], int]:
         """A page of conversations and the total that match the filter."""
         c = schema.conversations
         stmt = _apply_filter(select(c), flt, self.db.dialect, self.clock())
@@ -154,7 +155,7 @@ class Inbox:
                     .order_by(schema.events.c.id)
                 )
             ).mappings().all()
-        by_message: dict[int, list[Any]] = {}
+        by_message: dict[int, builtins.list[Any]] = {}
         for att in atts:
             by_message.setdefault(att["message_id"], []).append(records.attachment(att))
         return Timeline(
@@ -164,7 +165,7 @@ class Inbox:
             events=tuple(records.event(r) for r in events),
         )
 
-    async def search(self, query: str, limit: int = 50) -> list[Conversation]:
+    async def search(self, query: str, limit: int = 50) -> builtins.list[Conversation]:
         """Conversations with a message matching the words of `query`, most recent first."""
         conversations, _ = await self.list(ConversationFilter(query=query, limit=limit))
         return conversations
@@ -248,7 +249,7 @@ class Inbox:
     async def _set_assignee(
         self, conn: AsyncConnection, conversation_id: int, agent_id: int | None, by: int | None,
         now: datetime, **extra: Any,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         await conn.execute(update(schema.conversations)
                            .where(schema.conversations.c.id == conversation_id)
                            .values(assignee_id=agent_id, updated_at=now))
@@ -280,7 +281,7 @@ class Inbox:
         self.bus.publish(events)
         return await self.conversation(conversation_id)
 
-    async def wake_snoozed(self) -> list[int]:
+    async def wake_snoozed(self) -> builtins.list[int]:
         """Reopen snoozed conversations whose time has come; return their ids."""
         now = self.clock()
         c = schema.conversations

@@ -163,7 +163,7 @@ async def test_stop_releases_unfinished_claims(services: Services, clock: FakeCl
         if (await status_of(services, message.id))["status"] == "sending":
             break
         await asyncio.sleep(0.02)
-    await d.stop(timeout=0.1)
+    await d.stop(grace=0.1)
     row = await status_of(services, message.id)
     assert row["status"] == "queued" and row["claimed_by"] is None
     assert slow.sent == []

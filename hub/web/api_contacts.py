@@ -56,6 +56,8 @@ async def get_contact(ctx: Ctx) -> web.StreamResponse:
 async def update_contact(ctx: Ctx) -> web.StreamResponse:
     """Change a contact's name, language or time zone."""
     body = ctx.body(ContactPatch)
+    if not body.model_dump(exclude_none=True):
+        return respond(to_dict(await ctx.services.contacts.get(ctx.path_id())))
     if body.timezone is not None and not await asyncio.to_thread(_known_zone, body.timezone):
         raise ValidationFailed([{"error": "not a known IANA time zone", "field": "timezone"}])
     contact = await ctx.services.contacts.update(

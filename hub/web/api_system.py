@@ -6,7 +6,7 @@ from aiohttp import web
 
 from hub.models import Role
 from hub.web.routing import Ctx, RouteTable, respond
-from hub.web.stats import collect_stats
+from hub.stats import collect
 
 routes = RouteTable("system")
 
@@ -22,4 +22,4 @@ async def list_channels(ctx: Ctx) -> web.StreamResponse:
 @routes.get("/api/stats", Role.SUPERVISOR)
 async def stats(ctx: Ctx) -> web.StreamResponse:
     """Counts of contacts, conversations, messages, quarantined items and the outbox."""
-    return respond(await collect_stats(ctx.services))
+    return respond(await collect(ctx.services.db))

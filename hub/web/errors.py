@@ -39,6 +39,13 @@ class BadRequest(ApiError):
         super().__init__(400, message)
 
 
+class UnsupportedMediaType(ApiError):
+    """A body that is not declared as JSON (415); cross-site forms cannot declare it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(415, message)
+
+
 class Unauthorized(ApiError):
     """No valid session cookie or API token (401)."""
 

@@ -14,7 +14,7 @@ from channels.base import ChannelState
 from hub.models import ConversationStatus
 from hub.services import Services
 from hub.web.routing import Access, Ctx, RouteTable
-from hub.web.stats import collect_stats
+from hub.stats import collect
 
 routes = RouteTable("health")
 
@@ -52,7 +52,7 @@ class Metrics:
 
     async def refresh(self, services: Services) -> None:
         """Read the hub's counts and channel states into the gauges."""
-        stats = await collect_stats(services)
+        stats = await collect(services.db)
         for status in ConversationStatus:
             self.conversations.labels(status.value).set(stats["conversations"][status.value])
         for status, count in stats["outbox"].items():

@@ -91,6 +91,7 @@ def _responses(route: Route) -> dict[str, Any]:
         responses["422"] = {"description": "The input did not validate", **error}
     if route.body is not None:
         responses["400"] = {"description": "The body is not JSON", **error}
+        responses["415"] = {"description": "The body is not declared as JSON", **error}
     if isinstance(route.access, Role):
         responses["401"] = {"description": "Not logged in", **error}
         responses["403"] = {"description": "Role too low, or CSRF token missing", **error}

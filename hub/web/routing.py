@@ -24,12 +24,13 @@ from channels.base import Channel
 from hub.errors import ConfigError, NotFound
 from hub.models import Agent, Role
 from hub.services import Services
-from hub.web.errors import BadRequest, validation_failed
+from hub.web.errors import BadRequest, UnsupportedMediaType, validation_failed
 from hub.web.keys import AUTH, SERVICES, Auth
 
 MAX_ID = 2**63 - 1
 PARAM = re.compile(r"\{([a-z_]+)\}")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+JSON_TYPE = "application/json"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -229,6 +230,8 @@ def _parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
 
 async def _parse_body(model: type[BaseModel], request: web.Request) -> BaseModel:
     raw = await request.read()
+    if raw.strip() and request.content_type != JSON_TYPE:
+        raise UnsupportedMediaType(f"send the body as JSON, with Content-Type: {JSON_TYPE}")
     try:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
