@@ -61,8 +61,8 @@ class ChannelContext:
     report_status: StatusSink | None = field(default=None)
 
 
-StatusSink = Callable[[str, str, DeliveryResult], Awaitable[None]]
-"""`(channel account, provider id, result)`: a channel reports a later delivery status."""
+StatusSink = Callable[[str, str, DeliveryResult], Awaitable[bool]]
+"""`(channel account, provider id, result)`: a later delivery status; False if the id is unknown."""
 
 
 @runtime_checkable

@@ -30,6 +30,7 @@ from hub.events import EventBus, event_row, record
 from hub.models import (
     ConversationStatus,
     Direction,
+    Identity,
     InboundMessage,
     IngestResult,
     Priority,
@@ -147,7 +148,7 @@ class IngestPipeline:
                 first_of_key[key] = index
                 fresh.append(index)
 
-        wanted = {}
+        wanted: dict[Identity, tuple[str | None, str | None]] = {}
         for index in fresh:
             m = batch[index].message
             wanted.setdefault(m.sender, (m.sender_name, m.language))
@@ -162,7 +163,7 @@ class IngestPipeline:
             contact_id = contact_of[m.sender]
             conv = threads.find(m, contact_id)
             if conv is None:
-                slot = len(new_conversations)
+                new_slot = len(new_conversations)
                 new_conversations.append(
                     {"contact_id": contact_id, "channel": m.channel.value,
                      "channel_account": m.channel_account, "subject": m.subject,
@@ -170,8 +171,8 @@ class IngestPipeline:
                      "created_at": now, "updated_at": now, "last_message_at": m.received_at,
                      "last_inbound_at": m.received_at}
                 )
-                threads.remember(m, contact_id, -1 - slot)
-                placement.append((index, None, slot))
+                threads.remember(m, contact_id, -1 - new_slot)
+                placement.append((index, None, new_slot))
             else:
                 threads.remember(m, contact_id, conv)
                 placement.append((index, conv, None))
@@ -195,7 +196,7 @@ class IngestPipeline:
             assert conv is not None
             return new_ids[-1 - conv] if conv < 0 else conv
 
-        message_rows = []
+        message_rows: list[dict[str, Any]] = []
         for index, conv, slot in placement:
             p = batch[index]
             m = p.message
@@ -217,7 +218,9 @@ class IngestPipeline:
                                [{**row, "id": mid} for row, mid in zip(message_rows, message_ids,
                                                                        strict=True)])
 
-        refs, attachment_rows, terms = [], [], []
+        refs: list[dict[str, Any]] = []
+        attachment_rows: list[dict[str, Any]] = []
+        terms: list[dict[str, Any]] = []
         for (index, _, _), row, mid in zip(placement, message_rows, message_ids, strict=True):
             p = batch[index]
             refs.extend(
@@ -241,11 +244,11 @@ class IngestPipeline:
                   for _, _, slot in placement if slot is not None]
         events.extend(audit)
 
-        for (index, _, slot), row, mid in zip(placement, message_rows, message_ids, strict=True):
+        for (index, _, placed_new), row, mid in zip(placement, message_rows, message_ids, strict=True):
             cid = row["conversation_id"]
             contact_id = contact_of[batch[index].message.sender]
             results[index] = IngestResult(mid, cid, contact_id, duplicate=False,
-                                          new_conversation=slot is not None,
+                                          new_conversation=placed_new is not None,
                                           reopened=cid in reopened)
             events.append(event_row("message.received", now, cid, message_id=mid,
                                     channel=row["channel"]))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import RowMapping, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Channel
@@ -77,7 +77,7 @@ class OutboxEntry:
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Seconds to wait before try `attempt + 1`: full jitter over an exponential ceiling."""
     ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return max(base / 2, ceiling * rng())
+    return float(max(base / 2, ceiling * rng()))
 
 
 class Outbox:
@@ -414,7 +414,7 @@ def _outbound(row: Mapping[str, Any]) -> OutboundMessage:
     )
 
 
-def _entry(row: Mapping[str, Any]) -> OutboxEntry:
+def _entry(row: RowMapping | Mapping[str, Any]) -> OutboxEntry:
     return OutboxEntry(
         id=row["id"], message_id=row["message_id"], conversation_id=row["conversation_id"],
         channel_account=row["channel_account"], recipient=row["recipient"],

@@ -18,14 +18,14 @@ async def collect(db: Database) -> dict[str, Any]:
             select(func.count()).select_from(schema.contacts)
             .where(schema.contacts.c.merged_into.is_(None))
         )).scalar_one()
-        by_status = dict((await conn.execute(select(c.c.status, func.count()).group_by(c.c.status))).all())
+        by_status: dict[str, int] = dict((await conn.execute(select(c.c.status, func.count()).group_by(c.c.status))).all())
         per_channel = (await conn.execute(
             select(m.c.channel, m.c.direction, func.count()).group_by(m.c.channel, m.c.direction)
         )).all()
         quarantined = (await conn.execute(
             select(func.count()).select_from(q).where(q.c.resolved_at.is_(None))
         )).scalar_one()
-        outbox = dict((await conn.execute(select(o.c.status, func.count()).group_by(o.c.status))).all())
+        outbox: dict[str, int] = dict((await conn.execute(select(o.c.status, func.count()).group_by(o.c.status))).all())
     messages: dict[str, dict[str, int]] = {}
     for channel, direction, count in per_channel:
         messages.setdefault(channel, {})[direction] = count
