@@ -35,15 +35,21 @@ from hub.models import ChannelKind, Identity, IdentityKind, InboundMessage  # no
 from hub.store import BlobStore, Database, schema  # noqa: E402
 from hub.store.migrate import upgrade  # noqa: E402
 
-EN = ["My order has not arrived yet and the tracking page shows no update since Monday.",
-      "Could you send me the invoice for last month again? The PDF was empty.",
-      "I was charged twice for the same subscription, please refund one payment.",
-      "The replacement part fits, thank you for the quick help!",
-      "Can I change the delivery address for order 44871 to my office?"]
-ZH = ["您好，我的快递已经一周没有更新了，请帮我查一下。", "上个月的发票还没有收到，麻烦再发一次。",
-      "同一笔订单被扣了两次款，请尽快退款。", "谢谢你们的帮助，问题已经解决了。", "请问可以把收货地址改成公司地址吗？"]
-TABLES = [schema.contacts, schema.identities, schema.conversations, schema.messages,
-          schema.message_refs]
+EN = [
+    "My order has not arrived yet and the tracking page shows no update since Monday.",
+    "Could you send me the invoice for last month again? The PDF was empty.",
+    "I was charged twice for the same subscription, please refund one payment.",
+    "The replacement part fits, thank you for the quick help!",
+    "Can I change the delivery address for order 44871 to my office?",
+]
+ZH = [
+    "您好，我的快递已经一周没有更新了，请帮我查一下。",
+    "上个月的发票还没有收到，麻烦再发一次。",
+    "同一笔订单被扣了两次款，请尽快退款。",
+    "谢谢你们的帮助，问题已经解决了。",
+    "请问可以把收货地址改成公司地址吗？",
+]
+TABLES = [schema.contacts, schema.identities, schema.conversations, schema.messages, schema.message_refs]
 
 
 def messages(count: int, seed: int = 7) -> list[InboundMessage]:
@@ -59,20 +65,43 @@ def messages(count: int, seed: int = 7) -> list[InboundMessage]:
         if roll < 0.6:
             ext = f"<{uuid.UUID(int=rng.getrandbits(128))}@mail.example.com>"
             refs = (rng.choice(emails),) if emails and rng.random() < 0.33 else ()
-            out.append(InboundMessage(
-                ChannelKind.EMAIL, "support", ext,
-                Identity(IdentityKind.EMAIL, f"customer{rng.randrange(3000)}@example.com"),
-                body, at, subject=("Re: " if refs else "") + f"Order {rng.randrange(10**5)}",
-                reply_refs=refs, own_refs=(ext,), sender_name="Customer"))
+            out.append(
+                InboundMessage(
+                    ChannelKind.EMAIL,
+                    "support",
+                    ext,
+                    Identity(IdentityKind.EMAIL, f"customer{rng.randrange(3000)}@example.com"),
+                    body,
+                    at,
+                    subject=("Re: " if refs else "") + f"Order {rng.randrange(10**5)}",
+                    reply_refs=refs,
+                    own_refs=(ext,),
+                    sender_name="Customer",
+                )
+            )
             emails.append(ext)
         elif roll < 0.85:
-            out.append(InboundMessage(
-                ChannelKind.SMS, "sms-main", f"SM{uuid.UUID(int=rng.getrandbits(128)).hex}",
-                Identity(IdentityKind.PHONE, f"+1415555{rng.randrange(10**4):04d}"), body[:600], at))
+            out.append(
+                InboundMessage(
+                    ChannelKind.SMS,
+                    "sms-main",
+                    f"SM{uuid.UUID(int=rng.getrandbits(128)).hex}",
+                    Identity(IdentityKind.PHONE, f"+1415555{rng.randrange(10**4):04d}"),
+                    body[:600],
+                    at,
+                )
+            )
         else:
-            out.append(InboundMessage(
-                ChannelKind.CHAT, "webchat", f"chat-{i}",
-                Identity(IdentityKind.CHAT, f"visitor-{rng.randrange(1500)}"), body[:500], at))
+            out.append(
+                InboundMessage(
+                    ChannelKind.CHAT,
+                    "webchat",
+                    f"chat-{i}",
+                    Identity(IdentityKind.CHAT, f"visitor-{rng.randrange(1500)}"),
+                    body[:500],
+                    at,
+                )
+            )
     return out
 
 
@@ -84,7 +113,7 @@ async def pipeline_rate(db: Database, batch: list[InboundMessage], blobs: Path) 
     started = time.perf_counter()
     wave = 2000
     for i in range(0, len(batch), wave):
-        await asyncio.gather(*(inbox.ingest(m) for m in batch[i:i + wave]))
+        await asyncio.gather(*(inbox.ingest(m) for m in batch[i : i + wave]))
     elapsed = time.perf_counter() - started
     await inbox.stop()
     return len(batch) / elapsed
@@ -107,8 +136,11 @@ async def dump_rows(db: Database) -> dict[str, list[dict[str, Any]]]:
 async def raw_rate(db: Database, rows: dict[str, list[dict[str, Any]]], count: int) -> float:
     """Messages per second for one bulk INSERT transaction of the same rows."""
     await upgrade(db)
-    fts = (text("INSERT INTO message_fts(rowid, terms) VALUES (:id, :terms)") if db.is_sqlite
-           else text("INSERT INTO message_fts(message_id, terms) VALUES (:id, CAST(:terms AS tsvector))"))
+    fts = (
+        text("INSERT INTO message_fts(rowid, terms) VALUES (:id, :terms)")
+        if db.is_sqlite
+        else text("INSERT INTO message_fts(message_id, terms) VALUES (:id, CAST(:terms AS tsvector))")
+    )
     started = time.perf_counter()
     async with db.write() as conn:
         for table in TABLES:

@@ -51,8 +51,7 @@ def configured(config: Config, source: str = "omnihub.toml") -> list[ConfiguredC
         kind = REGISTRY.get(entry.kind)
         if kind is None:
             known = ", ".join(sorted(REGISTRY))
-            problems.append(f"{source}: channels[{index}].kind: unknown kind {entry.kind!r} "
-                            f"(known: {known})")
+            problems.append(f"{source}: channels[{index}].kind: unknown kind {entry.kind!r} (known: {known})")
             continue
         try:
             settings = kind.settings.model_validate(entry.settings())

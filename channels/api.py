@@ -118,8 +118,11 @@ class ApiChannel:
             return _error(422, str(err))
         result = await self._sink(message)
         return web.json_response(
-            {"message_id": result.message_id, "conversation_id": result.conversation_id,
-             "duplicate": result.duplicate}
+            {
+                "message_id": result.message_id,
+                "conversation_id": result.conversation_id,
+                "duplicate": result.duplicate,
+            }
         )
 
     def _parse(self, payload: _Inbound, body: bytes) -> InboundMessage:
@@ -153,7 +156,9 @@ class ApiChannel:
         }
         try:
             async with self.context.http.post(
-                self.settings.outbound_url, data=body, headers=headers,
+                self.settings.outbound_url,
+                data=body,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
             ) as response:
                 text = await response.text()

@@ -17,6 +17,7 @@ from hub.config import CONFIG_NAME, Config, load
 from hub.errors import HubError, NotFound
 from hub.models import Availability, Role
 from hub.services import open_services
+from hub.store.migrate import current_revision
 
 ADMIN_USERNAME = "admin"
 INITIAL_LOGIN_FILE = "initial-admin-password"
@@ -112,25 +113,26 @@ def config_text() -> str:
     """The commented omnihub.toml that `omnihub init` writes, with the model's defaults."""
     model = Config()
     values: dict[str, SimpleNamespace] = {}
-    top_keys = [k for k, f in Config.model_fields.items()
-                if k not in SECTIONS and k not in ("channels", "base_dir")]
+    top_keys = [
+        k for k, f in Config.model_fields.items() if k not in SECTIONS and k not in ("channels", "base_dir")
+    ]
     values["top"] = _section_values(model, top_keys, "top")
     for name in SECTIONS:
         section = getattr(model, name)
         values[name] = _section_values(section, list(type(section).model_fields), name)
-    demo = "".join(
-        f'[[channels]]\nname = "demo-{kind}"\nkind = "memory"\n\n' for kind in DEMO_CHANNELS
-    )
+    demo = "".join(f'[[channels]]\nname = "demo-{kind}"\nkind = "memory"\n\n' for kind in DEMO_CHANNELS)
     return CONFIG_TEMPLATE.format(demo_channels=demo, **values)
 
 
 def _section_values(obj: BaseModel, keys: list[str], placeholder: str) -> SimpleNamespace:
     """TOML literals of an object's defaults, and lines for keys the template does not explain."""
     literals = {key: _toml(getattr(obj, key)) for key in keys}
-    missing = [key for key in keys if f"{{{placeholder}.{key}}}" not in CONFIG_TEMPLATE
-               and f"# {key} =" not in CONFIG_TEMPLATE]
-    lines = "".join(f"{key} = {literals[key]}\n" for key in missing
-                    if getattr(obj, key) is not None)
+    missing = [
+        key
+        for key in keys
+        if f"{{{placeholder}.{key}}}" not in CONFIG_TEMPLATE and f"# {key} =" not in CONFIG_TEMPLATE
+    ]
+    lines = "".join(f"{key} = {literals[key]}\n" for key in missing if getattr(obj, key) is not None)
     return SimpleNamespace(**literals, undocumented=lines)
 
 
@@ -149,9 +151,6 @@ class InitResult:
     config_path: Path
     config: Config
     copied: dict[str, defaults.CopyReport] = field(default_factory=dict)
-    admin_password: str | None = None
-    password_file: Path | None = None
-    revision: str | None = None
 
 
 def write_files(folder: Path, *, force: bool = False) -> InitResult:
@@ -159,31 +158,35 @@ def write_files(folder: Path, *, force: bool = False) -> InitResult:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CONFIG_NAME
     if path.exists() and not force:
-        raise HubError(f"{path} exists; use --force to overwrite it "
-                       "(or --if-missing to keep it and do nothing)")
+        raise HubError(
+            f"{path} exists; use --force to overwrite it (or --if-missing to keep it and do nothing)"
+        )
     path.write_text(config_text(), encoding="utf-8")
     config = load(path)
     result = InitResult(path, config)
-    result.copied["rules"] = defaults.copy_defaults("rules", config.path(config.rules_dir),
-                                                    force=force)
+    result.copied["rules"] = defaults.copy_defaults("rules", config.path(config.rules_dir), force=force)
     result.copied["templates"] = defaults.copy_defaults(
-        "templates", config.path(config.templates_dir), force=force)
+        "templates", config.path(config.templates_dir), force=force
+    )
     config.data_dir.mkdir(parents=True, exist_ok=True)
     return result
 
 
 async def prepare_store(config: Config, admin_password: str) -> tuple[bool, str | None]:
     """Migrate the store and create the admin user if missing; return (created, revision)."""
-    from hub.store.migrate import current_revision
-
     services = await open_services(config)
     try:
         try:
             await services.directory.agent_by_name(ADMIN_USERNAME)
         except NotFound:
             await services.directory.add_agent(
-                ADMIN_USERNAME, admin_password, Role.ADMIN, display_name="Administrator",
-                language=config.hub.default_language, availability=Availability.AWAY)
+                ADMIN_USERNAME,
+                admin_password,
+                Role.ADMIN,
+                display_name="Administrator",
+                language=config.hub.default_language,
+                availability=Availability.AWAY,
+            )
             created = True
         else:
             created = False

@@ -68,37 +68,49 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="omnihub",
         description="Omnichannel customer-service hub: e-mail, fax, phone, SMS, WhatsApp and chat "
-                    "in one inbox.")
-    parser.add_argument("--config", type=Path, default=None, metavar="PATH",
-                        help=f"the configuration file (default: ./{CONFIG_NAME})")
+        "in one inbox.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"the configuration file (default: ./{CONFIG_NAME})",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    init = commands.add_parser("init", help="create a hub in a folder",
-                               description="Write a commented omnihub.toml, copy the default rules "
-                                           "and templates, create the store and an admin user.")
+    init = commands.add_parser(
+        "init",
+        help="create a hub in a folder",
+        description="Write a commented omnihub.toml, copy the default rules "
+        "and templates, create the store and an admin user.",
+    )
     init.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR")
     group = init.add_mutually_exclusive_group()
-    group.add_argument("--force", action="store_true",
-                       help="overwrite omnihub.toml and edited default files")
-    group.add_argument("--if-missing", action="store_true",
-                       help="do nothing if omnihub.toml exists")
+    group.add_argument("--force", action="store_true", help="overwrite omnihub.toml and edited default files")
+    group.add_argument("--if-missing", action="store_true", help="do nothing if omnihub.toml exists")
     init.set_defaults(handler=cmd_init)
 
     run = commands.add_parser("run", help="run the hub until SIGTERM or SIGINT")
     run.set_defaults(handler=cmd_run)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
-        title="db commands", metavar="COMMAND", required=True)
+        title="db commands", metavar="COMMAND", required=True
+    )
     db.add_parser("upgrade", help="apply the migrations").set_defaults(handler=cmd_db_upgrade)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
-        title="user commands", metavar="COMMAND", required=True)
+        title="user commands", metavar="COMMAND", required=True
+    )
     add = user.add_parser("add", help="create a user")
     add.add_argument("name")
     add.add_argument("--role", choices=sorted(ROLES), required=True)
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from standard input (default: generate one)")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (default: generate one)",
+    )
     add.add_argument("--display-name")
     add.add_argument("--language", choices=("en", "zh"), default="en")
     add.set_defaults(handler=cmd_user_add)
@@ -109,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     user.add_parser("list", help="list users").set_defaults(handler=cmd_user_list)
 
     team = commands.add_parser("team", help="manage teams").add_subparsers(
-        title="team commands", metavar="COMMAND", required=True)
+        title="team commands", metavar="COMMAND", required=True
+    )
     team_add = team.add_parser("add", help="create a team")
     team_add.add_argument("name")
     team_add.add_argument("--department")
@@ -120,8 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     member.set_defaults(handler=cmd_team_member)
 
     demo = commands.add_parser("demo", help="fill the hub with sample data")
-    demo.add_argument("--if-empty", action="store_true",
-                      help="do nothing if the hub holds conversations")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if the hub holds conversations")
     demo.set_defaults(handler=cmd_demo)
 
     stats = commands.add_parser("stats", help="show what the hub holds")
@@ -145,9 +157,6 @@ async def _with_services(config: Config, work: Callable[[Services], Coroutine[An
         return await work(services)
     finally:
         await services.close()
-
-
-# init
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -179,9 +188,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-# run
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """`omnihub run`: validate the configuration, then hand over to the runtime."""
     import channels
@@ -191,9 +197,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hub.runtime import main as run_hub
 
     return run_hub(config, args.verbose)
-
-
-# db
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -217,12 +220,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             print(f"database upgraded from {before or 'empty'} to revision {after}")
         return after
 
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if config.store_url.startswith("sqlite"):
+        config.data_dir.mkdir(parents=True, exist_ok=True)
     _run(work())
     return 0
-
-
-# user
 
 
 def _read_password() -> str:
@@ -241,8 +242,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
     async def work(services: Services) -> Agent:
         return await services.directory.add_agent(
-            args.name, password, ROLES[args.role], display_name=args.display_name,
-            language=args.language, availability=Availability.AWAY)
+            args.name,
+            password,
+            ROLES[args.role],
+            display_name=args.display_name,
+            language=args.language,
+            availability=Availability.AWAY,
+        )
 
     agent = _run(_with_services(config, work))
     print(f"created user {agent.username!r} ({args.role}, id {agent.id})")
@@ -269,16 +275,23 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
     async def work(services: Services) -> list[list[str]]:
         teams = {t.id: t.name for t in await services.directory.teams()}
-        return [[str(a.id), a.username, a.display_name, a.role.name.lower(), a.availability.value,
-                 a.language, "yes" if a.active else "no", ", ".join(teams[t] for t in a.teams)]
-                for a in await services.directory.agents()]
+        return [
+            [
+                str(a.id),
+                a.username,
+                a.display_name,
+                a.role.name.lower(),
+                a.availability.value,
+                a.language,
+                "yes" if a.active else "no",
+                ", ".join(teams[t] for t in a.teams),
+            ]
+            for a in await services.directory.agents()
+        ]
 
     rows = _run(_with_services(config, work))
     _table(["id", "user", "name", "role", "availability", "language", "active", "teams"], rows)
     return 0
-
-
-# team
 
 
 def cmd_team_add(args: argparse.Namespace) -> int:
@@ -309,9 +322,6 @@ def cmd_team_member(args: argparse.Namespace) -> int:
     return 0
 
 
-# demo
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """`omnihub demo`: sample teams, agents and conversations."""
     from hub import demo
@@ -329,8 +339,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     by_status = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items()))
     print(f"demo: {summary.total} conversations ({by_channel})")
     print(f"  languages: {by_language}; statuses: {by_status}")
-    print(f"  {summary.messages} customer messages, {summary.replies} replies queued, "
-          f"{summary.notes} internal notes")
+    print(
+        f"  {summary.messages} customer messages, {summary.replies} replies queued, "
+        f"{summary.notes} internal notes"
+    )
     if summary.skipped:
         print(f"  {summary.skipped} sample conversations were already there")
     if summary.teams:
@@ -339,9 +351,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if password is not None:
             print(f"  agent {username}: password {password}")
     return 0
-
-
-# stats
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -356,14 +365,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             return await stats.collect(db)
         except (SQLAlchemyError, OSError) as err:
-            raise HubError(f"cannot read the store at {config.store.url} ({type(err).__name__}); "
-                           "run `omnihub db upgrade` first") from err
+            raise HubError(
+                f"cannot read the store at {config.store.url} ({type(err).__name__}); "
+                "run `omnihub db upgrade` first"
+            ) from err
         finally:
             await db.dispose()
 
     if config.store_url.startswith("sqlite") and not _sqlite_file(config).exists():
-        raise HubError(f"no database at {_sqlite_file(config)}; run `omnihub init` or "
-                       "`omnihub db upgrade` first")
+        raise HubError(
+            f"no database at {_sqlite_file(config)}; run `omnihub init` or `omnihub db upgrade` first"
+        )
     data = _run(work())
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -383,8 +395,10 @@ def _print_stats(data: dict[str, Any]) -> None:
     print(f"conversations   {conv['total']} ({states})")
     print(f"messages        {data['messages']['total']}")
     directions = sorted({d for v in data["messages"]["by_channel"].values() for d in v})
-    rows = [[ch, *(str(counts.get(d, 0)) for d in directions)]
-            for ch, counts in data["messages"]["by_channel"].items()]
+    rows = [
+        [ch, *(str(counts.get(d, 0)) for d in directions)]
+        for ch, counts in data["messages"]["by_channel"].items()
+    ]
     if rows:
         _table(["  channel", *directions], [[f"  {r[0]}", *r[1:]] for r in rows])
     print(f"quarantined     {data['quarantined']}")

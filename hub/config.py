@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from sqlalchemy.engine import make_url
 
 from hub.errors import ConfigError
 
@@ -25,7 +26,7 @@ ENV_PREFIX = "env:"
 
 def _from_env(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(ENV_PREFIX):
-        name = value[len(ENV_PREFIX):]
+        name = value[len(ENV_PREFIX) :]
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
         return os.environ[name]
@@ -60,7 +61,7 @@ class HubSection(Section):
 class StoreSection(Section):
     """[store]: the database and the size limits of what is stored out of line."""
 
-    url: str = "sqlite+aiosqlite:///data/omnihub.db"
+    url: Annotated[str, BeforeValidator(_from_env)] = "sqlite+aiosqlite:///data/omnihub.db"
     schema_name: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
     max_raw_bytes: int = Field(35 * 1024 * 1024, gt=0)
@@ -201,6 +202,10 @@ def load(path: Path | None = None) -> Config:
 def secrets(value: Any) -> set[str]:
     """Every secret value inside a configuration object, for masking."""
     found: set[str] = set()
+    if isinstance(value, StoreSection):
+        password = make_url(value.url).password
+        if password:
+            found.add(str(password))
     if isinstance(value, SecretStr):
         secret = value.get_secret_value()
         if secret:

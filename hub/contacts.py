@@ -87,17 +87,23 @@ class ContactService:
         """One contact with its identities; raise NotFound."""
         async with self.db.read() as conn:
             row = (
-                await conn.execute(select(schema.contacts).where(schema.contacts.c.id == contact_id))
-            ).mappings().first()
+                (await conn.execute(select(schema.contacts).where(schema.contacts.c.id == contact_id)))
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound(f"contact {contact_id} does not exist")
             idents = (
-                await conn.execute(
-                    select(schema.identities)
-                    .where(schema.identities.c.contact_id == contact_id)
-                    .order_by(schema.identities.c.id)
+                (
+                    await conn.execute(
+                        select(schema.identities)
+                        .where(schema.identities.c.contact_id == contact_id)
+                        .order_by(schema.identities.c.id)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
         return records.contact(row, idents)
 
     async def find(self, identity: Identity) -> Contact | None:
@@ -132,20 +138,29 @@ class ContactService:
             rows = (await conn.execute(stmt.limit(limit).offset(offset))).mappings().all()
             ids = [r["id"] for r in rows]
             idents = (
-                await conn.execute(select(i).where(i.c.contact_id.in_(ids)).order_by(i.c.id))
-            ).mappings().all()
+                (await conn.execute(select(i).where(i.c.contact_id.in_(ids)).order_by(i.c.id)))
+                .mappings()
+                .all()
+            )
         by_contact: dict[int, list[object]] = {}
         for ident in idents:
             by_contact.setdefault(ident["contact_id"], []).append(ident)
         return [records.contact(r, by_contact.get(r["id"], [])) for r in rows]  # type: ignore[arg-type]
 
     async def update(
-        self, contact_id: int, *, name: str | None = None, language: str | None = None,
+        self,
+        contact_id: int,
+        *,
+        name: str | None = None,
+        language: str | None = None,
         timezone: str | None = None,
     ) -> Contact:
         """Change a contact's name, language or time zone."""
-        values = {k: v for k, v in {"name": name, "language": language, "timezone": timezone}.items()
-                  if v is not None}
+        values = {
+            k: v
+            for k, v in {"name": name, "language": language, "timezone": timezone}.items()
+            if v is not None
+        }
         if not values:
             return await self.get(contact_id)
         async with self.db.write() as conn:
@@ -164,10 +179,14 @@ class ContactService:
         async with self.db.write() as conn:
             canon = await canonical_ids(conn, [source_id, target_id])
             existing = (
-                await conn.execute(
-                    select(schema.contacts.c.id).where(schema.contacts.c.id.in_([source_id, target_id]))
+                (
+                    await conn.execute(
+                        select(schema.contacts.c.id).where(schema.contacts.c.id.in_([source_id, target_id]))
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if len(existing) != 2:
                 raise NotFound("both contacts must exist")
             if canon[source_id] != source_id:
@@ -191,6 +210,7 @@ class ContactService:
             await conn.execute(
                 update(schema.contacts).where(schema.contacts.c.id == source_id).values(merged_into=target)
             )
-            await record(conn, [event_row("contact.merged", now, None, agent_id, source=source_id,
-                                          target=target)])
+            await record(
+                conn, [event_row("contact.merged", now, None, agent_id, source=source_id, target=target)]
+            )
         return await self.get(target)

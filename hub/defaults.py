@@ -1,8 +1,8 @@
 """The default rule files and templates shipped inside the package, and copying them out.
 
 In the source tree they are the top-level `rules/` and `templates/` folders; pyproject.toml
-maps them to the packages `hub._defaults.rules` and `hub._defaults.templates`, so they are
-found the same way in an editable install and in an installed wheel.
+maps them to the packages `hub._defaults.rules` and `hub._defaults.templates`, which an
+installed wheel contains. An editable install runs from the source tree and finds them there.
 """
 
 from __future__ import annotations
@@ -42,17 +42,24 @@ def location(kind: Kind) -> Traversable:
     try:
         return importlib.resources.files(package)
     except ModuleNotFoundError:
-        raise HubError(f"the packaged default {kind} ({package}) are not installed") from None
+        return _source_folder(kind, package)
     except NotADirectoryError:
         return _namespace_folder(package, kind)
 
 
-def _namespace_folder(package: str, kind: Kind) -> Path:
-    """The folder of a namespace package whose path also holds non-folders.
+def _source_folder(kind: Kind, package: str) -> Path:
+    """The folder in the source tree, for an editable install, which cannot import the package."""
+    # setuptools' editable finder reaches a mapped folder without __init__.py only through a
+    # namespace parent, and `hub` is a regular package.
+    root = Path(__file__).resolve().parent.parent
+    folder = root / kind
+    if (root / "pyproject.toml").is_file() and folder.is_dir():
+        return folder
+    raise HubError(f"the packaged default {kind} ({package}) are not installed")
 
-    Python 3.11's namespace reader refuses such a path (an editable install's finder adds
-    a placeholder entry), so the real folder is taken from the package's search locations.
-    """
+
+def _namespace_folder(package: str, kind: Kind) -> Path:
+    """The package's real folder, for Python 3.11, whose reader rejects editable installs' paths."""
     spec = importlib.util.find_spec(package)
     for entry in (spec.submodule_search_locations or []) if spec else []:
         folder = Path(entry)

@@ -49,21 +49,38 @@ class Directory:
     # Agents
 
     async def add_agent(
-        self, username: str, password: str | None, role: Role, *, display_name: str | None = None,
-        language: str = "en", availability: Availability = Availability.AWAY,
+        self,
+        username: str,
+        password: str | None,
+        role: Role,
+        *,
+        display_name: str | None = None,
+        language: str = "en",
+        availability: Availability = Availability.AWAY,
     ) -> Agent:
         """Create a user; raise Conflict if the name is taken or the password too short."""
         password_hash = await _hash(password) if password is not None else None
         try:
             async with self.db.write() as conn:
-                aid = (await conn.execute(insert(schema.agents).returning(schema.agents.c.id), {
-                    "username": username, "display_name": display_name or username,
-                    "role": int(role), "password_hash": password_hash,
-                    "availability": availability.value, "language": language, "active": True,
-                    "created_at": self.clock(),
-                })).scalar_one()
-                await record(conn, [event_row("agent.created", self.clock(), None, None,
-                                              agent=aid, role=role.name.lower())])
+                aid = (
+                    await conn.execute(
+                        insert(schema.agents).returning(schema.agents.c.id),
+                        {
+                            "username": username,
+                            "display_name": display_name or username,
+                            "role": int(role),
+                            "password_hash": password_hash,
+                            "availability": availability.value,
+                            "language": language,
+                            "active": True,
+                            "created_at": self.clock(),
+                        },
+                    )
+                ).scalar_one()
+                await record(
+                    conn,
+                    [event_row("agent.created", self.clock(), None, None, agent=aid, role=role.name.lower())],
+                )
         except IntegrityError:
             raise Conflict(f"a user named {username!r} already exists") from None
         return await self.agent(aid)
@@ -71,20 +88,32 @@ class Directory:
     async def agent(self, agent_id: int) -> Agent:
         """One agent with the ids of their teams; raise NotFound."""
         async with self.db.read() as conn:
-            row = (await conn.execute(select(schema.agents).where(schema.agents.c.id == agent_id))
-                   ).mappings().first()
+            row = (
+                (await conn.execute(select(schema.agents).where(schema.agents.c.id == agent_id)))
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound(f"agent {agent_id} does not exist")
-            teams = (await conn.execute(select(schema.team_members.c.team_id).where(
-                schema.team_members.c.agent_id == agent_id).order_by(schema.team_members.c.team_id)
-            )).scalars().all()
+            teams = (
+                (
+                    await conn.execute(
+                        select(schema.team_members.c.team_id)
+                        .where(schema.team_members.c.agent_id == agent_id)
+                        .order_by(schema.team_members.c.team_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         return records.agent(row, teams)
 
     async def agent_by_name(self, username: str) -> Agent:
         """One agent by user name; raise NotFound."""
         async with self.db.read() as conn:
-            aid = (await conn.execute(select(schema.agents.c.id).where(
-                schema.agents.c.username == username))).scalar()
+            aid = (
+                await conn.execute(select(schema.agents.c.id).where(schema.agents.c.username == username))
+            ).scalar()
         if aid is None:
             raise NotFound(f"no user named {username!r}")
         return await self.agent(aid)
@@ -100,9 +129,16 @@ class Directory:
         return [records.agent(r, sorted(teams.get(r["id"], []))) for r in rows]
 
     async def update_agent(
-        self, agent_id: int, *, display_name: str | None = None, role: Role | None = None,
-        availability: Availability | None = None, language: str | None = None,
-        active: bool | None = None, password: str | None = None, by: int | None = None,
+        self,
+        agent_id: int,
+        *,
+        display_name: str | None = None,
+        role: Role | None = None,
+        availability: Availability | None = None,
+        language: str | None = None,
+        active: bool | None = None,
+        password: str | None = None,
+        by: int | None = None,
     ) -> Agent:
         """Change an agent's details; changing the password ends their sessions."""
         values: dict[str, object] = {}
@@ -121,15 +157,17 @@ class Directory:
         if not values:
             return await self.agent(agent_id)
         async with self.db.write() as conn:
-            done = await conn.execute(update(schema.agents).where(schema.agents.c.id == agent_id)
-                                      .values(**values))
+            done = await conn.execute(
+                update(schema.agents).where(schema.agents.c.id == agent_id).values(**values)
+            )
             if done.rowcount == 0:
                 raise NotFound(f"agent {agent_id} does not exist")
             if password is not None or active is False:
                 await conn.execute(delete(schema.sessions).where(schema.sessions.c.agent_id == agent_id))
             changed = sorted(k if k != "password_hash" else "password" for k in values)
-            await record(conn, [event_row("agent.updated", self.clock(), None, by, agent=agent_id,
-                                          changed=changed)])
+            await record(
+                conn, [event_row("agent.updated", self.clock(), None, by, agent=agent_id, changed=changed)]
+            )
         return await self.agent(agent_id)
 
     # Teams
@@ -138,8 +176,12 @@ class Directory:
         """Create a team; raise Conflict if the name is taken."""
         try:
             async with self.db.write() as conn:
-                tid = (await conn.execute(insert(schema.teams).returning(schema.teams.c.id),
-                                          {"name": name, "department": department})).scalar_one()
+                tid = (
+                    await conn.execute(
+                        insert(schema.teams).returning(schema.teams.c.id),
+                        {"name": name, "department": department},
+                    )
+                ).scalar_one()
         except IntegrityError:
             raise Conflict(f"a team named {name!r} already exists") from None
         return Team(tid, name, department)
@@ -153,8 +195,11 @@ class Directory:
     async def team(self, team_id: int) -> Team:
         """One team; raise NotFound."""
         async with self.db.read() as conn:
-            row = (await conn.execute(select(schema.teams).where(schema.teams.c.id == team_id))
-                   ).mappings().first()
+            row = (
+                (await conn.execute(select(schema.teams).where(schema.teams.c.id == team_id)))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFound(f"team {team_id} does not exist")
         return records.team(row)
@@ -169,26 +214,37 @@ class Directory:
         await self.team(team_id)
         await self.agent(agent_id)
         async with self.db.write() as conn:
-            present = (await conn.execute(select(schema.team_members.c.agent_id).where(
-                schema.team_members.c.team_id == team_id, schema.team_members.c.agent_id == agent_id
-            ))).first()
+            present = (
+                await conn.execute(
+                    select(schema.team_members.c.agent_id).where(
+                        schema.team_members.c.team_id == team_id, schema.team_members.c.agent_id == agent_id
+                    )
+                )
+            ).first()
             if present is None:
                 await conn.execute(insert(schema.team_members), {"team_id": team_id, "agent_id": agent_id})
 
     async def remove_member(self, team_id: int, agent_id: int) -> None:
         """Take an agent out of a team."""
         async with self.db.write() as conn:
-            await conn.execute(delete(schema.team_members).where(
-                schema.team_members.c.team_id == team_id, schema.team_members.c.agent_id == agent_id))
+            await conn.execute(
+                delete(schema.team_members).where(
+                    schema.team_members.c.team_id == team_id, schema.team_members.c.agent_id == agent_id
+                )
+            )
 
     # Credentials
 
     async def authenticate(self, username: str, password: str) -> Agent | None:
         """The agent if the password is right and the account active; None otherwise."""
         async with self.db.read() as conn:
-            row = (await conn.execute(select(schema.agents.c.id, schema.agents.c.password_hash,
-                                             schema.agents.c.active)
-                                      .where(schema.agents.c.username == username))).first()
+            row = (
+                await conn.execute(
+                    select(schema.agents.c.id, schema.agents.c.password_hash, schema.agents.c.active).where(
+                        schema.agents.c.username == username
+                    )
+                )
+            ).first()
         stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
         ok = await _verify(stored, password)
         if row is None or not row.password_hash or not ok or not row.active:
@@ -202,9 +258,16 @@ class Directory:
         now = self.clock()
         async with self.db.write() as conn:
             await conn.execute(delete(schema.sessions).where(schema.sessions.c.expires_at < now))
-            await conn.execute(insert(schema.sessions), {
-                "token_hash": _digest(token), "agent_id": agent.id, "csrf_token": csrf,
-                "created_at": now, "expires_at": now + lifetime})
+            await conn.execute(
+                insert(schema.sessions),
+                {
+                    "token_hash": _digest(token),
+                    "agent_id": agent.id,
+                    "csrf_token": csrf,
+                    "created_at": now,
+                    "expires_at": now + lifetime,
+                },
+            )
             await record(conn, [event_row("agent.logged_in", now, None, agent.id)])
         return token, Session(agent, csrf, now + lifetime)
 
@@ -228,9 +291,15 @@ class Directory:
         await self.agent(agent_id)
         token = "ohk_" + secrets.token_urlsafe(32)
         async with self.db.write() as conn:
-            await conn.execute(insert(schema.api_tokens), {
-                "agent_id": agent_id, "name": name, "token_hash": _digest(token),
-                "created_at": self.clock()})
+            await conn.execute(
+                insert(schema.api_tokens),
+                {
+                    "agent_id": agent_id,
+                    "name": name,
+                    "token_hash": _digest(token),
+                    "created_at": self.clock(),
+                },
+            )
             await record(conn, [event_row("token.issued", self.clock(), None, agent_id, name=name)])
         return token
 
@@ -239,8 +308,9 @@ class Directory:
         t = schema.api_tokens
         digest, now = _digest(token), self.clock()
         async with self.db.read() as conn:
-            row = (await conn.execute(select(t.c.agent_id, t.c.last_used_at)
-                                      .where(t.c.token_hash == digest))).first()
+            row = (
+                await conn.execute(select(t.c.agent_id, t.c.last_used_at).where(t.c.token_hash == digest))
+            ).first()
         if row is None:
             return None
         if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_RESOLUTION:

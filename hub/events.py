@@ -52,8 +52,7 @@ def event_row(
     **data: Any,
 ) -> dict[str, Any]:
     """A row for the audit `events` table (also the shape published on the bus)."""
-    return {"kind": kind, "at": at, "conversation_id": conversation_id, "agent_id": agent_id,
-            "data": data}
+    return {"kind": kind, "at": at, "conversation_id": conversation_id, "agent_id": agent_id, "data": data}
 
 
 async def record(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:

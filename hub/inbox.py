@@ -116,8 +116,7 @@ class Inbox:
         """A page of conversations and the total that match the filter."""
         c = schema.conversations
         stmt = _apply_filter(select(c), flt, self.db.dialect, self.clock())
-        count_stmt = _apply_filter(select(func.count()).select_from(c), flt, self.db.dialect,
-                                   self.clock())
+        count_stmt = _apply_filter(select(func.count()).select_from(c), flt, self.db.dialect, self.clock())
         stmt = stmt.order_by(*_ordering(flt.sort)).limit(flt.limit).offset(flt.offset)
         async with self.db.read() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
@@ -131,30 +130,48 @@ class Inbox:
         async with self.db.read() as conn:
             conv = await _conversation(conn, conversation_id)
             rows = (
-                await conn.execute(
-                    select(m, o.c.status.label("delivery"))
-                    .outerjoin(o, o.c.message_id == m.c.id)
-                    .where(m.c.conversation_id == conversation_id)
-                    .order_by(m.c.created_at, m.c.id)
+                (
+                    await conn.execute(
+                        select(m, o.c.status.label("delivery"))
+                        .outerjoin(o, o.c.message_id == m.c.id)
+                        .where(m.c.conversation_id == conversation_id)
+                        .order_by(m.c.created_at, m.c.id)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             atts = (
-                await conn.execute(
-                    select(a).where(a.c.message_id.in_([r["id"] for r in rows])).order_by(a.c.id)
+                (
+                    await conn.execute(
+                        select(a).where(a.c.message_id.in_([r["id"] for r in rows])).order_by(a.c.id)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             calls = (
-                await conn.execute(
-                    select(schema.calls).where(schema.calls.c.conversation_id == conversation_id)
-                    .order_by(schema.calls.c.started_at)
+                (
+                    await conn.execute(
+                        select(schema.calls)
+                        .where(schema.calls.c.conversation_id == conversation_id)
+                        .order_by(schema.calls.c.started_at)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             events = (
-                await conn.execute(
-                    select(schema.events).where(schema.events.c.conversation_id == conversation_id)
-                    .order_by(schema.events.c.id)
+                (
+                    await conn.execute(
+                        select(schema.events)
+                        .where(schema.events.c.conversation_id == conversation_id)
+                        .order_by(schema.events.c.id)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
         by_message: dict[int, builtins.list[Any]] = {}
         for att in atts:
             by_message.setdefault(att["message_id"], []).append(records.attachment(att))
@@ -177,17 +194,28 @@ class Inbox:
         now = self.clock()
         async with self.db.write() as conn:
             conv = await _conversation(conn, conversation_id)
-            row = {"conversation_id": conversation_id, "direction": Direction.NOTE.value,
-                   "channel": conv.channel.value, "channel_account": conv.channel_account,
-                   "author_id": agent_id, "text": body, "meta": {}, "created_at": now}
-            mid = (await conn.execute(insert(schema.messages).returning(schema.messages.c.id),
-                                      row)).scalar_one()
+            row = {
+                "conversation_id": conversation_id,
+                "direction": Direction.NOTE.value,
+                "channel": conv.channel.value,
+                "channel_account": conv.channel_account,
+                "author_id": agent_id,
+                "text": body,
+                "meta": {},
+                "created_at": now,
+            }
+            mid = (
+                await conn.execute(insert(schema.messages).returning(schema.messages.c.id), row)
+            ).scalar_one()
             await index_messages(conn, [{"id": mid, "terms": index_terms(body)}])
             await _touch(conn, conversation_id, now)
             events = [event_row("note.added", now, conversation_id, agent_id, message_id=mid)]
             await record(conn, events)
-            stored = (await conn.execute(select(schema.messages).where(schema.messages.c.id == mid))
-                      ).mappings().one()
+            stored = (
+                (await conn.execute(select(schema.messages).where(schema.messages.c.id == mid)))
+                .mappings()
+                .one()
+            )
         self.bus.publish(events)
         return records.message(stored)
 
@@ -197,9 +225,9 @@ class Inbox:
         async with self.db.write() as conn:
             await _conversation(conn, conversation_id)
             if agent_id is not None:
-                active = (await conn.execute(
-                    select(schema.agents.c.active).where(schema.agents.c.id == agent_id)
-                )).scalar()
+                active = (
+                    await conn.execute(select(schema.agents.c.active).where(schema.agents.c.id == agent_id))
+                ).scalar()
                 if active is None:
                     raise NotFound(f"agent {agent_id} does not exist")
                 if not active:
@@ -216,50 +244,73 @@ class Inbox:
         tm, ag = schema.team_members, schema.agents
         async with self.db.write() as conn:
             await _conversation(conn, conversation_id)
-            seq = (await conn.execute(
-                select(schema.teams.c.assign_seq).where(schema.teams.c.id == team_id).with_for_update()
-            )).scalar()
+            seq = (
+                await conn.execute(
+                    select(schema.teams.c.assign_seq).where(schema.teams.c.id == team_id).with_for_update()
+                )
+            ).scalar()
             if seq is None:
                 raise NotFound(f"team {team_id} does not exist")
             never_first = tm.c.last_assigned_seq.is_(None).desc()
-            agent_id = (await conn.execute(
-                select(tm.c.agent_id).join(ag, ag.c.id == tm.c.agent_id)
-                .where(tm.c.team_id == team_id, ag.c.active.is_(True),
-                       ag.c.availability == Availability.AVAILABLE.value)
-                .order_by(never_first, tm.c.last_assigned_seq, tm.c.agent_id)
-                .limit(1)
-            )).scalar()
-            await conn.execute(update(schema.conversations)
-                               .where(schema.conversations.c.id == conversation_id)
-                               .values(team_id=team_id))
+            agent_id = (
+                await conn.execute(
+                    select(tm.c.agent_id)
+                    .join(ag, ag.c.id == tm.c.agent_id)
+                    .where(
+                        tm.c.team_id == team_id,
+                        ag.c.active.is_(True),
+                        ag.c.availability == Availability.AVAILABLE.value,
+                    )
+                    .order_by(never_first, tm.c.last_assigned_seq, tm.c.agent_id)
+                    .limit(1)
+                )
+            ).scalar()
+            await conn.execute(
+                update(schema.conversations)
+                .where(schema.conversations.c.id == conversation_id)
+                .values(team_id=team_id)
+            )
             if agent_id is None:
-                events = [event_row("assignment.no_agent_available", now, conversation_id, by,
-                                    team_id=team_id)]
+                events = [
+                    event_row("assignment.no_agent_available", now, conversation_id, by, team_id=team_id)
+                ]
                 await record(conn, events)
             else:
-                await conn.execute(update(schema.teams).where(schema.teams.c.id == team_id)
-                                   .values(assign_seq=seq + 1))
-                await conn.execute(update(tm).where(tm.c.team_id == team_id, tm.c.agent_id == agent_id)
-                                   .values(last_assigned_seq=seq + 1))
-                events = await self._set_assignee(conn, conversation_id, agent_id, by, now,
-                                                  team_id=team_id)
+                await conn.execute(
+                    update(schema.teams).where(schema.teams.c.id == team_id).values(assign_seq=seq + 1)
+                )
+                await conn.execute(
+                    update(tm)
+                    .where(tm.c.team_id == team_id, tm.c.agent_id == agent_id)
+                    .values(last_assigned_seq=seq + 1)
+                )
+                events = await self._set_assignee(conn, conversation_id, agent_id, by, now, team_id=team_id)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
 
     async def _set_assignee(
-        self, conn: AsyncConnection, conversation_id: int, agent_id: int | None, by: int | None,
-        now: datetime, **extra: Any,
+        self,
+        conn: AsyncConnection,
+        conversation_id: int,
+        agent_id: int | None,
+        by: int | None,
+        now: datetime,
+        **extra: Any,
     ) -> builtins.list[dict[str, Any]]:
-        await conn.execute(update(schema.conversations)
-                           .where(schema.conversations.c.id == conversation_id)
-                           .values(assignee_id=agent_id, updated_at=now))
-        events = [event_row("conversation.assigned", now, conversation_id, by, assignee_id=agent_id,
-                            **extra)]
+        await conn.execute(
+            update(schema.conversations)
+            .where(schema.conversations.c.id == conversation_id)
+            .values(assignee_id=agent_id, updated_at=now)
+        )
+        events = [event_row("conversation.assigned", now, conversation_id, by, assignee_id=agent_id, **extra)]
         await record(conn, events)
         return events
 
     async def set_status(
-        self, conversation_id: int, status: ConversationStatus, by: int | None = None,
+        self,
+        conversation_id: int,
+        status: ConversationStatus,
+        by: int | None = None,
         snoozed_until: datetime | None = None,
     ) -> Conversation:
         """Change the status; snoozing needs a time in the future."""
@@ -271,12 +322,22 @@ class Inbox:
             snoozed_until = None
         async with self.db.write() as conn:
             before = await _conversation(conn, conversation_id)
-            await conn.execute(update(schema.conversations)
-                               .where(schema.conversations.c.id == conversation_id)
-                               .values(status=status.value, snoozed_until=snoozed_until, updated_at=now))
-            events = [event_row("conversation.status_changed", now, conversation_id, by,
-                                old=before.status.value, new=status.value,
-                                snoozed_until=snoozed_until.isoformat() if snoozed_until else None)]
+            await conn.execute(
+                update(schema.conversations)
+                .where(schema.conversations.c.id == conversation_id)
+                .values(status=status.value, snoozed_until=snoozed_until, updated_at=now)
+            )
+            events = [
+                event_row(
+                    "conversation.status_changed",
+                    now,
+                    conversation_id,
+                    by,
+                    old=before.status.value,
+                    new=status.value,
+                    snoozed_until=snoozed_until.isoformat() if snoozed_until else None,
+                )
+            ]
             await record(conn, events)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
@@ -286,24 +347,43 @@ class Inbox:
         now = self.clock()
         c = schema.conversations
         async with self.db.write() as conn:
-            ids = list((await conn.execute(
-                select(c.c.id).where(c.c.status == ConversationStatus.SNOOZED.value,
-                                     c.c.snoozed_until <= now)
-            )).scalars())
+            ids = list(
+                (
+                    await conn.execute(
+                        select(c.c.id).where(
+                            c.c.status == ConversationStatus.SNOOZED.value, c.c.snoozed_until <= now
+                        )
+                    )
+                ).scalars()
+            )
             if not ids:
                 return []
-            await conn.execute(update(c).where(c.c.id.in_(ids))
-                               .values(status=ConversationStatus.OPEN.value, snoozed_until=None,
-                                       updated_at=now))
-            events = [event_row("conversation.status_changed", now, cid, None,
-                                old=ConversationStatus.SNOOZED.value, new=ConversationStatus.OPEN.value,
-                                reason="snooze ended") for cid in ids]
+            await conn.execute(
+                update(c)
+                .where(c.c.id.in_(ids))
+                .values(status=ConversationStatus.OPEN.value, snoozed_until=None, updated_at=now)
+            )
+            events = [
+                event_row(
+                    "conversation.status_changed",
+                    now,
+                    cid,
+                    None,
+                    old=ConversationStatus.SNOOZED.value,
+                    new=ConversationStatus.OPEN.value,
+                    reason="snooze ended",
+                )
+                for cid in ids
+            ]
             await record(conn, events)
         self.bus.publish(events)
         return ids
 
     async def set_tags(
-        self, conversation_id: int, add: Sequence[str] = (), remove: Sequence[str] = (),
+        self,
+        conversation_id: int,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
         by: int | None = None,
     ) -> Conversation:
         """Add and remove tags (lower-cased, trimmed)."""
@@ -313,35 +393,55 @@ class Inbox:
         ct = schema.conversation_tags
         async with self.db.write() as conn:
             await _conversation(conn, conversation_id)
-            have = set((await conn.execute(select(ct.c.tag).where(ct.c.conversation_id == conversation_id))
-                        ).scalars())
+            have = set(
+                (
+                    await conn.execute(select(ct.c.tag).where(ct.c.conversation_id == conversation_id))
+                ).scalars()
+            )
             to_add = sorted(add_set - have - remove_set)
             to_remove = sorted(remove_set & have)
             if to_add:
-                await conn.execute(insert(ct), [{"conversation_id": conversation_id, "tag": t}
-                                                for t in to_add])
+                await conn.execute(
+                    insert(ct), [{"conversation_id": conversation_id, "tag": t} for t in to_add]
+                )
             if to_remove:
-                await conn.execute(delete(ct).where(ct.c.conversation_id == conversation_id,
-                                                    ct.c.tag.in_(to_remove)))
+                await conn.execute(
+                    delete(ct).where(ct.c.conversation_id == conversation_id, ct.c.tag.in_(to_remove))
+                )
             events = []
             if to_add or to_remove:
-                events = [event_row("conversation.tagged", now, conversation_id, by, added=to_add,
-                                    removed=to_remove)]
+                events = [
+                    event_row(
+                        "conversation.tagged", now, conversation_id, by, added=to_add, removed=to_remove
+                    )
+                ]
                 await _touch(conn, conversation_id, now)
                 await record(conn, events)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
 
-    async def set_priority(self, conversation_id: int, priority: Priority, by: int | None = None) -> Conversation:
+    async def set_priority(
+        self, conversation_id: int, priority: Priority, by: int | None = None
+    ) -> Conversation:
         """Change a conversation's priority."""
         now = self.clock()
         async with self.db.write() as conn:
             before = await _conversation(conn, conversation_id)
-            await conn.execute(update(schema.conversations)
-                               .where(schema.conversations.c.id == conversation_id)
-                               .values(priority=int(priority), updated_at=now))
-            events = [event_row("conversation.priority_changed", now, conversation_id, by,
-                                old=before.priority.name.lower(), new=priority.name.lower())]
+            await conn.execute(
+                update(schema.conversations)
+                .where(schema.conversations.c.id == conversation_id)
+                .values(priority=int(priority), updated_at=now)
+            )
+            events = [
+                event_row(
+                    "conversation.priority_changed",
+                    now,
+                    conversation_id,
+                    by,
+                    old=before.priority.name.lower(),
+                    new=priority.name.lower(),
+                )
+            ]
             await record(conn, events)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
@@ -355,9 +455,11 @@ def _tag(value: str) -> str:
 
 
 async def _conversation(conn: AsyncConnection, conversation_id: int) -> Conversation:
-    row = (await conn.execute(
-        select(schema.conversations).where(schema.conversations.c.id == conversation_id)
-    )).mappings().first()
+    row = (
+        (await conn.execute(select(schema.conversations).where(schema.conversations.c.id == conversation_id)))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"conversation {conversation_id} does not exist")
     tags = await _tags(conn, [conversation_id])
@@ -376,8 +478,11 @@ async def _tags(conn: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:
 
 
 async def _touch(conn: AsyncConnection, conversation_id: int, now: datetime) -> None:
-    await conn.execute(update(schema.conversations).where(schema.conversations.c.id == conversation_id)
-                       .values(updated_at=now))
+    await conn.execute(
+        update(schema.conversations)
+        .where(schema.conversations.c.id == conversation_id)
+        .values(updated_at=now)
+    )
 
 
 def _apply_filter(stmt: Select[Any], flt: ConversationFilter, dialect: str, now: datetime) -> Select[Any]:
@@ -398,8 +503,12 @@ def _apply_filter(stmt: Select[Any], flt: ConversationFilter, dialect: str, now:
         ct = schema.conversation_tags
         stmt = stmt.where(c.c.id.in_(select(ct.c.conversation_id).where(ct.c.tag == _tag(flt.tag))))
     if flt.breached:
-        stmt = stmt.where(or_(and_(c.c.due_at.is_not(None), c.c.due_at < now),
-                              and_(c.c.promise_due_at.is_not(None), c.c.promise_due_at < now)))
+        stmt = stmt.where(
+            or_(
+                and_(c.c.due_at.is_not(None), c.c.due_at < now),
+                and_(c.c.promise_due_at.is_not(None), c.c.promise_due_at < now),
+            )
+        )
     if flt.query:
         match = match_sql(dialect, flt.query)
         if match is None:

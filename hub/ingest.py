@@ -124,8 +124,14 @@ class IngestPipeline:
             except PayloadTooLarge as err:
                 notes.append(f"attachment not stored: {err}")
                 continue
-            stored.append({"filename": att.filename[:255], "content_type": att.content_type[:255],
-                           "size": len(att.data), "sha256": sha})
+            stored.append(
+                {
+                    "filename": att.filename[:255],
+                    "content_type": att.content_type[:255],
+                    "size": len(att.data),
+                    "sha256": sha,
+                }
+            )
         terms = index_terms(message.subject, message.text, message.sender.address, message.sender_name)
         return _Prepared(message, raw_sha, stored, notes, terms)
 
@@ -153,8 +159,9 @@ class IngestPipeline:
             m = batch[index].message
             wanted.setdefault(m.sender, (m.sender_name, m.language))
         contact_of = await contacts.resolve(conn, wanted, now)
-        threads = await _ThreadIndex.load(conn, [batch[i].message for i in fresh], contact_of,
-                                          now - self.limits.thread_window)
+        threads = await _ThreadIndex.load(
+            conn, [batch[i].message for i in fresh], contact_of, now - self.limits.thread_window
+        )
 
         new_conversations: list[dict[str, Any]] = []
         placement: list[tuple[int, int | None, int | None]] = []
@@ -165,11 +172,18 @@ class IngestPipeline:
             if conv is None:
                 new_slot = len(new_conversations)
                 new_conversations.append(
-                    {"contact_id": contact_id, "channel": m.channel.value,
-                     "channel_account": m.channel_account, "subject": m.subject,
-                     "status": ConversationStatus.OPEN.value, "priority": Priority.NORMAL.value,
-                     "created_at": now, "updated_at": now, "last_message_at": m.received_at,
-                     "last_inbound_at": m.received_at}
+                    {
+                        "contact_id": contact_id,
+                        "channel": m.channel.value,
+                        "channel_account": m.channel_account,
+                        "subject": m.subject,
+                        "status": ConversationStatus.OPEN.value,
+                        "priority": Priority.NORMAL.value,
+                        "created_at": now,
+                        "updated_at": now,
+                        "last_message_at": m.received_at,
+                        "last_inbound_at": m.received_at,
+                    }
                 )
                 threads.remember(m, contact_id, -1 - new_slot)
                 placement.append((index, None, new_slot))
@@ -186,9 +200,10 @@ class IngestPipeline:
                 row["last_message_at"] = row["last_inbound_at"] = max(row["last_message_at"], at)
         new_ids = await ids.reserve(conn, schema.conversations, len(new_conversations))
         if new_conversations:
-            await conn.execute(insert(schema.conversations),
-                               [{**row, "id": cid} for row, cid in zip(new_conversations, new_ids,
-                                                                        strict=True)])
+            await conn.execute(
+                insert(schema.conversations),
+                [{**row, "id": cid} for row, cid in zip(new_conversations, new_ids, strict=True)],
+            )
 
         def conversation_id(conv: int | None, slot: int | None) -> int:
             if slot is not None:
@@ -206,17 +221,27 @@ class IngestPipeline:
             if m.sender_name:
                 meta.setdefault("sender_name", m.sender_name)
             message_rows.append(
-                {"conversation_id": conversation_id(conv, slot), "direction": Direction.INBOUND.value,
-                 "channel": m.channel.value, "channel_account": m.channel_account,
-                 "external_id": m.external_id, "sender": m.sender.address, "subject": m.subject,
-                 "text": m.text, "html": m.html, "raw_sha256": p.raw_sha256, "meta": meta,
-                 "created_at": m.received_at}
+                {
+                    "conversation_id": conversation_id(conv, slot),
+                    "direction": Direction.INBOUND.value,
+                    "channel": m.channel.value,
+                    "channel_account": m.channel_account,
+                    "external_id": m.external_id,
+                    "sender": m.sender.address,
+                    "subject": m.subject,
+                    "text": m.text,
+                    "html": m.html,
+                    "raw_sha256": p.raw_sha256,
+                    "meta": meta,
+                    "created_at": m.received_at,
+                }
             )
         message_ids = await ids.reserve(conn, schema.messages, len(message_rows))
         if message_rows:
-            await conn.execute(insert(schema.messages),
-                               [{**row, "id": mid} for row, mid in zip(message_rows, message_ids,
-                                                                       strict=True)])
+            await conn.execute(
+                insert(schema.messages),
+                [{**row, "id": mid} for row, mid in zip(message_rows, message_ids, strict=True)],
+            )
 
         refs: list[dict[str, Any]] = []
         attachment_rows: list[dict[str, Any]] = []
@@ -237,28 +262,40 @@ class IngestPipeline:
 
         created = set(new_ids)
         reopened = await self._touch_conversations(
-            conn, [r for r in message_rows if r["conversation_id"] not in created], now)
+            conn, [r for r in message_rows if r["conversation_id"] not in created], now
+        )
         audit = [event_row("conversation.reopened", now, cid) for cid in sorted(reopened)]
         await record(conn, audit)
-        events = [event_row("conversation.created", now, new_ids[slot])
-                  for _, _, slot in placement if slot is not None]
+        events = [
+            event_row("conversation.created", now, new_ids[slot])
+            for _, _, slot in placement
+            if slot is not None
+        ]
         events.extend(audit)
 
         for (index, _, placed_new), row, mid in zip(placement, message_rows, message_ids, strict=True):
             cid = row["conversation_id"]
             contact_id = contact_of[batch[index].message.sender]
-            results[index] = IngestResult(mid, cid, contact_id, duplicate=False,
-                                          new_conversation=placed_new is not None,
-                                          reopened=cid in reopened)
-            events.append(event_row("message.received", now, cid, message_id=mid,
-                                    channel=row["channel"]))
+            results[index] = IngestResult(
+                mid,
+                cid,
+                contact_id,
+                duplicate=False,
+                new_conversation=placed_new is not None,
+                reopened=cid in reopened,
+            )
+            events.append(event_row("message.received", now, cid, message_id=mid, channel=row["channel"]))
         for index, p in enumerate(batch):
             if results[index] is None:
                 first = results[first_of_key[(p.message.channel_account, p.message.external_id)]]
                 assert first is not None
-                results[index] = IngestResult(first.message_id, first.conversation_id,
-                                              first.contact_id, duplicate=True,
-                                              new_conversation=False)
+                results[index] = IngestResult(
+                    first.message_id,
+                    first.conversation_id,
+                    first.contact_id,
+                    duplicate=True,
+                    new_conversation=False,
+                )
         final = [r for r in results if r is not None]
         assert len(final) == len(batch)
         return final, events
@@ -268,19 +305,27 @@ class IngestPipeline:
     ) -> dict[tuple[str, str], tuple[int, int, int]]:
         m, c = schema.messages, schema.conversations
         keys = {(x.channel_account, x.external_id) for x in batch}
-        rows = (await conn.execute(
-            select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id)
-            .where(m.c.external_id.in_({k[1] for k in keys}),
-                   m.c.channel_account.in_({k[0] for k in keys}))
-        )).all()
+        rows = (
+            await conn.execute(
+                select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
+                    m.c.external_id.in_({k[1] for k in keys}), m.c.channel_account.in_({k[0] for k in keys})
+                )
+            )
+        ).all()
         found = [r for r in rows if (r.channel_account, r.external_id) in keys]
         if not found:
             return {}
-        owners = dict((await conn.execute(
-            select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
-        )).all())
-        return {(r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
-                for r in found}
+        owners = dict(
+            (
+                await conn.execute(
+                    select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
+                )
+            ).all()
+        )
+        return {
+            (r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
+            for r in found
+        }
 
     async def _touch_conversations(
         self, conn: AsyncConnection, message_rows: list[dict[str, Any]], now: datetime
@@ -334,8 +379,12 @@ def _sanitised(message: InboundMessage) -> tuple[InboundMessage, list[str]]:
     if message.subject is not None and subject != message.subject:
         notes.append(f"subject cut to {MAX_SUBJECT} characters")
     cleaned = dataclasses.replace(
-        message, text=text, external_id=external_id, subject=subject,
-        sender_name=_clean(message.sender_name, MAX_NAME), html=_clean(message.html, len(message.html or "")),
+        message,
+        text=text,
+        external_id=external_id,
+        subject=subject,
+        sender_name=_clean(message.sender_name, MAX_NAME),
+        html=_clean(message.html, len(message.html or "")),
     )
     return cleaned, notes
 
@@ -343,15 +392,19 @@ def _sanitised(message: InboundMessage) -> tuple[InboundMessage, list[str]]:
 class _ThreadIndex:
     """Which conversation each message of a batch belongs to, from three lookups."""
 
-    def __init__(self, by_ref: dict[str, int], token_owner: dict[int, int],
-                 open_conv: dict[tuple[int, str, str], int]) -> None:
+    def __init__(
+        self, by_ref: dict[str, int], token_owner: dict[int, int], open_conv: dict[tuple[int, str, str], int]
+    ) -> None:
         self.by_ref = by_ref
         self.token_owner = token_owner
         self.open_conv = open_conv
 
     @classmethod
     async def load(
-        cls, conn: AsyncConnection, batch: list[InboundMessage], contact_of: dict[Any, int],
+        cls,
+        conn: AsyncConnection,
+        batch: list[InboundMessage],
+        contact_of: dict[Any, int],
         window_start: datetime,
     ) -> _ThreadIndex:
         refs = list({r for m in batch for r in m.reply_refs})

@@ -34,8 +34,14 @@ class ChannelKind(enum.StrEnum):
 
 
 _CONVERSATIONAL = frozenset(
-    {ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.VOICE, ChannelKind.VOICEMAIL,
-     ChannelKind.CHAT, ChannelKind.API}
+    {
+        ChannelKind.SMS,
+        ChannelKind.WHATSAPP,
+        ChannelKind.VOICE,
+        ChannelKind.VOICEMAIL,
+        ChannelKind.CHAT,
+        ChannelKind.API,
+    }
 )
 
 

@@ -114,9 +114,15 @@ class Outbox:
                 if existing.conversation_id != conversation_id:
                     raise Conflict("idempotency key already used for another conversation")
                 return existing
-            conv = (await conn.execute(
-                select(schema.conversations).where(schema.conversations.c.id == conversation_id)
-            )).mappings().first()
+            conv = (
+                (
+                    await conn.execute(
+                        select(schema.conversations).where(schema.conversations.c.id == conversation_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
             if conv is None:
                 raise NotFound(f"conversation {conversation_id} does not exist")
             channel = ChannelKind(conv["channel"])
@@ -125,29 +131,55 @@ class Outbox:
             message_meta = dict(meta or {})
             if refs:
                 message_meta["reply_refs"] = refs
-            mid = (await conn.execute(
-                insert(schema.messages).returning(schema.messages.c.id),
-                {"conversation_id": conversation_id, "direction": Direction.OUTBOUND.value,
-                 "channel": channel.value, "channel_account": conv["channel_account"],
-                 "sender": None, "author_id": agent_id, "subject": subject or conv["subject"],
-                 "text": text_body, "html": html, "automatic": automatic, "meta": message_meta,
-                 "created_at": now},
-            )).scalar_one()
-            await conn.execute(insert(schema.outbox), {
-                "message_id": mid, "conversation_id": conversation_id, "channel": channel.value,
-                "channel_account": conv["channel_account"], "recipient_kind": recipient.kind.value,
-                "recipient": recipient.address, "idempotency_key": key,
-                "status": OutboundStatus.QUEUED.value, "attempts": 0, "next_attempt_at": now,
-                "created_at": now,
-            })
+            mid = (
+                await conn.execute(
+                    insert(schema.messages).returning(schema.messages.c.id),
+                    {
+                        "conversation_id": conversation_id,
+                        "direction": Direction.OUTBOUND.value,
+                        "channel": channel.value,
+                        "channel_account": conv["channel_account"],
+                        "sender": None,
+                        "author_id": agent_id,
+                        "subject": subject or conv["subject"],
+                        "text": text_body,
+                        "html": html,
+                        "automatic": automatic,
+                        "meta": message_meta,
+                        "created_at": now,
+                    },
+                )
+            ).scalar_one()
+            await conn.execute(
+                insert(schema.outbox),
+                {
+                    "message_id": mid,
+                    "conversation_id": conversation_id,
+                    "channel": channel.value,
+                    "channel_account": conv["channel_account"],
+                    "recipient_kind": recipient.kind.value,
+                    "recipient": recipient.address,
+                    "idempotency_key": key,
+                    "status": OutboundStatus.QUEUED.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                },
+            )
             await index_messages(conn, [{"id": mid, "terms": index_terms(subject, text_body)}])
             values: dict[str, Any] = {"updated_at": now, "last_message_at": now}
             if not automatic and conv["status"] == ConversationStatus.OPEN.value:
                 values["status"] = ConversationStatus.PENDING.value
-            await conn.execute(update(schema.conversations)
-                               .where(schema.conversations.c.id == conversation_id).values(**values))
-            events = [event_row("message.queued", now, conversation_id, agent_id, message_id=mid,
-                                automatic=automatic)]
+            await conn.execute(
+                update(schema.conversations)
+                .where(schema.conversations.c.id == conversation_id)
+                .values(**values)
+            )
+            events = [
+                event_row(
+                    "message.queued", now, conversation_id, agent_id, message_id=mid, automatic=automatic
+                )
+            ]
             await record(conn, events)
             stored = await _message_for_key(conn, key)
         assert stored is not None
@@ -170,8 +202,11 @@ class Outbox:
     async def entry(self, outbox_id: int) -> OutboxEntry:
         """One outbox row; raise NotFound."""
         async with self.db.read() as conn:
-            row = (await conn.execute(select(schema.outbox).where(schema.outbox.c.id == outbox_id))
-                   ).mappings().first()
+            row = (
+                (await conn.execute(select(schema.outbox).where(schema.outbox.c.id == outbox_id)))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFound(f"outbox entry {outbox_id} does not exist")
         return _entry(row)
@@ -194,11 +229,23 @@ class Outbox:
                 raise NotFound(f"outbox entry {outbox_id} does not exist")
             if row["status"] != OutboundStatus.FAILED.value:
                 raise Conflict(f"only failed messages can be retried; this one is {row['status']}")
-            await conn.execute(update(o).where(o.c.id == outbox_id).values(
-                status=OutboundStatus.QUEUED.value, attempts=0, next_attempt_at=now,
-                finished_at=None, claimed_by=None, claimed_until=None))
-            events = [event_row("message.retry", now, row["conversation_id"], agent_id,
-                                message_id=row["message_id"])]
+            await conn.execute(
+                update(o)
+                .where(o.c.id == outbox_id)
+                .values(
+                    status=OutboundStatus.QUEUED.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    finished_at=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+            )
+            events = [
+                event_row(
+                    "message.retry", now, row["conversation_id"], agent_id, message_id=row["message_id"]
+                )
+            ]
             await record(conn, events)
         self.bus.publish(events)
         self.wake.set()
@@ -209,17 +256,35 @@ class Outbox:
         now = self.clock()
         o = schema.outbox
         async with self.db.write() as conn:
-            row = (await conn.execute(select(o).where(
-                o.c.channel_account == channel_account, o.c.provider_id == provider_id
-            ))).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(o).where(
+                            o.c.channel_account == channel_account, o.c.provider_id == provider_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 return False
             if row["status"] == result.status.value:
                 return True
-            await conn.execute(update(o).where(o.c.id == row["id"]).values(
-                status=result.status.value, last_error=result.error, finished_at=now))
-            events = [event_row(f"message.{result.status.value}", now, row["conversation_id"],
-                                message_id=row["message_id"], error=result.error)]
+            await conn.execute(
+                update(o)
+                .where(o.c.id == row["id"])
+                .values(status=result.status.value, last_error=result.error, finished_at=now)
+            )
+            events = [
+                event_row(
+                    f"message.{result.status.value}",
+                    now,
+                    row["conversation_id"],
+                    message_id=row["message_id"],
+                    error=result.error,
+                )
+            ]
             await record(conn, events)
         self.bus.publish(events)
         return True
@@ -271,10 +336,14 @@ class Dispatcher:
         o = schema.outbox
         async with self.db.write() as conn:
             done = await conn.execute(
-                update(o).where(o.c.claimed_by == self.worker_id,
-                                o.c.status == OutboundStatus.SENDING.value)
-                .values(status=OutboundStatus.QUEUED.value, claimed_by=None, claimed_until=None,
-                        next_attempt_at=self.clock())
+                update(o)
+                .where(o.c.claimed_by == self.worker_id, o.c.status == OutboundStatus.SENDING.value)
+                .values(
+                    status=OutboundStatus.QUEUED.value,
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_attempt_at=self.clock(),
+                )
             )
         if done.rowcount:
             log.info("released %d unfinished sends for a retry", done.rowcount)
@@ -304,8 +373,7 @@ class Dispatcher:
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
         due = (
-            "(status = 'queued' AND next_attempt_at <= :now) "
-            "OR (status = 'sending' AND claimed_until < :now)"
+            "(status = 'queued' AND next_attempt_at <= :now) OR (status = 'sending' AND claimed_until < :now)"
         )
         lock = " FOR UPDATE SKIP LOCKED" if not self.db.is_sqlite else ""
         stmt = text(
@@ -313,21 +381,34 @@ class Dispatcher:
             f"attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE {due} "
             f"ORDER BY next_attempt_at, id LIMIT :n{lock}) RETURNING id"
         ).bindparams(bindparam("now", type_=schema.Stamp), bindparam("until", type_=schema.Stamp))
-        params = {"now": now, "until": lease_until, "me": self.worker_id,
-                  "n": self.settings.concurrency}
+        params = {"now": now, "until": lease_until, "me": self.worker_id, "n": self.settings.concurrency}
         async with self.db.write() as conn:
             ids = list((await conn.execute(stmt, params)).scalars())
             if not ids:
                 return []
             o, m = schema.outbox, schema.messages
-            rows = (await conn.execute(
-                select(o, m.c.text, m.c.subject, m.c.html, m.c.automatic, m.c.meta)
-                .join(m, m.c.id == o.c.message_id).where(o.c.id.in_(ids))
-            )).mappings().all()
-            atts = (await conn.execute(
-                select(schema.attachments).where(
-                    schema.attachments.c.message_id.in_([r["message_id"] for r in rows]))
-            )).mappings().all()
+            rows = (
+                (
+                    await conn.execute(
+                        select(o, m.c.text, m.c.subject, m.c.html, m.c.automatic, m.c.meta)
+                        .join(m, m.c.id == o.c.message_id)
+                        .where(o.c.id.in_(ids))
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            atts = (
+                (
+                    await conn.execute(
+                        select(schema.attachments).where(
+                            schema.attachments.c.message_id.in_([r["message_id"] for r in rows])
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
         by_message: dict[int, list[Any]] = {}
         for att in atts:
             by_message.setdefault(att["message_id"], []).append(records.attachment(att))
@@ -353,8 +434,9 @@ class Dispatcher:
                 error = f"send timed out after {self.settings.lease_seconds / 2:.0f} s"
             except Exception as err:  # noqa: BLE001
                 error = f"{type(err).__name__}: {err}"
-                log.warning("sending message %s via %s failed: %s", row["message_id"],
-                            row["channel_account"], error)
+                log.warning(
+                    "sending message %s via %s failed: %s", row["message_id"], row["channel_account"], error
+                )
         if result is not None and result.status is OutboundStatus.FAILED:
             error, permanent = result.error or "the provider refused the message", True
         await self._record(row, result, error, permanent)
@@ -367,8 +449,12 @@ class Dispatcher:
         values: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "last_error": error}
         if result is not None and error is None:
             kind = result.status.value
-            values.update(status=result.status.value, provider_id=result.provider_id,
-                          refused=result.refused or None, finished_at=now)
+            values.update(
+                status=result.status.value,
+                provider_id=result.provider_id,
+                refused=result.refused or None,
+                finished_at=now,
+            )
         elif permanent or row["attempts"] >= self.settings.max_attempts:
             kind = "failed"
             if not permanent:
@@ -376,10 +462,10 @@ class Dispatcher:
             values.update(status=OutboundStatus.FAILED.value, last_error=error, finished_at=now)
         else:
             kind = "retrying"
-            delay = backoff(row["attempts"], self.settings.base_delay_seconds,
-                            self.settings.max_delay_seconds)
-            values.update(status=OutboundStatus.QUEUED.value,
-                          next_attempt_at=now + timedelta(seconds=delay))
+            delay = backoff(
+                row["attempts"], self.settings.base_delay_seconds, self.settings.max_delay_seconds
+            )
+            values.update(status=OutboundStatus.QUEUED.value, next_attempt_at=now + timedelta(seconds=delay))
         async with self.db.write() as conn:
             done = await conn.execute(
                 update(o).where(o.c.id == row["id"], o.c.claimed_by == self.worker_id).values(**values)
@@ -387,8 +473,17 @@ class Dispatcher:
             if done.rowcount == 0:
                 log.warning("outbox row %s was reclaimed by another worker; result dropped", row["id"])
                 return
-            events = [event_row(f"message.{kind}", now, row["conversation_id"], None,
-                                message_id=row["message_id"], attempt=row["attempts"], error=error)]
+            events = [
+                event_row(
+                    f"message.{kind}",
+                    now,
+                    row["conversation_id"],
+                    None,
+                    message_id=row["message_id"],
+                    attempt=row["attempts"],
+                    error=error,
+                )
+            ]
             await record(conn, events)
         self.outbox.bus.publish(events)
 
@@ -416,21 +511,35 @@ def _outbound(row: Mapping[str, Any]) -> OutboundMessage:
 
 def _entry(row: RowMapping | Mapping[str, Any]) -> OutboxEntry:
     return OutboxEntry(
-        id=row["id"], message_id=row["message_id"], conversation_id=row["conversation_id"],
-        channel_account=row["channel_account"], recipient=row["recipient"],
-        status=OutboundStatus(row["status"]), attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"], last_error=row["last_error"],
-        provider_id=row["provider_id"], refused=row["refused"], created_at=row["created_at"],
+        id=row["id"],
+        message_id=row["message_id"],
+        conversation_id=row["conversation_id"],
+        channel_account=row["channel_account"],
+        recipient=row["recipient"],
+        status=OutboundStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        provider_id=row["provider_id"],
+        refused=row["refused"],
+        created_at=row["created_at"],
         finished_at=row["finished_at"],
     )
 
 
 async def _message_for_key(conn: AsyncConnection, key: str) -> Message | None:
     m, o = schema.messages, schema.outbox
-    row = (await conn.execute(
-        select(m, o.c.status.label("delivery")).join(o, o.c.message_id == m.c.id)
-        .where(o.c.idempotency_key == key)
-    )).mappings().first()
+    row = (
+        (
+            await conn.execute(
+                select(m, o.c.status.label("delivery"))
+                .join(o, o.c.message_id == m.c.id)
+                .where(o.c.idempotency_key == key)
+            )
+        )
+        .mappings()
+        .first()
+    )
     return records.message(row, (), row["delivery"]) if row else None
 
 
@@ -439,16 +548,25 @@ async def _recipient(
 ) -> Identity:
     """Reply to whoever wrote last on this conversation, else the contact's identity for the channel."""
     m = schema.messages
-    sender = (await conn.execute(
-        select(m.c.sender).where(m.c.conversation_id == conversation_id,
-                                 m.c.direction == Direction.INBOUND.value, m.c.sender.is_not(None))
-        .order_by(m.c.created_at.desc(), m.c.id.desc()).limit(1)
-    )).scalar()
+    sender = (
+        await conn.execute(
+            select(m.c.sender)
+            .where(
+                m.c.conversation_id == conversation_id,
+                m.c.direction == Direction.INBOUND.value,
+                m.c.sender.is_not(None),
+            )
+            .order_by(m.c.created_at.desc(), m.c.id.desc())
+            .limit(1)
+        )
+    ).scalar()
     kind = RECIPIENT_KIND.get(channel)
     idt = schema.identities
-    rows = (await conn.execute(
-        select(idt.c.kind, idt.c.address).where(idt.c.contact_id == contact_id).order_by(idt.c.id)
-    )).all()
+    rows = (
+        await conn.execute(
+            select(idt.c.kind, idt.c.address).where(idt.c.contact_id == contact_id).order_by(idt.c.id)
+        )
+    ).all()
     identities = [Identity(IdentityKind(r.kind), r.address) for r in rows]
     for identity in identities:
         if identity.address == sender and (kind is None or identity.kind is kind):
@@ -462,13 +580,14 @@ async def _recipient(
 async def _reply_refs(conn: AsyncConnection, conversation_id: int) -> list[str]:
     """The references of the latest inbound message, which a threaded reply cites."""
     m, r = schema.messages, schema.message_refs
-    latest = (await conn.execute(
-        select(m.c.id).where(m.c.conversation_id == conversation_id,
-                             m.c.direction == Direction.INBOUND.value)
-        .order_by(m.c.created_at.desc(), m.c.id.desc()).limit(1)
-    )).scalar()
+    latest = (
+        await conn.execute(
+            select(m.c.id)
+            .where(m.c.conversation_id == conversation_id, m.c.direction == Direction.INBOUND.value)
+            .order_by(m.c.created_at.desc(), m.c.id.desc())
+            .limit(1)
+        )
+    ).scalar()
     if latest is None:
         return []
     return list((await conn.execute(select(r.c.ref).where(r.c.message_id == latest))).scalars())
-
-

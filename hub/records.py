@@ -77,9 +77,7 @@ def attachment(row: RowMapping) -> Attachment:
     )
 
 
-def message(
-    row: RowMapping, attachments: Sequence[Attachment] = (), delivery: str | None = None
-) -> Message:
+def message(row: RowMapping, attachments: Sequence[Attachment] = (), delivery: str | None = None) -> Message:
     """A message from a `messages` row, its attachments and its outbox status."""
     return Message(
         id=row["id"],

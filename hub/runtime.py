@@ -64,33 +64,34 @@ class ChannelSupervisor:
         try:
             async with asyncio.timeout(CHANNEL_STOP_SECONDS):
                 await self.channel.stop()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("channel %s did not stop cleanly", self.channel.name)
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.channel.start(self.sink)
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001
                 self.failures += 1
                 delay = backoff(self.failures, self.base_backoff, self.max_backoff)
                 if self.failures == 1:
-                    log.warning("channel %s failed to start (%s); retrying with backoff",
-                                self.channel.name, err)
+                    log.warning(
+                        "channel %s failed to start (%s); retrying with backoff", self.channel.name, err
+                    )
                 else:
-                    log.debug("channel %s start attempt %d failed: %s", self.channel.name,
-                              self.failures, err)
+                    log.debug("channel %s start attempt %d failed: %s", self.channel.name, self.failures, err)
                 await self._stop_channel()
                 await asyncio.sleep(delay)
                 continue
             if self.failures:
-                log.info("channel %s is running again after %d failed starts", self.channel.name,
-                         self.failures)
+                log.info(
+                    "channel %s is running again after %d failed starts", self.channel.name, self.failures
+                )
             else:
                 log.info("channel %s started", self.channel.name)
             self.failures = 0
-            while self.channel.state() is not ChannelState.FAILED:
-                await asyncio.sleep(WATCH_SECONDS)  # noqa: ASYNC110
+            while self.channel.state() is not ChannelState.FAILED:  # noqa: ASYNC110
+                await asyncio.sleep(WATCH_SECONDS)
             log.warning("channel %s failed; restarting it", self.channel.name)
             await self._stop_channel()
             self.restarts += 1
@@ -117,24 +118,32 @@ class Hub:
         configured = channel_registry.configured(self.config)
         self.services = services = await open_services(self.config)
         self.http = aiohttp.ClientSession()
-        context = ChannelContext(http=self.http, blobs=services.blobs,
-                                 public_url=self.config.hub.public_url,
-                                 data_dir=self.config.data_dir,
-                                 report_status=services.outbox.record_status)
+        context = ChannelContext(
+            http=self.http,
+            blobs=services.blobs,
+            public_url=self.config.hub.public_url,
+            data_dir=self.config.data_dir,
+            report_status=services.outbox.record_status,
+        )
         for entry in configured:
             services.channels[entry.entry.name] = channel_registry.build(entry, context)
         services.inbox.start()
-        self.dispatcher = Dispatcher(services.db, services.outbox, services.channels,
-                                     self.config.outbox, services.clock)
+        self.dispatcher = Dispatcher(
+            services.db, services.outbox, services.channels, self.config.outbox, services.clock
+        )
         self.dispatcher.start()
         for channel in services.channels.values():
-            supervisor = ChannelSupervisor(channel, services.inbox.ingest,
-                                           self.config.runtime.channel_restart_max_seconds)
+            supervisor = ChannelSupervisor(
+                channel, services.inbox.ingest, self.config.runtime.channel_restart_max_seconds
+            )
             supervisor.start()
             self.supervisors.append(supervisor)
         self.maintenance = asyncio.create_task(self._maintain(), name="maintenance")
-        self.runner = web.AppRunner(create_app(services), handle_signals=False,
-                                    shutdown_timeout=self.config.runtime.shutdown_seconds / 3)
+        self.runner = web.AppRunner(
+            create_app(services),
+            handle_signals=False,
+            shutdown_timeout=self.config.runtime.shutdown_seconds / 3,
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.config.web.host, self.config.web.port)
         await site.start()
@@ -216,7 +225,7 @@ async def serve(config: Config, stop: asyncio.Event) -> int:
         async with asyncio.timeout(deadline):
             await hub.stop()
     except TimeoutError:
-        log.error("shutdown took longer than %.0f s; cancelling what is left", deadline)
+        log.error("shutdown took longer than %.0f s; cancelling what is left", deadline)  # noqa: TRY400
     leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in leftovers:
         log.error("task still pending at shutdown: %s", task.get_name())

@@ -39,9 +39,7 @@ class Services:
         await self.db.dispose()
 
 
-async def open_services(
-    config: Config, *, clock: Clock = utcnow, migrate: bool = True
-) -> Services:
+async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool = True) -> Services:
     """Connect to the store (migrating it unless told not to) and build the services."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(config.store_url, schema=config.store.schema_name)
@@ -57,7 +55,13 @@ async def open_services(
     inbox = Inbox(db, blobs, bus, limits, clock)
     inbox.committer.max_batch = config.inbox.max_batch
     return Services(
-        config=config, db=db, blobs=blobs, bus=bus, inbox=inbox,
-        contacts=ContactService(db, clock), outbox=Outbox(db, bus, clock),
-        directory=Directory(db, clock), clock=clock,
+        config=config,
+        db=db,
+        blobs=blobs,
+        bus=bus,
+        inbox=inbox,
+        contacts=ContactService(db, clock),
+        outbox=Outbox(db, bus, clock),
+        directory=Directory(db, clock),
+        clock=clock,
     )

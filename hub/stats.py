@@ -14,18 +14,27 @@ async def collect(db: Database) -> dict[str, Any]:
     """Contacts, conversations by status, messages per channel and direction, quarantine, outbox."""
     c, m, o, q = schema.conversations, schema.messages, schema.outbox, schema.quarantine
     async with db.read() as conn:
-        contacts = (await conn.execute(
-            select(func.count()).select_from(schema.contacts)
-            .where(schema.contacts.c.merged_into.is_(None))
-        )).scalar_one()
-        by_status: dict[str, int] = dict((await conn.execute(select(c.c.status, func.count()).group_by(c.c.status))).all())
-        per_channel = (await conn.execute(
-            select(m.c.channel, m.c.direction, func.count()).group_by(m.c.channel, m.c.direction)
-        )).all()
-        quarantined = (await conn.execute(
-            select(func.count()).select_from(q).where(q.c.resolved_at.is_(None))
-        )).scalar_one()
-        outbox: dict[str, int] = dict((await conn.execute(select(o.c.status, func.count()).group_by(o.c.status))).all())
+        contacts = (
+            await conn.execute(
+                select(func.count())
+                .select_from(schema.contacts)
+                .where(schema.contacts.c.merged_into.is_(None))
+            )
+        ).scalar_one()
+        by_status: dict[str, int] = dict(
+            (await conn.execute(select(c.c.status, func.count()).group_by(c.c.status))).all()
+        )
+        per_channel = (
+            await conn.execute(
+                select(m.c.channel, m.c.direction, func.count()).group_by(m.c.channel, m.c.direction)
+            )
+        ).all()
+        quarantined = (
+            await conn.execute(select(func.count()).select_from(q).where(q.c.resolved_at.is_(None)))
+        ).scalar_one()
+        outbox: dict[str, int] = dict(
+            (await conn.execute(select(o.c.status, func.count()).group_by(o.c.status))).all()
+        )
     messages: dict[str, dict[str, int]] = {}
     for channel, direction, count in per_channel:
         messages.setdefault(channel, {})[direction] = count

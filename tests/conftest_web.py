@@ -21,8 +21,12 @@ _numbers = itertools.count(1)
 
 
 async def add_agent(
-    services: Services, role: Role = Role.AGENT, username: str | None = None, *,
-    password: str | None = None, availability: Availability = Availability.AVAILABLE,
+    services: Services,
+    role: Role = Role.AGENT,
+    username: str | None = None,
+    *,
+    password: str | None = None,
+    availability: Availability = Availability.AVAILABLE,
 ) -> Agent:
     """A user; without a password (fast: no hashing) unless one is given."""
     name = username or f"{role.name.lower()}{next(_numbers)}"
@@ -44,8 +48,14 @@ class Caller:
         return self.agent.id
 
     async def call(
-        self, method: str, path: str, *, json: Any = None, data: Any = None,
-        headers: dict[str, str] | None = None, expect: int | None = 200,
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        expect: int | None = 200,
     ) -> Any:
         """Send a request; return the JSON body (or the raw bytes if not JSON)."""
         kwargs: dict[str, Any] = {"headers": {**self.headers, **(headers or {})}}
@@ -91,15 +101,20 @@ async def as_role(client: TestClient[Any, Any], services: Services, role: Role) 
 
 @asynccontextmanager
 async def services_with_channels(
-    make_config: Any, clock: Any, channels: list[dict[str, Any]], *, start: bool = True,
+    make_config: Any,
+    clock: Any,
+    channels: list[dict[str, Any]],
+    *,
+    start: bool = True,
 ) -> AsyncIterator[Services]:
     """Services whose configuration has these channels, built (and started) as the runtime does."""
     config = make_config(channels=channels)
     services = await open_services(config, clock=clock)
     try:
         async with aiohttp.ClientSession() as http:
-            context = ChannelContext(http=http, blobs=services.blobs,
-                                     public_url=config.hub.public_url, data_dir=config.data_dir)
+            context = ChannelContext(
+                http=http, blobs=services.blobs, public_url=config.hub.public_url, data_dir=config.data_dir
+            )
             for entry in channel_registry.configured(config):
                 services.channels[entry.entry.name] = channel_registry.build(entry, context)
             if start:

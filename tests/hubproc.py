@@ -56,8 +56,15 @@ class HubProcess:
         self.stderr.clear()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hub", "--config", str(self.config), "run",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
+            sys.executable,
+            "-m",
+            "hub",
+            "--config",
+            str(self.config),
+            "run",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
         self._reader = asyncio.create_task(self._read())
         async with asyncio.timeout(within):

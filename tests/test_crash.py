@@ -35,8 +35,13 @@ def hub_settings(tmp_path: Path, store: dict[str, Any], outbound_url: str = "") 
         "hub": {"data_dir": str(tmp_path / "data")},
         "store": store,
         "web": {"port": 0},
-        "outbox": {"lease_seconds": 3, "base_delay_seconds": 0.2, "max_delay_seconds": 1,
-                   "poll_seconds": 0.1, "concurrency": 8},
+        "outbox": {
+            "lease_seconds": 3,
+            "base_delay_seconds": 0.2,
+            "max_delay_seconds": 1,
+            "poll_seconds": 0.1,
+            "concurrency": 8,
+        },
         "channels": [channel],
     }
 
@@ -59,12 +64,18 @@ async def stored_messages(config_path: Path) -> int:
 
 
 def payload(i: int) -> bytes:
-    return json.dumps({
-        "external_id": f"order-{i}",
-        "sender": {"kind": "email", "address": f"customer{i % 97}@example.com", "name": f"Customer {i % 97}"},
-        "subject": f"Order {i} has not arrived",
-        "text": f"Hello, my order {i} was due last week. 我的订单{i}还没有到。",
-    }).encode()
+    return json.dumps(
+        {
+            "external_id": f"order-{i}",
+            "sender": {
+                "kind": "email",
+                "address": f"customer{i % 97}@example.com",
+                "name": f"Customer {i % 97}",
+            },
+            "subject": f"Order {i} has not arrived",
+            "text": f"Hello, my order {i} was due last week. 我的订单{i}还没有到。",
+        }
+    ).encode()
 
 
 async def post_all(url: str, indices: list[int], acked: set[int], concurrency: int = 40) -> None:
@@ -77,9 +88,11 @@ async def post_all(url: str, indices: list[int], acked: set[int], concurrency: i
             i = queue.get_nowait()
             body = payload(i)
             try:
-                async with session.post(f"{url}/webhooks/api/partner/messages", data=body,
-                                        headers={SIGNATURE_HEADER: sign(SECRET, body),
-                                                 "Content-Type": "application/json"}) as resp:
+                async with session.post(
+                    f"{url}/webhooks/api/partner/messages",
+                    data=body,
+                    headers={SIGNATURE_HEADER: sign(SECRET, body), "Content-Type": "application/json"},
+                ) as resp:
                     if resp.status == 200:
                         acked.add(i)
             except aiohttp.ClientError:
@@ -172,7 +185,8 @@ async def test_sigkill_while_sending_sends_each_message_once(
                 await asyncio.sleep(0.1)
         assert len(sink.delivered) == replies
         assert {v["text"] for v in sink.delivered.values()} == {
-            f"Answer {n} to {i}" for i in range(replies // 4) for n in range(4)}
+            f"Answer {n} to {i}" for i in range(replies // 4) for n in range(4)
+        }
         assert sink.attempts[sink.held_key] >= 2, "the send cut off by the kill was retried"
         assert await hub_process.terminate(15) == 0
     finally:
@@ -185,9 +199,12 @@ async def _unsent(config_path: Path) -> int:
     db = Database(config.store_url, schema=config.store.schema_name)
     try:
         async with db.read() as conn:
-            return (await conn.execute(
-                select(func.count()).select_from(schema.outbox)
-                .where(schema.outbox.c.status.not_in(["sent", "delivered"]))
-            )).scalar_one()
+            return (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(schema.outbox)
+                    .where(schema.outbox.c.status.not_in(["sent", "delivered"]))
+                )
+            ).scalar_one()
     finally:
         await db.dispose()

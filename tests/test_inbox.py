@@ -49,8 +49,12 @@ async def test_same_external_id_on_two_accounts_is_two_messages(services: Servic
 async def test_group_commit_keeps_order_and_threads_within_a_batch(services: Services) -> None:
     services.inbox.start()
     first = inbound("<m0@x>", own_refs=("<m0@x>",), subject="Invoice 2291")
-    replies = [inbound(f"<m{i}@x>", own_refs=(f"<m{i}@x>",), reply_refs=(f"<m{i - 1}@x>",),
-                       subject="Re: Invoice 2291") for i in range(1, 40)]
+    replies = [
+        inbound(
+            f"<m{i}@x>", own_refs=(f"<m{i}@x>",), reply_refs=(f"<m{i - 1}@x>",), subject="Re: Invoice 2291"
+        )
+        for i in range(1, 40)
+    ]
     results = await asyncio.gather(*(services.inbox.ingest(m) for m in [first, *replies]))
     assert {r.conversation_id for r in results} == {results[0].conversation_id}
     assert [r.new_conversation for r in results] == [True] + [False] * 39
@@ -92,7 +96,9 @@ async def test_email_threads_by_reference_then_token(services: Services) -> None
     assert unrelated.new_conversation
 
 
-async def test_chat_threads_into_open_conversation_within_window(services: Services, clock: FakeClock) -> None:
+async def test_chat_threads_into_open_conversation_within_window(
+    services: Services, clock: FakeClock
+) -> None:
     def sms(ext: str) -> object:
         return inbound(ext, "+8613800138000", channel=ChannelKind.SMS, account="sms-cn", at=clock())
 
@@ -116,7 +122,9 @@ async def test_chat_threads_into_open_conversation_within_window(services: Servi
 async def test_new_inbound_reopens(services: Services, clock: FakeClock) -> None:
     first = await services.inbox.ingest(inbound("<r1@x>", own_refs=("<r1@x>",)))
     cid = first.conversation_id
-    await services.inbox.set_status(cid, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(days=1))
+    await services.inbox.set_status(
+        cid, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(days=1)
+    )
     reply = await services.inbox.ingest(inbound("<r2@x>", reply_refs=("<r1@x>",)))
     assert reply.reopened
     conv = await services.inbox.conversation(cid)
@@ -141,8 +149,12 @@ async def test_merge_contacts_moves_conversations_and_identities(services: Servi
 async def test_round_robin_skips_unavailable_and_rotates(services: Services) -> None:
     d = services.directory
     team = await d.add_team("Support", "客服部")
-    agents = [await d.add_agent(f"agent{i}", "correct horse battery", Role.AGENT,
-                                availability=Availability.AVAILABLE) for i in range(3)]
+    agents = [
+        await d.add_agent(
+            f"agent{i}", "correct horse battery", Role.AGENT, availability=Availability.AVAILABLE
+        )
+        for i in range(3)
+    ]
     away = await d.add_agent("away", "correct horse battery", Role.AGENT)
     for a in [*agents, away]:
         await d.add_member(team.id, a.id)
@@ -182,10 +194,12 @@ async def test_snooze_and_wake(services: Services, clock: FakeClock) -> None:
     with pytest.raises(Conflict):
         await services.inbox.set_status(r.conversation_id, ConversationStatus.SNOOZED)
     with pytest.raises(Conflict):
-        await services.inbox.set_status(r.conversation_id, ConversationStatus.SNOOZED,
-                                        snoozed_until=clock() - timedelta(minutes=1))
-    await services.inbox.set_status(r.conversation_id, ConversationStatus.SNOOZED,
-                                    snoozed_until=clock() + timedelta(hours=1))
+        await services.inbox.set_status(
+            r.conversation_id, ConversationStatus.SNOOZED, snoozed_until=clock() - timedelta(minutes=1)
+        )
+    await services.inbox.set_status(
+        r.conversation_id, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(hours=1)
+    )
     assert await services.inbox.wake_snoozed() == []
     clock.advance(hours=1, seconds=1)
     assert await services.inbox.wake_snoozed() == [r.conversation_id]
@@ -196,7 +210,9 @@ async def test_notes_tags_priority_are_audited(services: Services) -> None:
     agent = await services.directory.add_agent("cy", "correct horse battery", Role.SUPERVISOR)
     r = await services.inbox.ingest(inbound("<nt@x>"))
     note = await services.inbox.add_note(r.conversation_id, agent.id, "Customer called twice; 先查物流")
-    conv = await services.inbox.set_tags(r.conversation_id, add=["Complaint", " delivery  late "], by=agent.id)
+    conv = await services.inbox.set_tags(
+        r.conversation_id, add=["Complaint", " delivery  late "], by=agent.id
+    )
     assert conv.tags == ("complaint", "delivery late")
     conv = await services.inbox.set_tags(r.conversation_id, remove=["complaint"], by=agent.id)
     assert conv.tags == ("delivery late",)
@@ -212,10 +228,12 @@ async def test_notes_tags_priority_are_audited(services: Services) -> None:
 
 
 async def test_search_english_and_chinese(services: Services) -> None:
-    en = await services.inbox.ingest(inbound("<s1@x>", text="My refund for order 5521 never arrived",
-                                             subject="Refund missing"))
-    zh = await services.inbox.ingest(inbound("<s2@x>", "wang@example.cn", text="您好，我想申请退款，快递一直没到。",
-                                             subject="退款申请"))
+    en = await services.inbox.ingest(
+        inbound("<s1@x>", text="My refund for order 5521 never arrived", subject="Refund missing")
+    )
+    zh = await services.inbox.ingest(
+        inbound("<s2@x>", "wang@example.cn", text="您好，我想申请退款，快递一直没到。", subject="退款申请")
+    )
     await services.inbox.ingest(inbound("<s3@x>", "zed@example.com", text="Thanks for the quick help"))
     assert [c.id for c in await services.inbox.search("refund")] == [en.conversation_id]
     assert [c.id for c in await services.inbox.search("退款")] == [zh.conversation_id]
@@ -230,8 +248,12 @@ async def test_list_filters_and_sorting(services: Services, clock: FakeClock) ->
     agent = await services.directory.add_agent("di", "correct horse battery", Role.AGENT)
     ids = []
     for i, channel in enumerate([ChannelKind.EMAIL, ChannelKind.SMS, ChannelKind.FAX, ChannelKind.CHAT]):
-        sender = {ChannelKind.EMAIL: "a@example.com", ChannelKind.SMS: "+14155550101",
-                  ChannelKind.FAX: "+14155550102", ChannelKind.CHAT: "v-1"}[channel]
+        sender = {
+            ChannelKind.EMAIL: "a@example.com",
+            ChannelKind.SMS: "+14155550101",
+            ChannelKind.FAX: "+14155550102",
+            ChannelKind.CHAT: "v-1",
+        }[channel]
         r = await services.inbox.ingest(inbound(f"L{i}", sender, channel=channel, at=clock()))
         ids.append(r.conversation_id)
         clock.advance(minutes=1)
@@ -274,8 +296,9 @@ async def test_attachments_and_raw_stored_out_of_line(services: Services) -> Non
 
 async def test_hostile_values_are_fitted_not_fatal(services: Services) -> None:
     long_id = "<" + "x" * 2000 + "@example.com>"
-    r = await services.inbox.ingest(inbound(long_id, text="null\x00byte", subject="S" * 5000,
-                                            sender_name="N\x00" * 400))
+    r = await services.inbox.ingest(
+        inbound(long_id, text="null\x00byte", subject="S" * 5000, sender_name="N\x00" * 400)
+    )
     again = await services.inbox.ingest(inbound(long_id))
     assert again.duplicate and again.message_id == r.message_id
     [message] = (await services.inbox.timeline(r.conversation_id)).messages
@@ -288,8 +311,9 @@ async def test_one_broken_message_does_not_fail_its_batch(services: Services) ->
     services.inbox.start()
     good = [inbound(f"<g{i}@x>") for i in range(5)]
     bad = inbound("<bad@x>", meta={"not json": {1, 2}})
-    results = await asyncio.gather(*(services.inbox.ingest(m) for m in [*good[:2], bad, *good[2:]]),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(services.inbox.ingest(m) for m in [*good[:2], bad, *good[2:]]), return_exceptions=True
+    )
     assert isinstance(results[2], Exception)
     assert "not JSON serializable" in str(results[2])
     assert all(not isinstance(r, BaseException) and not r.duplicate for i, r in enumerate(results) if i != 2)

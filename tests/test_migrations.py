@@ -16,8 +16,11 @@ from hub.store.migrate import current_revision, upgrade
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
         connection,
-        opts={"include_name": lambda name, kind, _parent: kind != "table" or (not name.startswith("message_fts")
-              and name != "alembic_version")},
+        opts={
+            "include_name": lambda name, kind, _parent: (
+                kind != "table" or (not name.startswith("message_fts") and name != "alembic_version")
+            )
+        },
     )
     return list(compare_metadata(context, schema.metadata))
 

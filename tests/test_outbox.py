@@ -19,8 +19,14 @@ from hub.store import schema
 from tests.conftest import FakeClock
 from tests.factories import inbound
 
-SETTINGS = OutboxSection(max_attempts=3, base_delay_seconds=2, max_delay_seconds=60,
-                         concurrency=8, lease_seconds=30, poll_seconds=0.05)
+SETTINGS = OutboxSection(
+    max_attempts=3,
+    base_delay_seconds=2,
+    max_delay_seconds=60,
+    concurrency=8,
+    lease_seconds=30,
+    poll_seconds=0.05,
+)
 
 
 @pytest.fixture
@@ -41,8 +47,11 @@ async def conversation(services: Services, ext: str = "<c@x>") -> int:
 
 async def status_of(services: Services, message_id: int) -> dict[str, Any]:
     async with services.db.read() as conn:
-        row = (await conn.execute(select(schema.outbox).where(schema.outbox.c.message_id == message_id))
-               ).mappings().one()
+        row = (
+            (await conn.execute(select(schema.outbox).where(schema.outbox.c.message_id == message_id)))
+            .mappings()
+            .one()
+        )
     return dict(row)
 
 
@@ -114,7 +123,9 @@ async def test_permanent_failure_is_kept_and_can_be_retried(
         await services.outbox.retry(entry.id)
 
 
-async def test_gives_up_after_max_attempts(services: Services, channel: MemoryChannel, clock: FakeClock) -> None:
+async def test_gives_up_after_max_attempts(
+    services: Services, channel: MemoryChannel, clock: FakeClock
+) -> None:
     cid = await conversation(services)
     message = await services.outbox.reply(cid, "Hi", agent_id=None)
     channel.fail_next(*(ChannelUnavailable("timeout") for _ in range(SETTINGS.max_attempts)))
@@ -141,8 +152,11 @@ async def test_expired_claim_of_a_dead_worker_is_taken_over(
     cid = await conversation(services)
     message = await services.outbox.reply(cid, "Hi", agent_id=None)
     async with services.db.write() as conn:
-        await conn.execute(update(schema.outbox).values(
-            status="sending", claimed_by="dead", claimed_until=clock() + timedelta(seconds=30), attempts=1))
+        await conn.execute(
+            update(schema.outbox).values(
+                status="sending", claimed_by="dead", claimed_until=clock() + timedelta(seconds=30), attempts=1
+            )
+        )
     d = dispatcher(services)
     assert await d.dispatch_once() == 0
     clock.advance(seconds=31)
@@ -181,8 +195,9 @@ async def test_two_workers_send_each_message_once(
         for i in range(60):
             await services.outbox.reply(cids[i % 10], f"reply {i}", agent_id=None)
         a = dispatcher(services, "a", concurrency=5)
-        b = Dispatcher(other.db, other.outbox, other.channels, SETTINGS.model_copy(update={"concurrency": 5}),
-                       clock, "b")
+        b = Dispatcher(
+            other.db, other.outbox, other.channels, SETTINGS.model_copy(update={"concurrency": 5}), clock, "b"
+        )
 
         async def drain(d: Dispatcher) -> None:
             while await d.dispatch_once():

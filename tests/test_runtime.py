@@ -73,14 +73,23 @@ async def test_sigterm_stops_within_ten_seconds_even_with_a_hanging_send(
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
     try:
-        write_config(hub_process.config, {
-            "hub": {"data_dir": str(tmp_path / "data")},
-            "store": store_settings,
-            "web": {"port": 0},
-            "channels": [{"name": "partner", "kind": "api", "secret": "s-0123456789",
-                          "outbound_url": f"http://{host}:{port}/out"},
-                         {"name": "demo", "kind": "memory"}],
-        })
+        write_config(
+            hub_process.config,
+            {
+                "hub": {"data_dir": str(tmp_path / "data")},
+                "store": store_settings,
+                "web": {"port": 0},
+                "channels": [
+                    {
+                        "name": "partner",
+                        "kind": "api",
+                        "secret": "s-0123456789",
+                        "outbound_url": f"http://{host}:{port}/out",
+                    },
+                    {"name": "demo", "kind": "memory"},
+                ],
+            },
+        )
         from hub import config as hub_config
         from hub.services import open_services
 
@@ -112,9 +121,10 @@ async def test_sigterm_stops_within_ten_seconds_even_with_a_hanging_send(
 
 
 @pytest.mark.slow
-async def test_invalid_configuration_stops_start_with_key_path(tmp_path: Path, hub_process: HubProcess) -> None:
-    write_config(hub_process.config, {"web": {"port": "eighty"},
-                                      "channels": [{"name": "x", "kind": "api"}]})
+async def test_invalid_configuration_stops_start_with_key_path(
+    tmp_path: Path, hub_process: HubProcess
+) -> None:
+    write_config(hub_process.config, {"web": {"port": "eighty"}, "channels": [{"name": "x", "kind": "api"}]})
     with pytest.raises(RuntimeError, match=r"web\.port") as err:
         await hub_process.start(within=20)
     assert "channels[0]" in str(err.value) or "web.port" in str(err.value)

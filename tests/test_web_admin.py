@@ -30,8 +30,7 @@ SECRET = "s3cret-value"
 
 @pytest.fixture
 async def hub(make_config: Any, clock: FakeClock) -> AsyncIterator[Services]:
-    channels = [{"name": "partner", "kind": "api", "secret": SECRET},
-                {"name": "lab", "kind": "memory"}]
+    channels = [{"name": "partner", "kind": "api", "secret": SECRET}, {"name": "lab", "kind": "memory"}]
     async with services_with_channels(make_config, clock, channels) as services:
         yield services
 
@@ -52,9 +51,17 @@ async def supervisor(client: Client, hub: Services) -> Caller:
 
 
 async def test_create_and_list_agents(admin: Caller, client: Client) -> None:
-    created = await admin.post("/api/agents", {
-        "username": "li.wei", "password": PASSWORD, "role": "supervisor",
-        "display_name": "李伟", "language": "zh"}, expect=201)
+    created = await admin.post(
+        "/api/agents",
+        {
+            "username": "li.wei",
+            "password": PASSWORD,
+            "role": "supervisor",
+            "display_name": "李伟",
+            "language": "zh",
+        },
+        expect=201,
+    )
     assert created["role"] == "supervisor"
     assert created["display_name"] == "李伟"
     assert created["language"] == "zh"
@@ -70,11 +77,9 @@ async def test_create_agent_validation(admin: Caller) -> None:
     base = {"username": "sam", "password": PASSWORD, "role": "agent"}
     await admin.post("/api/agents", base, expect=201)
     assert "sam" in (await admin.post("/api/agents", base, expect=409))["error"]
-    short = await admin.post("/api/agents", {**base, "username": "kim", "password": "short"},
-                             expect=422)
+    short = await admin.post("/api/agents", {**base, "username": "kim", "password": "short"}, expect=422)
     assert short["field"] == "password"
-    role = await admin.post("/api/agents", {**base, "username": "kim", "role": "root"},
-                            expect=422)
+    role = await admin.post("/api/agents", {**base, "username": "kim", "role": "root"}, expect=422)
     assert role["field"] == "role"
     name = await admin.post("/api/agents", {**base, "username": "kim lee"}, expect=422)
     assert name["field"] == "username"
@@ -82,8 +87,9 @@ async def test_create_agent_validation(admin: Caller) -> None:
 
 async def test_update_agent(admin: Caller, hub: Services, client: Client) -> None:
     agent = await add_agent(hub, Role.AGENT, "tom", password=PASSWORD)
-    body = await admin.patch(f"/api/agents/{agent.id}", {
-        "role": "supervisor", "display_name": "Tom B.", "availability": "busy"})
+    body = await admin.patch(
+        f"/api/agents/{agent.id}", {"role": "supervisor", "display_name": "Tom B.", "availability": "busy"}
+    )
     assert body["role"] == "supervisor"
     assert body["display_name"] == "Tom B."
     assert body["availability"] == "busy"
@@ -91,12 +97,10 @@ async def test_update_agent(admin: Caller, hub: Services, client: Client) -> Non
     async with client.post("/api/login", json={"username": "tom", "password": PASSWORD}) as r:
         assert r.status == 401
     assert (await admin.patch(f"/api/agents/{agent.id}", {"active": False}))["active"] is False
-    async with client.post("/api/login",
-                           json={"username": "tom", "password": "a new long password"}) as r:
+    async with client.post("/api/login", json={"username": "tom", "password": "a new long password"}) as r:
         assert r.status == 401
     await admin.patch("/api/agents/999", {"display_name": "x"}, expect=404)
-    assert (await admin.patch(f"/api/agents/{agent.id}", {"role": "boss"}, expect=422))[
-        "field"] == "role"
+    assert (await admin.patch(f"/api/agents/{agent.id}", {"role": "boss"}, expect=422))["field"] == "role"
 
 
 async def test_admins_cannot_lock_themselves_out(admin: Caller) -> None:
@@ -119,8 +123,7 @@ async def test_issue_token(admin: Caller, hub: Services, client: Client) -> None
 
 async def test_teams_and_members(admin: Caller, hub: Services) -> None:
     agent = await add_agent(hub, Role.AGENT)
-    team = await admin.post("/api/teams", {"name": "Billing", "department": "Finance"},
-                            expect=201)
+    team = await admin.post("/api/teams", {"name": "Billing", "department": "Finance"}, expect=201)
     assert team["department"] == "Finance"
     await admin.post("/api/teams", {"name": "Billing"}, expect=409)
     assert team in (await admin.get("/api/teams"))["items"]
@@ -149,8 +152,11 @@ async def test_outbox_list_and_retry(supervisor: Caller, hub: Services) -> None:
     failed_id = body["items"][1]["id"]
     await supervisor.post(f"/api/outbox/{failed_id}/retry", expect=409)
     async with hub.db.write() as conn:
-        await conn.execute(update(schema.outbox).where(schema.outbox.c.id == failed_id).values(
-            status=OutboundStatus.FAILED.value, last_error="mailbox full", attempts=10))
+        await conn.execute(
+            update(schema.outbox)
+            .where(schema.outbox.c.id == failed_id)
+            .values(status=OutboundStatus.FAILED.value, last_error="mailbox full", attempts=10)
+        )
     failed = await supervisor.get("/api/outbox?status=failed")
     assert [e["id"] for e in failed["items"]] == [failed_id]
     assert failed["items"][0]["last_error"] == "mailbox full"
@@ -165,13 +171,10 @@ async def test_outbox_list_and_retry(supervisor: Caller, hub: Services) -> None:
 async def test_merge_contacts(supervisor: Caller, hub: Services) -> None:
     a = await hub.inbox.ingest(inbound("<m1@x>", "ana@example.com"))
     b = await hub.inbox.ingest(inbound("<m2@x>", "ana.lopez@example.org"))
-    merged = await supervisor.post(f"/api/contacts/{b.contact_id}/merge",
-                                   {"into": a.contact_id})
+    merged = await supervisor.post(f"/api/contacts/{b.contact_id}/merge", {"into": a.contact_id})
     assert merged["id"] == a.contact_id
-    assert {i["address"] for i in merged["identities"]} == {
-        "ana@example.com", "ana.lopez@example.org"}
-    await supervisor.post(f"/api/contacts/{a.contact_id}/merge", {"into": a.contact_id},
-                          expect=409)
+    assert {i["address"] for i in merged["identities"]} == {"ana@example.com", "ana.lopez@example.org"}
+    await supervisor.post(f"/api/contacts/{a.contact_id}/merge", {"into": a.contact_id}, expect=409)
     await supervisor.post("/api/contacts/999/merge", {"into": a.contact_id}, expect=404)
 
 
@@ -182,12 +185,12 @@ async def test_contacts(supervisor: Caller, hub: Services) -> None:
     found = await supervisor.get("/api/contacts?q=ana@")
     assert [c["id"] for c in found["items"]] == [a.contact_id]
     assert (await supervisor.get(f"/api/contacts/{a.contact_id}"))["name"] == "Ana López"
-    body = await supervisor.patch(f"/api/contacts/{a.contact_id}",
-                                  {"timezone": "Europe/Madrid", "language": "es"})
+    body = await supervisor.patch(
+        f"/api/contacts/{a.contact_id}", {"timezone": "Europe/Madrid", "language": "es"}
+    )
     assert body["timezone"] == "Europe/Madrid"
     assert body["language"] == "es"
-    bad = await supervisor.patch(f"/api/contacts/{a.contact_id}", {"timezone": "Mars/Base"},
-                                 expect=422)
+    bad = await supervisor.patch(f"/api/contacts/{a.contact_id}", {"timezone": "Mars/Base"}, expect=422)
     assert bad["field"] == "timezone"
     unchanged = await supervisor.patch(f"/api/contacts/{a.contact_id}", {})
     assert unchanged["timezone"] == "Europe/Madrid"
@@ -231,12 +234,23 @@ async def test_stats_counts(supervisor: Caller, hub: Services) -> None:
     await hub.inbox.add_note(first.conversation_id, supervisor.agent_id, "called her")
     await hub.outbox.reply(first.conversation_id, "On its way", agent_id=supervisor.agent_id)
     async with hub.db.write() as conn:
-        await conn.execute(insert(schema.quarantine), [
-            {"channel_account": "support", "reason": "too big", "created_at": hub.clock(),
-             "resolved_at": None},
-            {"channel_account": "support", "reason": "old", "created_at": hub.clock(),
-             "resolved_at": hub.clock()},
-        ])
+        await conn.execute(
+            insert(schema.quarantine),
+            [
+                {
+                    "channel_account": "support",
+                    "reason": "too big",
+                    "created_at": hub.clock(),
+                    "resolved_at": None,
+                },
+                {
+                    "channel_account": "support",
+                    "reason": "old",
+                    "created_at": hub.clock(),
+                    "resolved_at": hub.clock(),
+                },
+            ],
+        )
     stats = await supervisor.get("/api/stats")
     assert stats["contacts"] == 2
     assert stats["conversations"]["open"] == 1
@@ -252,8 +266,11 @@ async def test_healthz_and_readyz(client: Client, hub: Services) -> None:
     anonymous = Caller(client)
     assert (await anonymous.get("/healthz")) == {"status": "ok"}
     ready = await anonymous.get("/readyz")
-    assert ready == {"status": "ready", "database": "ok",
-                     "channels": {"partner": "connected", "lab": "connected"}}
+    assert ready == {
+        "status": "ready",
+        "database": "ok",
+        "channels": {"partner": "connected", "lab": "connected"},
+    }
     await hub.channels["partner"].stop()
     not_ready = await anonymous.get("/readyz", expect=503)
     assert not_ready["status"] == "not ready"
@@ -263,8 +280,7 @@ async def test_healthz_and_readyz(client: Client, hub: Services) -> None:
 
 async def test_readyz_reports_a_dead_database(client: Client, hub: Services) -> None:
     working = hub.db.engine
-    url = hub.db.url.set(database="/nonexistent/dir/hub.db") if hub.db.is_sqlite else \
-        hub.db.url.set(port=1)
+    url = hub.db.url.set(database="/nonexistent/dir/hub.db") if hub.db.is_sqlite else hub.db.url.set(port=1)
     hub.db.engine = create_async_engine(url)
     try:
         body = await Caller(client).get("/readyz", expect=503)
@@ -284,18 +300,17 @@ async def test_metrics(client: Client, supervisor: Caller, hub: Services) -> Non
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
-    assert ('omnihub_http_requests_total{method="GET",route="/api/conversations/{id}",'
-            'status="404"} 2.0') in text
+    assert (
+        'omnihub_http_requests_total{method="GET",route="/api/conversations/{id}",status="404"} 2.0'
+    ) in text
     assert 'omnihub_http_requests_total{method="GET",route="/api/stats",status="200"} 1.0' in text
     assert "omnihub_http_request_duration_seconds_bucket" in text
     assert "/api/conversations/999" not in text
     assert 'omnihub_conversations{status="open"} 1.0' in text
     assert 'omnihub_outbox_messages{status="queued"} 0.0' in text
-    assert 'omnihub_quarantined_items 0.0' in text
-    assert ('omnihub_channel_state{channel="partner",kind="api",state="connected"} 1.0'
-            in text)
-    assert ('omnihub_channel_state{channel="partner",kind="api",state="stopped"} 0.0'
-            in text)
+    assert "omnihub_quarantined_items 0.0" in text
+    assert 'omnihub_channel_state{channel="partner",kind="api",state="connected"} 1.0' in text
+    assert 'omnihub_channel_state{channel="partner",kind="api",state="stopped"} 0.0' in text
 
 
 async def test_openapi_lists_every_route(client: Client) -> None:
@@ -332,12 +347,13 @@ async def test_openapi_lists_every_route(client: Client) -> None:
     assert {ref.rsplit("/", 1)[1] for ref in refs} <= set(schemas)
 
 
-async def test_security_headers_on_every_kind_of_answer(
-    client: Client, supervisor: Caller
-) -> None:
+async def test_security_headers_on_every_kind_of_answer(client: Client, supervisor: Caller) -> None:
     for method, path, headers in [
-        ("GET", "/healthz", {}), ("GET", "/api/me", {}), ("GET", "/api/nothing", {}),
-        ("GET", "/metrics", {}), ("GET", "/api/stats", supervisor.headers),
+        ("GET", "/healthz", {}),
+        ("GET", "/api/me", {}),
+        ("GET", "/api/nothing", {}),
+        ("GET", "/metrics", {}),
+        ("GET", "/api/stats", supervisor.headers),
         ("POST", "/webhooks/api/partner/messages", {}),
     ]:
         async with client.request(method, path, headers=headers) as response:
@@ -345,17 +361,22 @@ async def test_security_headers_on_every_kind_of_answer(
             assert response.headers["X-Frame-Options"] == "DENY"
             assert response.headers["Referrer-Policy"] == "no-referrer"
             assert response.headers["Content-Security-Policy"] == (
-                "default-src 'none'; frame-ancestors 'none'")
+                "default-src 'none'; frame-ancestors 'none'"
+            )
 
 
 async def test_signed_webhook_reaches_the_inbox(client: Client, supervisor: Caller) -> None:
-    payload = json.dumps({
-        "external_id": "crm-1", "sender": {"kind": "external", "address": "crm:42"},
-        "text": "Customer asks for a callback",
-        "received_at": datetime(2026, 11, 23, 8, 0, tzinfo=UTC).isoformat(),
-    }).encode()
-    async with client.post("/webhooks/api/partner/messages", data=payload,
-                           headers={SIGNATURE_HEADER: sign(SECRET, payload)}) as response:
+    payload = json.dumps(
+        {
+            "external_id": "crm-1",
+            "sender": {"kind": "external", "address": "crm:42"},
+            "text": "Customer asks for a callback",
+            "received_at": datetime(2026, 11, 23, 8, 0, tzinfo=UTC).isoformat(),
+        }
+    ).encode()
+    async with client.post(
+        "/webhooks/api/partner/messages", data=payload, headers={SIGNATURE_HEADER: sign(SECRET, payload)}
+    ) as response:
         assert response.status == 200
         stored = await response.json()
     listed = await supervisor.get("/api/conversations?channel=api")

@@ -32,9 +32,7 @@ async def login(client: Client, username: str = "ana", password: str = PASSWORD)
         return r.status, await r.json(), r.headers.getall("Set-Cookie", [])
 
 
-async def test_login_sets_a_safe_cookie_and_returns_the_csrf_token(
-    client: Client, ana: Any
-) -> None:
+async def test_login_sets_a_safe_cookie_and_returns_the_csrf_token(client: Client, ana: Any) -> None:
     status, body, cookies = await login(client)
     assert status == 200
     assert body["agent"]["username"] == "ana"
@@ -58,8 +56,7 @@ async def test_secure_cookies_when_configured(
 ) -> None:
     from hub.services import open_services
 
-    services = await open_services(make_config(web={"secure_cookies": True, "session_hours": 1}),
-                                   clock=clock)
+    services = await open_services(make_config(web={"secure_cookies": True, "session_hours": 1}), clock=clock)
     try:
         await add_agent(services, Role.AGENT, "ana", password=PASSWORD)
         client = await aiohttp_client(create_app(services))
@@ -72,9 +69,7 @@ async def test_secure_cookies_when_configured(
         await services.close()
 
 
-async def test_wrong_password_and_unknown_user_get_one_generic_401(
-    client: Client, ana: Any
-) -> None:
+async def test_wrong_password_and_unknown_user_get_one_generic_401(client: Client, ana: Any) -> None:
     wrong = await login(client, password="not the password")
     unknown = await login(client, username="nobody")
     assert wrong[0] == unknown[0] == 401
@@ -90,9 +85,7 @@ async def test_inactive_user_is_refused(client: Client, services: Services, ana:
     assert body["error"] == "wrong user name or password"
 
 
-async def test_deactivation_ends_running_sessions(
-    client: Client, services: Services, ana: Any
-) -> None:
+async def test_deactivation_ends_running_sessions(client: Client, services: Services, ana: Any) -> None:
     await login(client)
     await Caller(client).get("/api/me")
     await services.directory.update_agent(ana.id, active=False)
@@ -114,9 +107,7 @@ async def test_session_expires(client: Client, clock: FakeClock, ana: Any) -> No
     assert body["error"]
 
 
-async def test_cookie_requests_that_change_state_need_the_csrf_token(
-    client: Client, ana: Any
-) -> None:
+async def test_cookie_requests_that_change_state_need_the_csrf_token(client: Client, ana: Any) -> None:
     _, body, _ = await login(client)
     caller = Caller(client)
     change = {"availability": "busy"}
@@ -153,9 +144,7 @@ async def test_bad_authorization_headers_are_401(client: Client, header: str) ->
     assert body["error"]
 
 
-async def test_bearer_token_of_inactive_agent_is_refused(
-    client: Client, services: Services
-) -> None:
+async def test_bearer_token_of_inactive_agent_is_refused(client: Client, services: Services) -> None:
     agent = await add_agent(services, Role.AGENT)
     token = await services.directory.issue_token(agent.id, "script")
     await services.directory.update_agent(agent.id, active=False)
@@ -187,14 +176,13 @@ async def test_login_validation(client: Client) -> None:
     async with client.post("/api/login", json={"username": "ana"}) as r:
         assert r.status == 422
         assert (await r.json())["field"] == "password"
-    async with client.post("/api/login", data=b"{not json",
-                           headers={"Content-Type": "application/json"}) as r:
+    async with client.post(
+        "/api/login", data=b"{not json", headers={"Content-Type": "application/json"}
+    ) as r:
         assert r.status == 400
 
 
-async def test_login_only_takes_json_so_cross_site_forms_cannot_log_in(
-    client: Client, ana: Any
-) -> None:
+async def test_login_only_takes_json_so_cross_site_forms_cannot_log_in(client: Client, ana: Any) -> None:
     form = b'{"username": "ana", "password": "' + PASSWORD.encode() + b'"}'
     async with client.post("/api/login", data=form, headers={"Content-Type": "text/plain"}) as r:
         assert r.status == 415

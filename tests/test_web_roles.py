@@ -21,7 +21,10 @@ from tests.conftest_web import Caller, as_role, services_with_channels
 Client = TestClient[Any, Any]
 
 PUBLIC = {
-    ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/openapi.json"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/openapi.json"),
     ("POST", "/api/login"),
 }
 WEBHOOKS = {("POST", "/webhooks/api/partner/messages")}
@@ -104,8 +107,7 @@ async def test_public_routes_answer_without_login(client: Client) -> None:
 
 
 async def test_webhooks_check_their_own_signature(client: Client) -> None:
-    body = await Caller(client).post("/webhooks/api/partner/messages", {"external_id": "1"},
-                                     expect=403)
+    body = await Caller(client).post("/webhooks/api/partner/messages", {"external_id": "1"}, expect=403)
     assert "signature" in body["error"]
 
 

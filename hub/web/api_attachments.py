@@ -29,9 +29,11 @@ FALLBACK_TYPE = "application/octet-stream"
 async def read_attachment(services: Services, attachment_id: int) -> Attachment:
     """One attachment's record; raise NotFound."""
     async with services.db.read() as conn:
-        row = (await conn.execute(
-            select(schema.attachments).where(schema.attachments.c.id == attachment_id)
-        )).mappings().first()
+        row = (
+            (await conn.execute(select(schema.attachments).where(schema.attachments.c.id == attachment_id)))
+            .mappings()
+            .first()
+        )
     if row is None:
         raise NotFound(f"attachment {attachment_id} does not exist")
     return records.attachment(row)
@@ -54,8 +56,11 @@ async def download_attachment(ctx: Ctx) -> web.StreamResponse:
     content_type = attachment.content_type.split(";")[0].strip()
     if not SAFE_CONTENT_TYPE.match(content_type):
         content_type = FALLBACK_TYPE
-    return web.FileResponse(path, headers={
-        "Content-Type": content_type,
-        "Content-Disposition": content_disposition(attachment.filename),
-        "X-Content-Type-Options": "nosniff",
-    })
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": content_disposition(attachment.filename),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

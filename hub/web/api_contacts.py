@@ -61,15 +61,15 @@ async def update_contact(ctx: Ctx) -> web.StreamResponse:
     if body.timezone is not None and not await asyncio.to_thread(_known_zone, body.timezone):
         raise ValidationFailed([{"error": "not a known IANA time zone", "field": "timezone"}])
     contact = await ctx.services.contacts.update(
-        ctx.path_id(), name=body.name, language=body.language, timezone=body.timezone)
+        ctx.path_id(), name=body.name, language=body.language, timezone=body.timezone
+    )
     return respond(to_dict(contact))
 
 
 @routes.post("/api/contacts/{id}/merge", Role.SUPERVISOR, body=MergeBody)
 async def merge_contact(ctx: Ctx) -> web.StreamResponse:
     """Merge this contact into another; returns the contact that remains."""
-    target = await ctx.services.contacts.merge(ctx.path_id(), ctx.body(MergeBody).into,
-                                               agent_id=ctx.agent.id)
+    target = await ctx.services.contacts.merge(ctx.path_id(), ctx.body(MergeBody).into, agent_id=ctx.agent.id)
     return respond(to_dict(target))
 
 

@@ -25,8 +25,9 @@ class ConversationQuery(Query):
     """Filters, order and page of the conversation list."""
 
     status: Annotated[tuple[ConversationStatus, ...], CommaList] = ()
-    assignee: str | None = Field(None, pattern=r"^(me|unassigned|[1-9][0-9]{0,17})$",
-                                 description="`me`, `unassigned` or an agent id")
+    assignee: str | None = Field(
+        None, pattern=r"^(me|unassigned|[1-9][0-9]{0,17})$", description="`me`, `unassigned` or an agent id"
+    )
     team: Id | None = None
     channel: Annotated[tuple[ChannelKind, ...], CommaList] = ()
     tag: Tag | None = None
@@ -98,14 +99,23 @@ async def list_conversations(ctx: Ctx) -> web.StreamResponse:
     elif query.assignee not in (None, "unassigned"):
         assignee_id = int(query.assignee)
     flt = ConversationFilter(
-        statuses=query.status, assignee_id=assignee_id, unassigned=query.assignee == "unassigned",
-        team_id=query.team, channels=query.channel, tag=query.tag, contact_id=query.contact,
-        breached=query.breached, query=query.q, sort=query.sort, limit=query.limit,
+        statuses=query.status,
+        assignee_id=assignee_id,
+        unassigned=query.assignee == "unassigned",
+        team_id=query.team,
+        channels=query.channel,
+        tag=query.tag,
+        contact_id=query.contact,
+        breached=query.breached,
+        query=query.q,
+        sort=query.sort,
+        limit=query.limit,
         offset=query.offset,
     )
     items, total = await ctx.services.inbox.list(flt)
-    return respond({"items": [to_dict(c) for c in items], "total": total,
-                    "limit": query.limit, "offset": query.offset})
+    return respond(
+        {"items": [to_dict(c) for c in items], "total": total, "limit": query.limit, "offset": query.offset}
+    )
 
 
 @routes.get("/api/conversations/{id}", Role.AGENT)
@@ -113,13 +123,15 @@ async def get_conversation(ctx: Ctx) -> web.StreamResponse:
     """A conversation with its contact and timeline: messages, calls and events."""
     timeline = await ctx.services.inbox.timeline(ctx.path_id())
     contact = await ctx.services.contacts.get(timeline.conversation.contact_id)
-    return respond({
-        "conversation": to_dict(timeline.conversation),
-        "contact": to_dict(contact),
-        "messages": [to_dict(m) for m in timeline.messages],
-        "calls": [to_dict(c) for c in timeline.calls],
-        "events": [to_dict(e) for e in timeline.events],
-    })
+    return respond(
+        {
+            "conversation": to_dict(timeline.conversation),
+            "contact": to_dict(contact),
+            "messages": [to_dict(m) for m in timeline.messages],
+            "calls": [to_dict(c) for c in timeline.calls],
+            "events": [to_dict(e) for e in timeline.events],
+        }
+    )
 
 
 @routes.post("/api/conversations/{id}/reply", Role.AGENT, body=ReplyBody, status=202)
@@ -128,10 +140,15 @@ async def reply(ctx: Ctx) -> web.StreamResponse:
     body = ctx.body(ReplyBody)
     key = ctx.request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not IDEMPOTENCY_KEY.match(key):
-        raise ValidationFailed([{"error": "must be 1 to 100 visible ASCII characters",
-                                 "field": IDEMPOTENCY_HEADER}])
+        raise ValidationFailed(
+            [{"error": "must be 1 to 100 visible ASCII characters", "field": IDEMPOTENCY_HEADER}]
+        )
     message = await ctx.services.outbox.reply(
-        ctx.path_id(), body.text, agent_id=ctx.agent.id, subject=body.subject, html=body.html,
+        ctx.path_id(),
+        body.text,
+        agent_id=ctx.agent.id,
+        subject=body.subject,
+        html=body.html,
         idempotency_key=f"web:{ctx.agent.id}:{key}" if key is not None else None,
     )
     return respond(to_dict(message), status=202)
@@ -176,7 +193,8 @@ async def set_status(ctx: Ctx) -> web.StreamResponse:
     elif body.snoozed_until is not None:
         raise _invalid("only a snoozed conversation has snoozed_until", "snoozed_until")
     conversation = await ctx.services.inbox.set_status(
-        ctx.path_id(), body.status, by=ctx.agent.id, snoozed_until=body.snoozed_until)
+        ctx.path_id(), body.status, by=ctx.agent.id, snoozed_until=body.snoozed_until
+    )
     return respond(to_dict(conversation))
 
 
@@ -184,8 +202,7 @@ async def set_status(ctx: Ctx) -> web.StreamResponse:
 async def set_tags(ctx: Ctx) -> web.StreamResponse:
     """Add and remove tags."""
     body = ctx.body(TagsBody)
-    conversation = await ctx.services.inbox.set_tags(ctx.path_id(), body.add, body.remove,
-                                                     by=ctx.agent.id)
+    conversation = await ctx.services.inbox.set_tags(ctx.path_id(), body.add, body.remove, by=ctx.agent.id)
     return respond(to_dict(conversation))
 
 
@@ -202,7 +219,8 @@ async def search(ctx: Ctx) -> web.StreamResponse:
     """Conversations with a message matching the words (Chinese too), most recent first."""
     query = ctx.query(SearchQuery)
     found, total = await ctx.services.inbox.list(
-        ConversationFilter(query=query.q, limit=query.limit, offset=query.offset))
+        ConversationFilter(query=query.q, limit=query.limit, offset=query.offset)
+    )
     return respond({"items": [to_dict(c) for c in found], "total": total})
 
 

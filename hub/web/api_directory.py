@@ -62,8 +62,12 @@ async def create_agent(ctx: Ctx) -> web.StreamResponse:
     """Create a user."""
     body = ctx.body(AgentCreate)
     agent = await ctx.services.directory.add_agent(
-        body.username, body.password, Role[body.role.upper()], display_name=body.display_name,
-        language=body.language)
+        body.username,
+        body.password,
+        Role[body.role.upper()],
+        display_name=body.display_name,
+        language=body.language,
+    )
     return respond(to_dict(agent), status=201)
 
 
@@ -77,8 +81,15 @@ async def update_agent(ctx: Ctx) -> web.StreamResponse:
     if agent_id == ctx.agent.id and (body.active is False or demoted):
         raise Conflict("admins cannot deactivate or demote themselves")
     agent = await ctx.services.directory.update_agent(
-        agent_id, display_name=body.display_name, role=role, availability=body.availability,
-        language=body.language, active=body.active, password=body.password, by=ctx.agent.id)
+        agent_id,
+        display_name=body.display_name,
+        role=role,
+        availability=body.availability,
+        language=body.language,
+        active=body.active,
+        password=body.password,
+        by=ctx.agent.id,
+    )
     return respond(to_dict(agent))
 
 

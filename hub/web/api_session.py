@@ -49,10 +49,14 @@ async def login(ctx: Ctx) -> web.StreamResponse:
         raise Unauthorized(LOGIN_REFUSED)
     throttle.succeeded(key)
     settings = ctx.services.config.web
-    token, session = await ctx.services.directory.open_session(
-        agent, timedelta(hours=settings.session_hours))
-    response = respond({"agent": to_dict(agent), "csrf_token": session.csrf_token,
-                        "expires_at": session.expires_at.isoformat()})
+    token, session = await ctx.services.directory.open_session(agent, timedelta(hours=settings.session_hours))
+    response = respond(
+        {
+            "agent": to_dict(agent),
+            "csrf_token": session.csrf_token,
+            "expires_at": session.expires_at.isoformat(),
+        }
+    )
     set_session_cookie(response, token, settings)
     return response
 
@@ -80,6 +84,10 @@ async def update_me(ctx: Ctx) -> web.StreamResponse:
     """Change one's availability, language or display name."""
     body = ctx.body(ProfilePatch)
     agent = await ctx.services.directory.update_agent(
-        ctx.agent.id, availability=body.availability, language=body.language,
-        display_name=body.display_name, by=ctx.agent.id)
+        ctx.agent.id,
+        availability=body.availability,
+        language=body.language,
+        display_name=body.display_name,
+        by=ctx.agent.id,
+    )
     return respond(to_dict(agent))

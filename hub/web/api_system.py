@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.models import Role
-from hub.web.routing import Ctx, RouteTable, respond
 from hub.stats import collect
+from hub.web.routing import Ctx, RouteTable, respond
 
 routes = RouteTable("system")
 
@@ -14,8 +14,10 @@ routes = RouteTable("system")
 @routes.get("/api/channels", Role.SUPERVISOR)
 async def list_channels(ctx: Ctx) -> web.StreamResponse:
     """Each channel's name, kind and state (never its settings)."""
-    items = [{"name": name, "kind": channel.kind, "state": channel.state().value}
-             for name, channel in sorted(ctx.services.channels.items())]
+    items = [
+        {"name": name, "kind": channel.kind, "state": channel.state().value}
+        for name, channel in sorted(ctx.services.channels.items())
+    ]
     return respond({"items": items})
 
 

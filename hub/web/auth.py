@@ -78,12 +78,18 @@ def set_session_cookie(response: web.StreamResponse, token: str, settings: WebSe
     """Give the browser its session cookie: HttpOnly, SameSite=Lax, Secure if configured."""
     lifetime = timedelta(hours=settings.session_hours)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(lifetime.total_seconds()), path="/", httponly=True,
-        samesite="Lax", secure=settings.secure_cookies,
+        SESSION_COOKIE,
+        token,
+        max_age=int(lifetime.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
     )
 
 
 def clear_session_cookie(response: web.StreamResponse, settings: WebSection) -> None:
     """Tell the browser to forget its session cookie."""
-    response.del_cookie(SESSION_COOKIE, path="/", secure=settings.secure_cookies,
-                        httponly=True, samesite="Lax")
+    response.del_cookie(
+        SESSION_COOKIE, path="/", secure=settings.secure_cookies, httponly=True, samesite="Lax"
+    )

@@ -22,7 +22,11 @@ class ApiError(Exception):
     """An answer other than success, decided by the web layer itself (401, 403, 429...)."""
 
     def __init__(
-        self, status: int, message: str, *, field: str | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -86,9 +90,7 @@ def validation_failed(err: ValidationError, prefix: str = "") -> ValidationFaile
     return ValidationFailed(problems)
 
 
-def error_response(
-    status: int, message: str, field: str | None = None, **extra: Any
-) -> web.Response:
+def error_response(status: int, message: str, field: str | None = None, **extra: Any) -> web.Response:
     """The JSON error body every failure is answered with."""
     body: dict[str, Any] = {"error": message}
     if field is not None:
@@ -98,9 +100,7 @@ def error_response(
 
 
 @web.middleware
-async def error_middleware(
-    request: web.Request, handler: AioHandler
-) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: AioHandler) -> web.StreamResponse:
     """Map exceptions to JSON error answers; log and hide anything unexpected."""
     try:
         return await handler(request)

@@ -32,8 +32,11 @@ async def readyz(ctx: Ctx) -> web.StreamResponse:
     database = await _database_ok(ctx.services)
     channels = {name: channel.state().value for name, channel in ctx.services.channels.items()}
     ready = database and all(state == ChannelState.CONNECTED for state in channels.values())
-    body = {"status": "ready" if ready else "not ready",
-            "database": "ok" if database else "unavailable", "channels": channels}
+    body = {
+        "status": "ready" if ready else "not ready",
+        "database": "ok" if database else "unavailable",
+        "channels": channels,
+    }
     return respond(body, status=200 if ready else 503)
 
 

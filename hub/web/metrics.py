@@ -13,8 +13,8 @@ from prometheus_client.exposition import generate_latest
 from channels.base import ChannelState
 from hub.models import ConversationStatus
 from hub.services import Services
-from hub.web.routing import Access, Ctx, RouteTable
 from hub.stats import collect
+from hub.web.routing import Access, Ctx, RouteTable
 
 routes = RouteTable("health")
 
@@ -28,22 +28,35 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "omnihub_http_requests", "HTTP requests answered",
-            ["method", "route", "status"], registry=self.registry)
+            "omnihub_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "omnihub_http_request_duration_seconds", "Time to answer an HTTP request",
-            ["method", "route"], registry=self.registry)
+            "omnihub_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            registry=self.registry,
+        )
         self.conversations = Gauge(
-            "omnihub_conversations", "Conversations by status", ["status"], registry=self.registry)
+            "omnihub_conversations", "Conversations by status", ["status"], registry=self.registry
+        )
         self.outbox = Gauge(
-            "omnihub_outbox_messages", "Outgoing messages by delivery status", ["status"],
-            registry=self.registry)
+            "omnihub_outbox_messages",
+            "Outgoing messages by delivery status",
+            ["status"],
+            registry=self.registry,
+        )
         self.quarantined = Gauge(
-            "omnihub_quarantined_items", "Inbound items in quarantine, unresolved",
-            registry=self.registry)
+            "omnihub_quarantined_items", "Inbound items in quarantine, unresolved", registry=self.registry
+        )
         self.channel_state = Gauge(
-            "omnihub_channel_state", "1 for each channel's current state, 0 for the others",
-            ["channel", "kind", "state"], registry=self.registry)
+            "omnihub_channel_state",
+            "1 for each channel's current state, 0 for the others",
+            ["channel", "kind", "state"],
+            registry=self.registry,
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -61,17 +74,14 @@ class Metrics:
         for name, channel in services.channels.items():
             current = channel.state()
             for state in ChannelState:
-                self.channel_state.labels(name, channel.kind, state.value).set(
-                    1 if state is current else 0)
+                self.channel_state.labels(name, channel.kind, state.value).set(1 if state is current else 0)
 
 
 METRICS = web.AppKey("metrics", Metrics)
 
 
 @web.middleware
-async def metrics_middleware(
-    request: web.Request, handler: AioHandler
-) -> web.StreamResponse:
+async def metrics_middleware(request: web.Request, handler: AioHandler) -> web.StreamResponse:
     """Time and count every request by its route template, never by its concrete path."""
     match = request.match_info
     resource = match.route.resource
@@ -98,5 +108,6 @@ async def metrics(ctx: Ctx) -> web.StreamResponse:
     """Prometheus metrics in the text exposition format."""
     collected = ctx.request.app[METRICS]
     await collected.refresh(ctx.services)
-    return web.Response(body=generate_latest(collected.registry),
-                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(
+        body=generate_latest(collected.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )

@@ -16,12 +16,23 @@ routes = RouteTable("meta")
 
 REF = "#/components/schemas/{model}"
 SECURITY_SCHEMES = {
-    "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
-                "description": "The cookie `POST /api/login` sets."},
-    "csrf": {"type": "apiKey", "in": "header", "name": CSRF_HEADER,
-             "description": "The session's CSRF token; needed with the cookie to change state."},
-    "bearer": {"type": "http", "scheme": "bearer",
-               "description": "An API token from `POST /api/agents/{id}/tokens`."},
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The cookie `POST /api/login` sets.",
+    },
+    "csrf": {
+        "type": "apiKey",
+        "in": "header",
+        "name": CSRF_HEADER,
+        "description": "The session's CSRF token; needed with the cookie to change state.",
+    },
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token from `POST /api/agents/{id}/tokens`.",
+    },
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -59,8 +70,7 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         "responses": _responses(route),
     }
     parameters = [
-        {"name": name, "in": "path", "required": True,
-         "schema": {"type": "integer", "minimum": 1}}
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
         for name in route.path_params
     ]
     if route.query is not None:
@@ -113,8 +123,12 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     required = set(schema.get("required", []))
     parameters = []
     for name, prop in schema.get("properties", {}).items():
-        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required,
-                                     "schema": prop}
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": prop,
+        }
         if prop.get("type") == "array":
             parameter.update(style="form", explode=False)
         if "description" in prop:

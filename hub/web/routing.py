@@ -118,8 +118,14 @@ class RouteTable:
         self.routes: list[Route] = []
 
     def route(
-        self, method: str, path: str, access: Required, *, body: type[BaseModel] | None = None,
-        query: type[BaseModel] | None = None, status: int = 200,
+        self,
+        method: str,
+        path: str,
+        access: Required,
+        *,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        status: int = 200,
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated handler as the endpoint `method path`."""
 
@@ -127,8 +133,9 @@ class RouteTable:
             summary = (handler.__doc__ or "").strip().splitlines()
             if not summary:
                 raise ConfigError(f"handler {handler.__name__} needs a docstring for its summary")
-            self.routes.append(Route(method, path, access, summary[0], self.tag, handler, body,
-                                     query, status))
+            self.routes.append(
+                Route(method, path, access, summary[0], self.tag, handler, body, query, status)
+            )
             return handler
 
         return declare
@@ -165,8 +172,9 @@ class RouteIndex:
         """Register every route of a table."""
         for spec in table.routes:
             assert spec.handler is not None
-            route = app.router.add_route(spec.method, PARAM.sub(r"{\1:\\d{1,19}}", spec.path),
-                                         _endpoint(spec, spec.handler))
+            route = app.router.add_route(
+                spec.method, PARAM.sub(r"{\1:\\d{1,19}}", spec.path), _endpoint(spec, spec.handler)
+            )
             self.specs.append(spec)
             self._by_route[route] = spec
 
@@ -175,10 +183,16 @@ class RouteIndex:
         prefix = f"/webhooks/{channel.kind}/{channel.name}/"
         for definition in channel.routes():
             if not definition.path.startswith(prefix):
-                raise ConfigError(f"channel {channel.name}: webhook path {definition.path} "
-                                  f"is not under {prefix}")
-            spec = Route(definition.method, definition.path, Access.WEBHOOK,
-                         f"Webhook of the {channel.kind} channel {channel.name}", "webhooks")
+                raise ConfigError(
+                    f"channel {channel.name}: webhook path {definition.path} is not under {prefix}"
+                )
+            spec = Route(
+                definition.method,
+                definition.path,
+                Access.WEBHOOK,
+                f"Webhook of the {channel.kind} channel {channel.name}",
+                "webhooks",
+            )
             before = set(app.router.routes())
             app.router.add_routes([definition])
             for route in set(app.router.routes()) - before:
@@ -191,8 +205,11 @@ class RouteIndex:
 
     def check(self, routes: Iterable[web.AbstractRoute]) -> None:
         """Refuse any route that was registered without a declared access."""
-        missing = [f"{r.method} {r.resource.canonical if r.resource else '?'}"
-                   for r in routes if r not in self._by_route]
+        missing = [
+            f"{r.method} {r.resource.canonical if r.resource else '?'}"
+            for r in routes
+            if r not in self._by_route
+        ]
         if missing:
             raise ConfigError(f"routes without a declared role: {', '.join(sorted(missing))}")
 

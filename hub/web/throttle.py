@@ -16,9 +16,7 @@ MAX_KEYS = 10_000
 class LoginThrottle:
     """Allows `limit` failures per key within `window`; then refuses until the oldest expires."""
 
-    def __init__(
-        self, clock: Clock, limit: int = 10, window: timedelta = timedelta(minutes=5)
-    ) -> None:
+    def __init__(self, clock: Clock, limit: int = 10, window: timedelta = timedelta(minutes=5)) -> None:
         self.clock = clock
         self.limit = limit
         self.window = window
