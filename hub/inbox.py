@@ -16,7 +16,7 @@ from hub import records
 from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
 from hub.events import EventBus, event_row, record
-from hub.ingest import GroupCommitter, IngestLimits, IngestPipeline
+from hub.ingest import GroupCommitter, IngestPipeline
 from hub.models import (
     Availability,
     Call,
@@ -30,6 +30,7 @@ from hub.models import (
     Message,
     Priority,
 )
+from hub.prepare import IngestLimits
 from hub.store import BlobStore, Database, schema
 from hub.store.search import index_messages, index_terms, match_sql
 

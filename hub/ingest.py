@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -25,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import contacts
 from hub.clock import Clock, utcnow
-from hub.errors import PayloadTooLarge
 from hub.events import EventBus, event_row, record
 from hub.models import (
     ConversationStatus,
@@ -35,34 +31,14 @@ from hub.models import (
     IngestResult,
     Priority,
 )
+from hub.prepare import IngestLimits, Prepared, prepare_batch
 from hub.store import BlobStore, Database, ids, schema
-from hub.store.search import index_messages, index_terms
+from hub.store.search import index_messages
 
 log = logging.getLogger(__name__)
 
 TOKEN = re.compile(r"\[#(\d{1,18})\]")
 RETRIES_ON_CONFLICT = 3
-MAX_EXTERNAL_ID = 255
-MAX_SUBJECT = 998
-MAX_NAME = 255
-
-
-@dataclass(frozen=True, slots=True)
-class IngestLimits:
-    """Size limits and the threading window for conversational channels."""
-
-    max_attachment_bytes: int = 25 * 1024 * 1024
-    max_raw_bytes: int = 35 * 1024 * 1024
-    thread_window: timedelta = timedelta(hours=24)
-
-
-@dataclass(slots=True)
-class _Prepared:
-    message: InboundMessage
-    raw_sha256: str | None
-    attachments: list[dict[str, Any]]
-    notes: list[str]
-    terms: str
 
 
 class IngestPipeline:
@@ -86,11 +62,11 @@ class IngestPipeline:
         """Store a batch in one transaction; the results are in the batch's order."""
         return await self.store(await self.prepare(batch))
 
-    async def prepare(self, batch: Sequence[InboundMessage]) -> list[_Prepared]:
-        """The work that needs no database: blobs written, search terms computed (in a thread)."""
-        return await asyncio.to_thread(lambda: [self._prepare(m) for m in batch])
+    async def prepare(self, batch: Sequence[InboundMessage]) -> list[Prepared]:
+        """The work that needs no database, in a thread while the loop commits the previous batch."""
+        return await asyncio.to_thread(prepare_batch, self.blobs.root, self.limits, list(batch))
 
-    async def store(self, prepared: list[_Prepared]) -> list[IngestResult]:
+    async def store(self, prepared: list[Prepared]) -> list[IngestResult]:
         """Store prepared messages in one transaction, retried if another writer raced us."""
         for attempt in range(RETRIES_ON_CONFLICT):
             try:
@@ -105,38 +81,8 @@ class IngestPipeline:
             return results
         raise AssertionError("unreachable")
 
-    def _prepare(self, message: InboundMessage) -> _Prepared:
-        message, notes = _sanitised(message)
-        raw_sha = None
-        if message.raw is not None:
-            try:
-                raw_sha = self.blobs.put_blocking(
-                    message.raw, limit=self.limits.max_raw_bytes, what="the raw message"
-                )
-            except PayloadTooLarge as err:
-                notes.append(f"raw payload not kept: {err}")
-        stored: list[dict[str, Any]] = []
-        for att in message.attachments:
-            try:
-                sha = self.blobs.put_blocking(
-                    att.data, limit=self.limits.max_attachment_bytes, what=f"attachment {att.filename!r}"
-                )
-            except PayloadTooLarge as err:
-                notes.append(f"attachment not stored: {err}")
-                continue
-            stored.append(
-                {
-                    "filename": att.filename[:255],
-                    "content_type": att.content_type[:255],
-                    "size": len(att.data),
-                    "sha256": sha,
-                }
-            )
-        terms = index_terms(message.subject, message.text, message.sender.address, message.sender_name)
-        return _Prepared(message, raw_sha, stored, notes, terms)
-
     async def _store(
-        self, conn: AsyncConnection, batch: list[_Prepared]
+        self, conn: AsyncConnection, batch: list[Prepared]
     ) -> tuple[list[IngestResult], list[dict[str, Any]]]:
         now = self.clock()
         results: list[IngestResult | None] = [None] * len(batch)
@@ -361,34 +307,6 @@ class IngestPipeline:
         return reopened
 
 
-def _clean(value: str | None, limit: int) -> str | None:
-    return value.replace("\x00", "")[:limit] if value is not None else None
-
-
-def _sanitised(message: InboundMessage) -> tuple[InboundMessage, list[str]]:
-    """Fit a message to what both databases store: no NUL characters, bounded lengths."""
-    notes: list[str] = []
-    text = message.text.replace("\x00", "")
-    if text != message.text:
-        notes.append("NUL characters removed from the text")
-    external_id = message.external_id
-    if len(external_id) > MAX_EXTERNAL_ID:
-        external_id = "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
-        notes.append("external id over 255 characters replaced by its SHA-256")
-    subject = _clean(message.subject, MAX_SUBJECT)
-    if message.subject is not None and subject != message.subject:
-        notes.append(f"subject cut to {MAX_SUBJECT} characters")
-    cleaned = dataclasses.replace(
-        message,
-        text=text,
-        external_id=external_id,
-        subject=subject,
-        sender_name=_clean(message.sender_name, MAX_NAME),
-        html=_clean(message.html, len(message.html or "")),
-    )
-    return cleaned, notes
-
-
 class _ThreadIndex:
     """Which conversation each message of a batch belongs to, from three lookups."""
 
@@ -510,7 +428,7 @@ class GroupCommitter:
         return await future
 
     async def _run(self) -> None:
-        ahead: asyncio.Task[list[_Prepared]] | None = None
+        ahead: asyncio.Task[list[Prepared]] | None = None
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -530,7 +448,7 @@ class GroupCommitter:
 
     async def _prepare(
         self, batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]]
-    ) -> list[_Prepared]:
+    ) -> list[Prepared]:
         try:
             return await self.pipeline.prepare([m for m, _ in batch])
         except Exception:
@@ -540,7 +458,7 @@ class GroupCommitter:
     async def _commit(
         self,
         batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]],
-        prepared: list[_Prepared] | None = None,
+        prepared: list[Prepared] | None = None,
     ) -> None:
         try:
             if not prepared:

@@ -12,8 +12,8 @@ from hub.contacts import ContactService
 from hub.directory import Directory
 from hub.events import EventBus
 from hub.inbox import Inbox
-from hub.ingest import IngestLimits
 from hub.outbox import Outbox
+from hub.prepare import IngestLimits
 from hub.store import BlobStore, Database
 from hub.store.migrate import upgrade
 

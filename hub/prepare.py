@@ -1,0 +1,114 @@
+"""Work on inbound messages that needs no database: fitting values, storing blobs, search terms.
+
+`prepare_batch` is a plain function of picklable arguments, so the ingest pipeline can run
+it in a worker process (`hub.workers.CpuPool`) while the event loop commits the previous
+batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from hub.errors import PayloadTooLarge
+from hub.models import InboundMessage
+from hub.store.blobs import BlobStore
+from hub.store.search import index_terms
+
+MAX_EXTERNAL_ID = 255
+MAX_SUBJECT = 998
+MAX_NAME = 255
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """Size limits and the threading window for conversational channels."""
+
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    max_raw_bytes: int = 35 * 1024 * 1024
+    thread_window: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A message ready to store: its payloads are blobs now, so it no longer carries them."""
+
+    message: InboundMessage
+    raw_sha256: str | None
+    attachments: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...]
+    terms: str
+
+
+def prepare_batch(blob_root: Path, limits: IngestLimits, batch: list[InboundMessage]) -> list[Prepared]:
+    """Prepare every message of a batch (blocking: run it in a thread or a worker process)."""
+    blobs = BlobStore(blob_root)
+    return [prepare(blobs, limits, message) for message in batch]
+
+
+def prepare(blobs: BlobStore, limits: IngestLimits, message: InboundMessage) -> Prepared:
+    """Fit one message, store its raw payload and attachments, compute its search terms."""
+    message, notes = _fitted(message)
+    raw_sha = None
+    if message.raw is not None:
+        try:
+            raw_sha = blobs.put_blocking(message.raw, limit=limits.max_raw_bytes, what="the raw message")
+        except PayloadTooLarge as err:
+            notes.append(f"raw payload not kept: {err}")
+    stored: list[dict[str, Any]] = []
+    for att in message.attachments:
+        try:
+            sha = blobs.put_blocking(
+                att.data, limit=limits.max_attachment_bytes, what=f"attachment {att.filename!r}"
+            )
+        except PayloadTooLarge as err:
+            notes.append(f"attachment not stored: {err}")
+            continue
+        stored.append(
+            {
+                "filename": att.filename[:255],
+                "content_type": att.content_type[:255],
+                "size": len(att.data),
+                "sha256": sha,
+            }
+        )
+    terms = index_terms(message.subject, message.text, message.sender.address, message.sender_name)
+    light = dataclasses.replace(message, raw=None, attachments=())
+    return Prepared(light, raw_sha, tuple(stored), tuple(notes), terms)
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    return value.replace("\x00", "")[:limit] if value is not None else None
+
+
+def _fitted(message: InboundMessage) -> tuple[InboundMessage, list[str]]:
+    """Fit a message to what both databases store: no NUL characters, bounded lengths."""
+    notes: list[str] = []
+    text = message.text.replace("\x00", "")
+    if text != message.text:
+        notes.append("NUL characters removed from the text")
+    external_id = message.external_id
+    if len(external_id) > MAX_EXTERNAL_ID:
+        external_id = "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
+        notes.append("external id over 255 characters replaced by its SHA-256")
+    subject = _clean(message.subject, MAX_SUBJECT)
+    if message.subject is not None and subject != message.subject:
+        notes.append(f"subject cut to {MAX_SUBJECT} characters")
+    sender_name = _clean(message.sender_name, MAX_NAME)
+    html = _clean(message.html, len(message.html or ""))
+    if (text, external_id, subject, sender_name, html) == (
+        message.text,
+        message.external_id,
+        message.subject,
+        message.sender_name,
+        message.html,
+    ):
+        return message, notes
+    fitted = dataclasses.replace(
+        message, text=text, external_id=external_id, subject=subject, sender_name=sender_name, html=html
+    )
+    return fitted, notes
