@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from channels.base import Capabilities, ChannelContext, ChannelState, InboundSink
 from hub.config import Secret
 from hub.errors import ChannelUnavailable, DeliveryRejected
+from hub.ingest import Quarantined
 from hub.models import (
     ChannelKind,
     DeliveryResult,
@@ -103,7 +104,8 @@ class ApiChannel:
         if len(body) > MAX_BODY:
             return _error(413, f"body over {MAX_BODY} bytes")
         expected = sign(self.settings.secret.get_secret_value(), body)
-        if not hmac.compare_digest(expected, request.headers.get(SIGNATURE_HEADER, "")):
+        given = request.headers.get(SIGNATURE_HEADER, "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(expected.encode(), given):
             return _error(403, "missing or wrong signature")
         if self._sink is None:
             return _error(503, "channel is not running")
@@ -116,7 +118,10 @@ class ApiChannel:
             return web.json_response({"error": first["msg"], "field": field}, status=422)
         except ValueError as err:
             return _error(422, str(err))
-        result = await self._sink(message)
+        try:
+            result = await self._sink(message)
+        except Quarantined as err:
+            return web.json_response({"quarantined": err.quarantine_id, "reason": err.reason}, status=202)
         return web.json_response(
             {
                 "message_id": result.message_id,
@@ -126,9 +131,11 @@ class ApiChannel:
         )
 
     def _parse(self, payload: _Inbound, body: bytes) -> InboundMessage:
-        received = payload.received_at or datetime.now(UTC)
+        now = datetime.now(UTC)
+        received = payload.received_at or now
         if received.tzinfo is None:
             raise ValueError("received_at needs a time zone")
+        received = min(received, now)
         return InboundMessage(
             channel=ChannelKind.API,
             channel_account=self.name,

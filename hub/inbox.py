@@ -16,7 +16,8 @@ from hub import records
 from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
 from hub.events import EventBus, event_row, record
-from hub.ingest import GroupCommitter, IngestPipeline
+from hub.group_commit import GroupCommitter
+from hub.ingest import IngestPipeline
 from hub.models import (
     Availability,
     Call,

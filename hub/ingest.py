@@ -1,44 +1,60 @@
 """The inbound pipeline: deduplicate, resolve contacts, thread and store, a batch per transaction.
 
-`IngestPipeline.ingest_many` does a whole batch in a handful of statements. `GroupCommitter`
-gathers messages that arrive together (webhooks, an IMAP fetch) into such batches, so each
-caller of `ingest` is answered once its message is committed while the database sees a
-few large transactions instead of many small ones.
+`IngestPipeline.store` writes a whole batch in a handful of statements. A message that
+cannot be stored even on its own (not because the database is away, but because of what it
+contains) is quarantined with its bytes, and the caller is told so with `Quarantined`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import contacts
+from hub import contacts, quarantine
 from hub.clock import Clock, utcnow
+from hub.errors import HubError
 from hub.events import EventBus, event_row, record
-from hub.models import (
-    ConversationStatus,
-    Direction,
-    Identity,
-    InboundMessage,
-    IngestResult,
-    Priority,
-)
+from hub.models import ConversationStatus, Direction, Identity, InboundMessage, IngestResult, Priority
 from hub.prepare import IngestLimits, Prepared, prepare_batch
 from hub.store import BlobStore, Database, ids, schema
 from hub.store.search import index_messages
+from hub.threads import NewConversation, Target, ThreadIndex, target_id
 
 log = logging.getLogger(__name__)
 
-TOKEN = re.compile(r"\[#(\d{1,18})\]")
 RETRIES_ON_CONFLICT = 3
+TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError)
+CONTACT_LOCKS = 0x636F6E74
+
+
+class Quarantined(HubError):
+    """The message was kept in quarantine instead of the inbox; `quarantine_id` says where."""
+
+    def __init__(self, quarantine_id: int, reason: str) -> None:
+        super().__init__(f"quarantined as {quarantine_id}: {reason}")
+        self.quarantine_id = quarantine_id
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Placed:
+    prepared: Prepared
+    index: int
+    contact_id: int
+    target: Target
+    message_id: int = 0
+
+    @property
+    def conversation_id(self) -> int:
+        return target_id(self.target)
 
 
 class IngestPipeline:
@@ -61,6 +77,26 @@ class IngestPipeline:
     async def ingest_many(self, batch: Sequence[InboundMessage]) -> list[IngestResult]:
         """Store a batch in one transaction; the results are in the batch's order."""
         return await self.store(await self.prepare(batch))
+
+    async def ingest_one(self, message: InboundMessage) -> IngestResult:
+        """Store one message; quarantine it if its content cannot be stored, and raise Quarantined."""
+        try:
+            return (await self.ingest_many([message]))[0]
+        except TRANSIENT:
+            raise
+        except Exception as err:
+            reason = f"{type(err).__name__}: {err}".splitlines()[0][:1000]
+            log.warning("quarantining %s from %s: %s", message.external_id, message.channel_account, reason)
+            qid = await quarantine.record(
+                self.db,
+                self.blobs,
+                channel_account=message.channel_account,
+                external_id=message.external_id,
+                reason=reason,
+                payload=quarantine.message_payload(message),
+                now=self.clock(),
+            )
+            raise Quarantined(qid, reason) from err
 
     async def prepare(self, batch: Sequence[InboundMessage]) -> list[Prepared]:
         """The work that needs no database, in a thread while the loop commits the previous batch."""
@@ -86,7 +122,7 @@ class IngestPipeline:
     ) -> tuple[list[IngestResult], list[dict[str, Any]]]:
         now = self.clock()
         results: list[IngestResult | None] = [None] * len(batch)
-        existing = await self._existing(conn, [p.message for p in batch])
+        existing = await _existing(conn, [p.message for p in batch])
         fresh: list[int] = []
         first_of_key: dict[tuple[str, str], int] = {}
         for index, p in enumerate(batch):
@@ -94,9 +130,7 @@ class IngestPipeline:
             if key in existing:
                 mid, cid, contact_id = existing[key]
                 results[index] = IngestResult(mid, cid, contact_id, duplicate=True, new_conversation=False)
-            elif key in first_of_key:
-                continue
-            else:
+            elif key not in first_of_key:
                 first_of_key[key] = index
                 fresh.append(index)
 
@@ -105,132 +139,42 @@ class IngestPipeline:
             m = batch[index].message
             wanted.setdefault(m.sender, (m.sender_name, m.language))
         contact_of = await contacts.resolve(conn, wanted, now)
-        threads = await _ThreadIndex.load(
+        await _lock_contacts(conn, set(contact_of.values()))
+        threads = await ThreadIndex.load(
             conn, [batch[i].message for i in fresh], contact_of, now - self.limits.thread_window
         )
-
-        new_conversations: list[dict[str, Any]] = []
-        placement: list[tuple[int, int | None, int | None]] = []
-        for index in fresh:
-            m = batch[index].message
-            contact_id = contact_of[m.sender]
-            conv = threads.find(m, contact_id)
-            if conv is None:
-                new_slot = len(new_conversations)
-                new_conversations.append(
-                    {
-                        "contact_id": contact_id,
-                        "channel": m.channel.value,
-                        "channel_account": m.channel_account,
-                        "subject": m.subject,
-                        "status": ConversationStatus.OPEN.value,
-                        "priority": Priority.NORMAL.value,
-                        "created_at": now,
-                        "updated_at": now,
-                        "last_message_at": m.received_at,
-                        "last_inbound_at": m.received_at,
-                    }
-                )
-                threads.remember(m, contact_id, -1 - new_slot)
-                placement.append((index, None, new_slot))
-            else:
-                threads.remember(m, contact_id, conv)
-                placement.append((index, conv, None))
-
-        for index, conv, slot in placement:
-            at = batch[index].message.received_at
-            if conv is not None and conv < 0:
-                slot = -1 - conv
-            if slot is not None:
-                row = new_conversations[slot]
-                row["last_message_at"] = row["last_inbound_at"] = max(row["last_message_at"], at)
-        new_ids = await ids.reserve(conn, schema.conversations, len(new_conversations))
-        if new_conversations:
-            await conn.execute(
-                insert(schema.conversations),
-                [{**row, "id": cid} for row, cid in zip(new_conversations, new_ids, strict=True)],
-            )
-
-        def conversation_id(conv: int | None, slot: int | None) -> int:
-            if slot is not None:
-                return new_ids[slot]
-            assert conv is not None
-            return new_ids[-1 - conv] if conv < 0 else conv
-
-        message_rows: list[dict[str, Any]] = []
-        for index, conv, slot in placement:
-            p = batch[index]
-            m = p.message
-            meta = dict(m.meta)
-            if p.notes:
-                meta["ingest_notes"] = p.notes
-            if m.sender_name:
-                meta.setdefault("sender_name", m.sender_name)
-            message_rows.append(
-                {
-                    "conversation_id": conversation_id(conv, slot),
-                    "direction": Direction.INBOUND.value,
-                    "channel": m.channel.value,
-                    "channel_account": m.channel_account,
-                    "external_id": m.external_id,
-                    "sender": m.sender.address,
-                    "subject": m.subject,
-                    "text": m.text,
-                    "html": m.html,
-                    "raw_sha256": p.raw_sha256,
-                    "meta": meta,
-                    "created_at": m.received_at,
-                }
-            )
-        message_ids = await ids.reserve(conn, schema.messages, len(message_rows))
-        if message_rows:
-            await conn.execute(
-                insert(schema.messages),
-                [{**row, "id": mid} for row, mid in zip(message_rows, message_ids, strict=True)],
-            )
-
-        refs: list[dict[str, Any]] = []
-        attachment_rows: list[dict[str, Any]] = []
-        terms: list[dict[str, Any]] = []
-        for (index, _, _), row, mid in zip(placement, message_rows, message_ids, strict=True):
-            p = batch[index]
-            refs.extend(
-                {"ref": ref, "conversation_id": row["conversation_id"], "message_id": mid}
-                for ref in dict.fromkeys(p.message.own_refs)
-            )
-            attachment_rows.extend({**a, "message_id": mid} for a in p.attachments)
-            terms.append({"id": mid, "terms": p.terms})
-        if refs:
-            await conn.execute(_insert_ignore(conn, schema.message_refs), refs)
-        if attachment_rows:
-            await conn.execute(insert(schema.attachments), attachment_rows)
-        await index_messages(conn, terms)
-
-        created = set(new_ids)
-        reopened = await self._touch_conversations(
-            conn, [r for r in message_rows if r["conversation_id"] not in created], now
-        )
+        placed, created = _place(batch, fresh, contact_of, threads, now)
+        await _insert_conversations(conn, created)
+        await _insert_messages(conn, placed)
+        reopened = await _touch_conversations(conn, [p for p in placed if isinstance(p.target, int)], now)
         audit = [event_row("conversation.reopened", now, cid) for cid in sorted(reopened)]
         await record(conn, audit)
-        events = [
-            event_row("conversation.created", now, new_ids[slot])
-            for _, _, slot in placement
-            if slot is not None
-        ]
-        events.extend(audit)
 
-        for (index, _, placed_new), row, mid in zip(placement, message_rows, message_ids, strict=True):
-            cid = row["conversation_id"]
-            contact_id = contact_of[batch[index].message.sender]
-            results[index] = IngestResult(
-                mid,
+        events = [event_row("conversation.created", now, new.id) for new in created]
+        events.extend(audit)
+        new_ids = {new.id for new in created}
+        first_in_new: set[int] = set()
+        for item in placed:
+            cid = item.conversation_id
+            starts = cid in new_ids and cid not in first_in_new
+            first_in_new.add(cid)
+            results[item.index] = IngestResult(
+                item.message_id,
                 cid,
-                contact_id,
+                item.contact_id,
                 duplicate=False,
-                new_conversation=placed_new is not None,
+                new_conversation=starts,
                 reopened=cid in reopened,
             )
-            events.append(event_row("message.received", now, cid, message_id=mid, channel=row["channel"]))
+            events.append(
+                event_row(
+                    "message.received",
+                    now,
+                    cid,
+                    message_id=item.message_id,
+                    channel=item.prepared.message.channel.value,
+                )
+            )
         for index, p in enumerate(batch):
             if results[index] is None:
                 first = results[first_of_key[(p.message.channel_account, p.message.external_id)]]
@@ -242,138 +186,183 @@ class IngestPipeline:
                     duplicate=True,
                     new_conversation=False,
                 )
-        final = [r for r in results if r is not None]
-        assert len(final) == len(batch)
-        return final, events
+        return [r for r in results if r is not None], events
 
-    async def _existing(
-        self, conn: AsyncConnection, batch: list[InboundMessage]
-    ) -> dict[tuple[str, str], tuple[int, int, int]]:
-        m, c = schema.messages, schema.conversations
-        keys = {(x.channel_account, x.external_id) for x in batch}
-        rows = (
+
+def _place(
+    batch: list[Prepared],
+    fresh: list[int],
+    contact_of: dict[Identity, int],
+    threads: ThreadIndex,
+    now: datetime,
+) -> tuple[list[_Placed], list[NewConversation]]:
+    """Decide each fresh message's conversation, creating conversations as the batch needs them."""
+    placed: list[_Placed] = []
+    created: list[NewConversation] = []
+    for index in fresh:
+        m = batch[index].message
+        contact_id = contact_of[m.sender]
+        target = threads.find(m, contact_id)
+        if target is None:
+            target = NewConversation(
+                {
+                    "contact_id": contact_id,
+                    "channel": m.channel.value,
+                    "channel_account": m.channel_account,
+                    "subject": m.subject,
+                    "status": ConversationStatus.OPEN.value,
+                    "priority": Priority.NORMAL.value,
+                    "created_at": now,
+                    "updated_at": now,
+                    "last_message_at": m.received_at,
+                    "last_inbound_at": m.received_at,
+                }
+            )
+            created.append(target)
+        elif isinstance(target, NewConversation):
+            latest = max(target.row["last_message_at"], m.received_at)
+            target.row["last_message_at"] = target.row["last_inbound_at"] = latest
+        threads.remember(m, contact_id, target)
+        placed.append(_Placed(batch[index], index, contact_id, target))
+    return placed, created
+
+
+async def _insert_conversations(conn: AsyncConnection, created: list[NewConversation]) -> None:
+    if not created:
+        return
+    for new, cid in zip(created, await ids.reserve(conn, schema.conversations, len(created)), strict=True):
+        new.id = cid
+        new.row["id"] = cid
+    await conn.execute(insert(schema.conversations), [new.row for new in created])
+
+
+async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None:
+    if not placed:
+        return
+    rows: list[dict[str, Any]] = []
+    refs: list[dict[str, Any]] = []
+    attachments: list[dict[str, Any]] = []
+    terms: list[dict[str, Any]] = []
+    for p, mid in zip(placed, await ids.reserve(conn, schema.messages, len(placed)), strict=True):
+        p.message_id = mid
+        m = p.prepared.message
+        meta = dict(m.meta)
+        if p.prepared.notes:
+            meta["ingest_notes"] = list(p.prepared.notes)
+        if m.sender_name:
+            meta.setdefault("sender_name", m.sender_name)
+        cid = p.conversation_id
+        rows.append(
+            {
+                "id": mid,
+                "conversation_id": cid,
+                "direction": Direction.INBOUND.value,
+                "channel": m.channel.value,
+                "channel_account": m.channel_account,
+                "external_id": m.external_id,
+                "sender": m.sender.address,
+                "subject": m.subject,
+                "text": m.text,
+                "html": m.html,
+                "raw_sha256": p.prepared.raw_sha256,
+                "meta": meta,
+                "created_at": m.received_at,
+            }
+        )
+        refs.extend(
+            {"ref": ref, "conversation_id": cid, "message_id": mid} for ref in dict.fromkeys(m.own_refs)
+        )
+        attachments.extend({**a, "message_id": mid} for a in p.prepared.attachments)
+        terms.append({"id": mid, "terms": p.prepared.terms})
+    await conn.execute(insert(schema.messages), rows)
+    if refs:
+        await conn.execute(_insert_ignore(conn, schema.message_refs), refs)
+    if attachments:
+        await conn.execute(insert(schema.attachments), attachments)
+    await index_messages(conn, terms)
+
+
+async def _existing(
+    conn: AsyncConnection, batch: list[InboundMessage]
+) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """The batch's messages already stored: (account, external id) -> (message, conversation, contact)."""
+    m, c = schema.messages, schema.conversations
+    keys = {(x.channel_account, x.external_id) for x in batch}
+    rows = (
+        await conn.execute(
+            select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
+                m.c.external_id.in_({k[1] for k in keys}), m.c.channel_account.in_({k[0] for k in keys})
+            )
+        )
+    ).all()
+    found = [r for r in rows if (r.channel_account, r.external_id) in keys]
+    if not found:
+        return {}
+    owners = dict(
+        (
             await conn.execute(
-                select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
-                    m.c.external_id.in_({k[1] for k in keys}), m.c.channel_account.in_({k[0] for k in keys})
-                )
+                select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
             )
         ).all()
-        found = [r for r in rows if (r.channel_account, r.external_id) in keys]
-        if not found:
-            return {}
-        owners = dict(
-            (
-                await conn.execute(
-                    select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
-                )
-            ).all()
+    )
+    return {
+        (r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
+        for r in found
+    }
+
+
+async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:
+    """On PostgreSQL, serialise batches that touch the same contacts, so two processes never
+    open two conversations for one chat; SQLite has one writer at a time anyway."""
+    if conn.dialect.name != "postgresql" or not contact_ids:
+        return
+    await conn.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:ns, (c % 2147483647)::int) "
+            "FROM (SELECT unnest(CAST(:ids AS bigint[])) AS c ORDER BY 1) AS ordered"
+        ),
+        {"ns": CONTACT_LOCKS, "ids": sorted(contact_ids)},
+    )
+
+
+async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now: datetime) -> set[int]:
+    """Move existing conversations' last-message times forward and reopen them; return the reopened."""
+    latest: dict[int, datetime] = {}
+    for p in placed:
+        at = p.prepared.message.received_at
+        latest[p.conversation_id] = max(latest.get(p.conversation_id, at), at)
+    if not latest:
+        return set()
+    c = schema.conversations
+    rows = await conn.execute(
+        select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at).where(c.c.id.in_(list(latest)))
+    )
+    updates, reopened = [], set()
+    for r in rows:
+        at = latest[r.id]
+        updates.append(
+            {
+                "cid": r.id,
+                "last_message": max(at, r.last_message_at) if r.last_message_at else at,
+                "last_inbound": max(at, r.last_inbound_at) if r.last_inbound_at else at,
+                "now": now,
+            }
         )
-        return {
-            (r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
-            for r in found
-        }
-
-    async def _touch_conversations(
-        self, conn: AsyncConnection, message_rows: list[dict[str, Any]], now: datetime
-    ) -> set[int]:
-        latest: dict[int, datetime] = {}
-        for row in message_rows:
-            cid = row["conversation_id"]
-            latest[cid] = max(latest.get(cid, row["created_at"]), row["created_at"])
-        if not latest:
-            return set()
-        c = schema.conversations
-        rows = await conn.execute(
-            select(c.c.id, c.c.status, c.c.last_message_at).where(c.c.id.in_(list(latest)))
-        )
-        updates, reopened = [], set()
-        for r in rows:
-            last = max(latest[r.id], r.last_message_at) if r.last_message_at else latest[r.id]
-            if r.status != ConversationStatus.OPEN.value:
-                reopened.add(r.id)
-            updates.append({"cid": r.id, "last": last, "now": now})
-        await conn.execute(
-            update(c)
-            .where(c.c.id == bindparam("cid"))
-            .values(
-                last_message_at=bindparam("last"),
-                last_inbound_at=bindparam("last"),
-                updated_at=bindparam("now"),
-                status=ConversationStatus.OPEN.value,
-                snoozed_until=None,
-            ),
-            updates,
-        )
-        return reopened
-
-
-class _ThreadIndex:
-    """Which conversation each message of a batch belongs to, from three lookups."""
-
-    def __init__(
-        self, by_ref: dict[str, int], token_owner: dict[int, int], open_conv: dict[tuple[int, str, str], int]
-    ) -> None:
-        self.by_ref = by_ref
-        self.token_owner = token_owner
-        self.open_conv = open_conv
-
-    @classmethod
-    async def load(
-        cls,
-        conn: AsyncConnection,
-        batch: list[InboundMessage],
-        contact_of: dict[Any, int],
-        window_start: datetime,
-    ) -> _ThreadIndex:
-        refs = list({r for m in batch for r in m.reply_refs})
-        by_ref: dict[str, int] = {}
-        if refs:
-            rows = await conn.execute(
-                select(schema.message_refs.c.ref, schema.message_refs.c.conversation_id).where(
-                    schema.message_refs.c.ref.in_(refs)
-                )
-            )
-            by_ref = {r.ref: r.conversation_id for r in rows}
-        tokens = {int(t) for m in batch if m.subject for t in TOKEN.findall(m.subject)}
-        c = schema.conversations
-        token_owner: dict[int, int] = {}
-        if tokens:
-            rows = await conn.execute(select(c.c.id, c.c.contact_id).where(c.c.id.in_(tokens)))
-            token_owner = {r.id: r.contact_id for r in rows}
-        chatty = {contact_of[m.sender] for m in batch if m.channel.is_conversational}
-        open_conv: dict[tuple[int, str, str], int] = {}
-        if chatty:
-            rows = await conn.execute(
-                select(c.c.id, c.c.contact_id, c.c.channel, c.c.channel_account)
-                .where(
-                    c.c.contact_id.in_(chatty),
-                    c.c.status != ConversationStatus.RESOLVED.value,
-                    c.c.last_message_at >= window_start,
-                )
-                .order_by(c.c.last_message_at)
-            )
-            open_conv = {(r.contact_id, r.channel, r.channel_account): r.id for r in rows}
-        return cls(by_ref, token_owner, open_conv)
-
-    def find(self, m: InboundMessage, contact_id: int) -> int | None:
-        """The conversation id for a message (negative: one created earlier in this batch)."""
-        for ref in reversed(m.reply_refs):
-            if ref in self.by_ref:
-                return self.by_ref[ref]
-        if m.subject:
-            for token in TOKEN.findall(m.subject):
-                if self.token_owner.get(int(token)) == contact_id:
-                    return int(token)
-        if m.channel.is_conversational:
-            return self.open_conv.get((contact_id, m.channel.value, m.channel_account))
-        return None
-
-    def remember(self, m: InboundMessage, contact_id: int, conversation: int) -> None:
-        """Let later messages of the batch thread where `m` went (negative: created in the batch)."""
-        for ref in m.own_refs:
-            self.by_ref.setdefault(ref, conversation)
-        if m.channel.is_conversational:
-            self.open_conv[(contact_id, m.channel.value, m.channel_account)] = conversation
+        if r.status != ConversationStatus.OPEN.value:
+            reopened.add(r.id)
+    await conn.execute(
+        update(c)
+        .where(c.c.id == bindparam("cid"))
+        .values(
+            last_message_at=bindparam("last_message"),
+            last_inbound_at=bindparam("last_inbound"),
+            updated_at=bindparam("now"),
+            status=ConversationStatus.OPEN.value,
+            snoozed_until=None,
+        ),
+        updates,
+    )
+    return reopened
 
 
 def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
@@ -384,96 +373,3 @@ def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing()
-
-
-class GroupCommitter:
-    """Batches concurrent `ingest` calls into shared transactions; owns one background task."""
-
-    def __init__(self, pipeline: IngestPipeline, max_batch: int = 2000) -> None:
-        self.pipeline = pipeline
-        self.max_batch = max_batch
-        self._queue: list[tuple[InboundMessage, asyncio.Future[IngestResult]]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    @property
-    def running(self) -> bool:
-        """Whether the background task is taking messages."""
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        """Start the background task."""
-        if not self.running:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="ingest-group-commit")
-
-    async def stop(self) -> None:
-        """Commit everything already submitted, then end the task."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-
-    async def submit(self, message: InboundMessage) -> IngestResult:
-        """Queue a message and wait until it is committed (or its batch failed)."""
-        if not self.running or self._stopping:
-            return (await self.pipeline.ingest_many([message]))[0]
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((message, future))
-        self._wake.set()
-        return await future
-
-    async def _run(self) -> None:
-        ahead: asyncio.Task[list[Prepared]] | None = None
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            current = self._take()
-            while current:
-                prepared = await ahead if ahead is not None else await self._prepare(current)
-                following = self._take()
-                ahead = asyncio.create_task(self._prepare(following)) if following else None
-                await self._commit(current, prepared)
-                current = following
-            if self._stopping:
-                return
-
-    def _take(self) -> list[tuple[InboundMessage, asyncio.Future[IngestResult]]]:
-        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-        return batch
-
-    async def _prepare(
-        self, batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]]
-    ) -> list[Prepared]:
-        try:
-            return await self.pipeline.prepare([m for m, _ in batch])
-        except Exception:
-            log.exception("preparing a batch of %d failed", len(batch))
-            return []
-
-    async def _commit(
-        self,
-        batch: list[tuple[InboundMessage, asyncio.Future[IngestResult]]],
-        prepared: list[Prepared] | None = None,
-    ) -> None:
-        try:
-            if not prepared:
-                prepared = await self.pipeline.prepare([m for m, _ in batch])
-            results = await self.pipeline.store(prepared)
-        except Exception as err:
-            if len(batch) > 1:
-                log.warning("a batch of %d failed; committing its messages one by one", len(batch))
-                for item in batch:
-                    await self._commit([item])
-                return
-            log.exception("ingest failed for %s", batch[0][0].external_id)
-            if not batch[0][1].done():
-                batch[0][1].set_exception(err)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)

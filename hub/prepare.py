@@ -22,6 +22,9 @@ from hub.store.search import index_terms
 MAX_EXTERNAL_ID = 255
 MAX_SUBJECT = 998
 MAX_NAME = 255
+MAX_ADDRESS = 320
+MAX_REF = 998
+MAX_LANGUAGE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,29 +89,45 @@ def _clean(value: str | None, limit: int) -> str | None:
 
 
 def _fitted(message: InboundMessage) -> tuple[InboundMessage, list[str]]:
-    """Fit a message to what both databases store: no NUL characters, bounded lengths."""
+    """Fit a message to what both databases store: no NUL characters, bounded lengths.
+
+    Raises ValueError when the sender cannot be stored at all (the message is quarantined).
+    """
     notes: list[str] = []
+    if len(message.sender.address) > MAX_ADDRESS or "\x00" in message.sender.address:
+        raise ValueError(f"sender address is not storable ({len(message.sender.address)} characters)")
     text = message.text.replace("\x00", "")
     if text != message.text:
         notes.append("NUL characters removed from the text")
-    external_id = message.external_id
+    external_id = message.external_id.replace("\x00", "")
     if len(external_id) > MAX_EXTERNAL_ID:
         external_id = "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
-        notes.append("external id over 255 characters replaced by its SHA-256")
+        notes.append(f"external id over {MAX_EXTERNAL_ID} characters replaced by its SHA-256")
     subject = _clean(message.subject, MAX_SUBJECT)
     if message.subject is not None and subject != message.subject:
         notes.append(f"subject cut to {MAX_SUBJECT} characters")
-    sender_name = _clean(message.sender_name, MAX_NAME)
-    html = _clean(message.html, len(message.html or ""))
-    if (text, external_id, subject, sender_name, html) == (
-        message.text,
-        message.external_id,
-        message.subject,
-        message.sender_name,
-        message.html,
-    ):
-        return message, notes
+    reply_refs = tuple(r for r in message.reply_refs if len(r) <= MAX_REF and "\x00" not in r)
+    own_refs = tuple(r for r in message.own_refs if len(r) <= MAX_REF and "\x00" not in r)
+    if len(reply_refs) + len(own_refs) != len(message.reply_refs) + len(message.own_refs):
+        notes.append(f"references over {MAX_REF} characters dropped")
+    attachments = tuple(
+        dataclasses.replace(
+            a,
+            filename=_clean(a.filename, 255) or "attachment",
+            content_type=_clean(a.content_type, 255) or "application/octet-stream",
+        )
+        for a in message.attachments
+    )
     fitted = dataclasses.replace(
-        message, text=text, external_id=external_id, subject=subject, sender_name=sender_name, html=html
+        message,
+        text=text,
+        external_id=external_id,
+        subject=subject,
+        sender_name=_clean(message.sender_name, MAX_NAME),
+        html=_clean(message.html, len(message.html or "")),
+        language=_clean(message.language, MAX_LANGUAGE),
+        reply_refs=reply_refs,
+        own_refs=own_refs,
+        attachments=attachments,
     )
     return fitted, notes

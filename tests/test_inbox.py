@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from hub import quarantine
 from hub.errors import Conflict, NotFound
 from hub.inbox import ConversationFilter, SortOrder
+from hub.ingest import Quarantined
 from hub.models import (
     Availability,
     ChannelKind,
@@ -21,6 +25,7 @@ from hub.models import (
     Role,
 )
 from hub.services import Services
+from hub.stats import collect
 from hub.store import schema
 from tests.conftest import FakeClock
 from tests.factories import inbound
@@ -314,7 +319,25 @@ async def test_one_broken_message_does_not_fail_its_batch(services: Services) ->
     results = await asyncio.gather(
         *(services.inbox.ingest(m) for m in [*good[:2], bad, *good[2:]]), return_exceptions=True
     )
-    assert isinstance(results[2], Exception)
-    assert "not JSON serializable" in str(results[2])
+    assert isinstance(results[2], Quarantined)
+    assert "not JSON serializable" in results[2].reason
     assert all(not isinstance(r, BaseException) and not r.duplicate for i, r in enumerate(results) if i != 2)
     assert await count(services, schema.messages) == 5
+    [entry] = await quarantine.entries(services.db)
+    assert entry.id == results[2].quarantine_id and entry.external_id == "<bad@x>"
+    assert entry.raw_sha256 is not None
+    kept = json.loads(await services.blobs.get(entry.raw_sha256))
+    assert kept["external_id"] == "<bad@x>" and kept["text"] == bad.text
+
+
+async def test_unstorable_sender_is_quarantined_with_its_raw_bytes(services: Services) -> None:
+    odd = dataclasses.replace(
+        inbound("<odd@x>", raw=b"From: ...\r\n\r\nbody"),
+        sender=Identity(IdentityKind.EMAIL, "a" * 400 + "@example.com"),
+    )
+    with pytest.raises(Quarantined, match="sender address is not storable") as err:
+        await services.inbox.ingest(odd)
+    [entry] = await quarantine.entries(services.db)
+    assert entry.id == err.value.quarantine_id
+    assert await services.blobs.get(entry.raw_sha256 or "") == b"From: ...\r\n\r\nbody"
+    assert (await collect(services.db))["quarantined"] == 1

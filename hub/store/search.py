@@ -14,6 +14,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+MAX_TERM = 100
+MAX_TERMS_CHARS = 200_000
+
 _WORD = re.compile(r"[^\W_]+")
 _CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+)")
 
@@ -43,17 +46,23 @@ def _tokens(value: str) -> list[list[str]]:
 
 
 def index_terms(*parts: str | None) -> str:
-    """The space-separated terms stored for a message."""
+    """The space-separated terms stored for a message (words too long to be words are left out)."""
     out: list[str] = []
+    size = 0
     for part in parts:
         if not part:
             continue
         for word in _WORD.findall(unicodedata.normalize("NFKC", part).lower()):
+            if len(word) > MAX_TERM:
+                continue
             if word.isascii():
                 out.append(word)
             else:
                 for group in _cjk_groups(word):
                     out.extend(group)
+            size += len(word) + 1
+            if size > MAX_TERMS_CHARS:
+                return " ".join(out)
     return " ".join(out)
 
 
