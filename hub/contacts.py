@@ -177,6 +177,12 @@ class ContactService:
             raise Conflict("a contact cannot be merged into itself")
         now = self.clock()
         async with self.db.write() as conn:
+            await conn.execute(
+                select(schema.contacts.c.id)
+                .where(schema.contacts.c.id.in_(sorted({source_id, target_id})))
+                .order_by(schema.contacts.c.id)
+                .with_for_update()
+            )
             canon = await canonical_ids(conn, [source_id, target_id])
             existing = (
                 (

@@ -19,6 +19,7 @@ from hub.errors import Conflict, Invalid, NotFound
 from hub.events import event_row, record
 from hub.models import Agent, Availability, Role, Team
 from hub.store import Database, schema
+from hub.store.upsert import insert_ignore
 
 MIN_PASSWORD_LENGTH = 10
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
@@ -214,15 +215,9 @@ class Directory:
         await self.team(team_id)
         await self.agent(agent_id)
         async with self.db.write() as conn:
-            present = (
-                await conn.execute(
-                    select(schema.team_members.c.agent_id).where(
-                        schema.team_members.c.team_id == team_id, schema.team_members.c.agent_id == agent_id
-                    )
-                )
-            ).first()
-            if present is None:
-                await conn.execute(insert(schema.team_members), {"team_id": team_id, "agent_id": agent_id})
+            await conn.execute(
+                insert_ignore(conn, schema.team_members), {"team_id": team_id, "agent_id": agent_id}
+            )
 
     async def remove_member(self, team_id: int, agent_id: int) -> None:
         """Take an agent out of a team."""

@@ -34,6 +34,7 @@ from hub.models import (
 from hub.prepare import IngestLimits
 from hub.store import BlobStore, Database, schema
 from hub.store.search import index_messages, index_terms, match_sql
+from hub.store.upsert import insert_ignore
 
 MAX_TAG_LENGTH = 64
 
@@ -349,22 +350,15 @@ class Inbox:
         now = self.clock()
         c = schema.conversations
         async with self.db.write() as conn:
-            ids = list(
-                (
-                    await conn.execute(
-                        select(c.c.id).where(
-                            c.c.status == ConversationStatus.SNOOZED.value, c.c.snoozed_until <= now
-                        )
-                    )
-                ).scalars()
+            woken = await conn.execute(
+                update(c)
+                .where(c.c.status == ConversationStatus.SNOOZED.value, c.c.snoozed_until <= now)
+                .values(status=ConversationStatus.OPEN.value, snoozed_until=None, updated_at=now)
+                .returning(c.c.id)
             )
+            ids = sorted(woken.scalars())
             if not ids:
                 return []
-            await conn.execute(
-                update(c)
-                .where(c.c.id.in_(ids))
-                .values(status=ConversationStatus.OPEN.value, snoozed_until=None, updated_at=now)
-            )
             events = [
                 event_row(
                     "conversation.status_changed",
@@ -404,7 +398,7 @@ class Inbox:
             to_remove = sorted(remove_set & have)
             if to_add:
                 await conn.execute(
-                    insert(ct), [{"conversation_id": conversation_id, "tag": t} for t in to_add]
+                    insert_ignore(conn, ct), [{"conversation_id": conversation_id, "tag": t} for t in to_add]
                 )
             if to_remove:
                 await conn.execute(

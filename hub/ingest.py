@@ -26,6 +26,7 @@ from hub.models import ConversationStatus, Direction, Identity, InboundMessage, 
 from hub.prepare import IngestLimits, Prepared, prepare_batch
 from hub.store import BlobStore, Database, ids, schema
 from hub.store.search import index_messages
+from hub.store.upsert import insert_ignore
 from hub.threads import NewConversation, Target, ThreadIndex, target_id
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
         terms.append({"id": mid, "terms": p.prepared.terms})
     await conn.execute(insert(schema.messages), rows)
     if refs:
-        await conn.execute(_insert_ignore(conn, schema.message_refs), refs)
+        await conn.execute(insert_ignore(conn, schema.message_refs), refs)
     if attachments:
         await conn.execute(insert(schema.attachments), attachments)
     await index_messages(conn, terms)
@@ -363,13 +364,3 @@ async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now
         updates,
     )
     return reopened
-
-
-def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()

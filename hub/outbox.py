@@ -20,10 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping, bindparam, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Channel
 from hub import records
+from hub.aio import cancel_and_wait
 from hub.clock import Clock, utcnow
 from hub.config import OutboxSection
 from hub.errors import ChannelAuthError, Conflict, DeliveryRejected, NotFound
@@ -43,6 +45,15 @@ from hub.store import Database, schema
 from hub.store.search import index_messages, index_terms
 
 log = logging.getLogger(__name__)
+
+STATUS_RANK = {
+    OutboundStatus.QUEUED: 0,
+    OutboundStatus.SENDING: 1,
+    OutboundStatus.SENT: 2,
+    OutboundStatus.DELIVERED: 3,
+    OutboundStatus.FAILED: 3,
+}
+"""A provider's status report only ever moves a message forward along this order."""
 
 RECIPIENT_KIND = {
     ChannelKind.EMAIL: IdentityKind.EMAIL,
@@ -106,8 +117,32 @@ class Outbox:
         With an `idempotency_key` already used, returns the message stored the first time
         instead of queueing another (a double-clicked Send sends once).
         """
-        now = self.clock()
         key = idempotency_key or uuid.uuid4().hex
+        try:
+            return await self._reply(
+                conversation_id, text_body, key, agent_id, subject, html, automatic, meta
+            )
+        except IntegrityError:
+            async with self.db.read() as conn:
+                existing = await _message_for_key(conn, key)
+            if existing is None:
+                raise
+            if existing.conversation_id != conversation_id:
+                raise Conflict("idempotency key already used for another conversation") from None
+            return existing
+
+    async def _reply(
+        self,
+        conversation_id: int,
+        text_body: str,
+        key: str,
+        agent_id: int | None,
+        subject: str | None,
+        html: str | None,
+        automatic: bool,
+        meta: Mapping[str, Any] | None,
+    ) -> Message:
+        now = self.clock()
         async with self.db.write() as conn:
             existing = await _message_for_key(conn, key)
             if existing is not None:
@@ -269,13 +304,14 @@ class Outbox:
             )
             if row is None:
                 return False
-            if row["status"] == result.status.value:
-                return True
-            await conn.execute(
+            earlier = [s.value for s in OutboundStatus if STATUS_RANK[s] < STATUS_RANK[result.status]]
+            done = await conn.execute(
                 update(o)
-                .where(o.c.id == row["id"])
+                .where(o.c.id == row["id"], o.c.status.in_(earlier))
                 .values(status=result.status.value, last_error=result.error, finished_at=now)
             )
+            if done.rowcount == 0:
+                return True
             events = [
                 event_row(
                     f"message.{result.status.value}",
@@ -325,9 +361,7 @@ class Dispatcher:
         self.outbox.wake.set()
         done, _ = await asyncio.wait({self._task}, timeout=grace)
         if not done:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self._task = None
         await self.release_claims()
 
@@ -351,6 +385,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            self.outbox.wake.clear()
             try:
                 busy = await self.dispatch_once()
             except Exception:
@@ -358,7 +393,6 @@ class Dispatcher:
                 busy = 0
             if busy:
                 continue
-            self.outbox.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outbox.wake.wait(), self.settings.poll_seconds)
 
@@ -439,6 +473,8 @@ class Dispatcher:
                 )
         if result is not None and result.status is OutboundStatus.FAILED:
             error, permanent = result.error or "the provider refused the message", True
+        elif result is not None and result.status not in (OutboundStatus.SENT, OutboundStatus.DELIVERED):
+            error, result = f"the channel answered {result.status.value}, not sent or delivered", None
         await self._record(row, result, error, permanent)
 
     async def _record(
@@ -468,10 +504,16 @@ class Dispatcher:
             values.update(status=OutboundStatus.QUEUED.value, next_attempt_at=now + timedelta(seconds=delay))
         async with self.db.write() as conn:
             done = await conn.execute(
-                update(o).where(o.c.id == row["id"], o.c.claimed_by == self.worker_id).values(**values)
+                update(o)
+                .where(
+                    o.c.id == row["id"],
+                    o.c.claimed_by == self.worker_id,
+                    o.c.status == OutboundStatus.SENDING.value,
+                )
+                .values(**values)
             )
             if done.rowcount == 0:
-                log.warning("outbox row %s was reclaimed by another worker; result dropped", row["id"])
+                log.info("outbox row %s changed while it was being sent; keeping the newer state", row["id"])
                 return
             events = [
                 event_row(

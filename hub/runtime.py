@@ -8,7 +8,6 @@ released for a retry, submitted messages are committed, and no task is left pend
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ import channels as channel_registry
 from channels.base import Channel, ChannelContext, ChannelState, InboundSink
 from hub import config as hub_config
 from hub import logs
+from hub.aio import cancel_and_wait
 from hub.config import Config
 from hub.errors import HubError
 from hub.outbox import Dispatcher, backoff
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 0.5
 MAINTENANCE_SECONDS = 15.0
 CHANNEL_STOP_SECONDS = 3.0
+HEALTHY_RESETS_AFTER = 60.0
 
 
 class ChannelSupervisor:
@@ -53,11 +54,8 @@ class ChannelSupervisor:
 
     async def stop(self) -> None:
         """Stop supervising, then stop the channel within a bounded time."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self._stop_channel()
 
     async def _stop_channel(self) -> None:
@@ -90,12 +88,18 @@ class ChannelSupervisor:
             else:
                 log.info("channel %s started", self.channel.name)
             self.failures = 0
+            healthy_since = asyncio.get_running_loop().time()
             while self.channel.state() is not ChannelState.FAILED:  # noqa: ASYNC110
                 await asyncio.sleep(WATCH_SECONDS)
-            log.warning("channel %s failed; restarting it", self.channel.name)
-            await self._stop_channel()
+            if asyncio.get_running_loop().time() - healthy_since > HEALTHY_RESETS_AFTER:
+                self.restarts = 0
             self.restarts += 1
-            await asyncio.sleep(backoff(1, self.base_backoff, self.max_backoff))
+            if self.restarts == 1:
+                log.warning("channel %s failed; restarting it", self.channel.name)
+            else:
+                log.debug("channel %s failed again (%d in a row)", self.channel.name, self.restarts)
+            await self._stop_channel()
+            await asyncio.sleep(backoff(self.restarts, self.base_backoff, self.max_backoff))
 
 
 @dataclass
@@ -166,9 +170,9 @@ class Hub:
         """Stop everything, in the order that loses nothing."""
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("web server", self._stop_web),
+            ("dispatcher", self._stop_dispatcher),
             ("channels", self._stop_channels),
             ("maintenance", self._stop_maintenance),
-            ("dispatcher", self._stop_dispatcher),
             ("inbox", self._stop_inbox),
             ("http client", self._close_http),
             ("store", self._close_store),
@@ -187,10 +191,7 @@ class Hub:
         await asyncio.gather(*(s.stop() for s in self.supervisors))
 
     async def _stop_maintenance(self) -> None:
-        if self.maintenance is not None:
-            self.maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.maintenance
+        await cancel_and_wait(self.maintenance)
 
     async def _stop_dispatcher(self) -> None:
         if self.dispatcher is not None:
@@ -218,6 +219,10 @@ async def serve(config: Config, stop: asyncio.Event) -> int:
         log.error("cannot start: %s", err)  # noqa: TRY400
         await hub.stop()
         return 2
+    except Exception:
+        log.exception("cannot start")
+        await hub.stop()
+        return 1
     await stop.wait()
     log.info("stopping")
     deadline = config.runtime.shutdown_seconds

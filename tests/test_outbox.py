@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from channels.memory import MemoryChannel
 from hub.config import OutboxSection
 from hub.errors import ChannelUnavailable, Conflict, DeliveryRejected
-from hub.models import ConversationStatus, OutboundStatus, Role
+from hub.models import ConversationStatus, DeliveryResult, OutboundStatus, Role
 from hub.outbox import Dispatcher, backoff
 from hub.services import Services, open_services
 from hub.store import schema
@@ -215,3 +215,33 @@ def test_backoff_grows_and_stays_within_bounds() -> None:
         ceiling = min(60.0, 2.0 * 2 ** (attempt - 1))
         assert backoff(attempt, 2.0, 60.0, rng=lambda: 1.0) == ceiling
         assert backoff(attempt, 2.0, 60.0, rng=lambda: 0.0) == 1.0
+
+
+async def test_status_reports_only_move_forward(services: Services, channel: MemoryChannel) -> None:
+    channel.settings = channel.settings.model_copy(update={"confirm_delivery": False})
+    cid = await conversation(services)
+    message = await services.outbox.reply(cid, "Hi", agent_id=None)
+    await dispatcher(services).dispatch_once()
+    row = await status_of(services, message.id)
+    assert row["status"] == "sent"
+    provider_id = row["provider_id"]
+    delivered = DeliveryResult(OutboundStatus.DELIVERED, provider_id)
+    assert await services.outbox.record_status("support", provider_id, delivered)
+    late_sent = DeliveryResult(OutboundStatus.SENT, provider_id)
+    assert await services.outbox.record_status("support", provider_id, late_sent)
+    assert (await status_of(services, message.id))["status"] == "delivered"
+    assert not await services.outbox.record_status("support", "no-such-id", delivered)
+    kinds = [e.kind for e in (await services.inbox.timeline(cid)).events]
+    assert kinds.count("message.delivered") == 1
+
+
+async def test_concurrent_sends_with_one_key_queue_one_message(services: Services) -> None:
+    cid = await conversation(services)
+    results = await asyncio.gather(
+        *(
+            services.outbox.reply(cid, "Hello", agent_id=None, idempotency_key="double-click")
+            for _ in range(8)
+        )
+    )
+    assert len({m.id for m in results}) == 1
+    assert (await services.outbox.counts())["queued"] == 1

@@ -128,3 +128,22 @@ async def test_invalid_configuration_stops_start_with_key_path(
     with pytest.raises(RuntimeError, match=r"web\.port") as err:
         await hub_process.start(within=20)
     assert "channels[0]" in str(err.value) or "web.port" in str(err.value)
+
+
+@pytest.mark.slow
+async def test_port_in_use_ends_start_cleanly(tmp_path: Path, hub_process: HubProcess) -> None:
+    blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = blocker.sockets[0].getsockname()[1]
+    try:
+        write_config(
+            hub_process.config,
+            {"hub": {"data_dir": str(tmp_path / "data")}, "web": {"port": port}},
+        )
+        with pytest.raises(RuntimeError, match="hub exited early"):
+            await hub_process.start(within=20)
+        assert await hub_process.wait(10) == 1
+        assert "cannot start" in hub_process.log
+        assert "Task was destroyed" not in hub_process.log
+    finally:
+        blocker.close()
+        await blocker.wait_closed()

@@ -244,6 +244,7 @@ outbox = Table(
     Column("created_at", Stamp, nullable=False),
     Column("finished_at", Stamp),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    Index("ix_outbox_provider", "channel_account", "provider_id"),
 )
 
 events = Table(

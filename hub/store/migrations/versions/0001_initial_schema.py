@@ -317,6 +317,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_status_next", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_outbox_provider", ["channel_account", "provider_id"], unique=False)
     for statement in fts_ddl(op.get_bind().dialect.name):
         op.execute(statement)
 
@@ -324,6 +325,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TABLE message_fts")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_provider")
         batch_op.drop_index("ix_outbox_status_next")
 
     op.drop_table("outbox")
