@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from channels import api, memory
 from channels.base import Channel, ChannelContext
+from hub import config as hub_config
 from hub.config import ChannelEntry, Config, format_validation_error
 from hub.errors import ConfigError
 
@@ -67,3 +68,15 @@ def configured(config: Config, source: str = "omnihub.toml") -> list[ConfiguredC
 def build(channel: ConfiguredChannel, context: ChannelContext) -> Channel:
     """Create the channel object for a configured entry."""
     return channel.type.create(channel.entry.name, channel.settings, context)
+
+
+def secrets(config: Config) -> set[str]:
+    """Every secret in the configuration, the channels' included, for masking."""
+    found = hub_config.secrets(config)
+    try:
+        channels = configured(config)
+    except ConfigError:
+        return found
+    for channel in channels:
+        found |= hub_config.secrets(channel.settings)
+    return found

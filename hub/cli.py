@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import bootstrap
@@ -143,8 +144,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    import channels
+    from hub import logs
+
     path: Path | None = args.config
-    return load(path)
+    config = load(path)
+    logs.mask(channels.secrets(config))
+    return config
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -366,7 +372,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             return await stats.collect(db)
         except (SQLAlchemyError, OSError) as err:
             raise HubError(
-                f"cannot read the store at {config.store.url} ({type(err).__name__}); "
+                f"cannot read the store at {_shown(config.store_url)} ({type(err).__name__}); "
                 "run `omnihub db upgrade` first"
             ) from err
         finally:
@@ -382,6 +388,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     else:
         _print_stats(data)
     return 0
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_file(config: Config) -> Path:

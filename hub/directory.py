@@ -28,6 +28,17 @@ _DUMMY_HASH = _hasher.hash("not a real password, only for constant-time refusals
 
 
 @dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token's record; the secret itself is shown once when issued and never stored."""
+
+    id: int
+    agent_id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     """A logged-in browser session."""
 
@@ -297,6 +308,27 @@ class Directory:
             )
             await record(conn, [event_row("token.issued", self.clock(), None, agent_id, name=name)])
         return token
+
+    async def tokens(self, agent_id: int) -> list[ApiToken]:
+        """An agent's API tokens (never their secrets)."""
+        await self.agent(agent_id)
+        t = schema.api_tokens
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(t).where(t.c.agent_id == agent_id).order_by(t.c.id))).mappings()
+            return [
+                ApiToken(r["id"], r["agent_id"], r["name"], r["created_at"], r["last_used_at"]) for r in rows
+            ]
+
+    async def revoke_token(self, agent_id: int, token_id: int, by: int | None = None) -> None:
+        """Delete an API token; raise NotFound if the agent has no such token."""
+        t = schema.api_tokens
+        async with self.db.write() as conn:
+            done = await conn.execute(delete(t).where(t.c.id == token_id, t.c.agent_id == agent_id))
+            if done.rowcount == 0:
+                raise NotFound(f"agent {agent_id} has no token {token_id}")
+            await record(
+                conn, [event_row("token.revoked", self.clock(), None, by, agent=agent_id, token=token_id)]
+            )
 
     async def token_agent(self, token: str) -> Agent | None:
         """The agent an API token belongs to, if the token is valid and the agent active."""

@@ -24,6 +24,14 @@ class MaskingFormatter(logging.Formatter):
         return line
 
 
+def mask(secrets: Iterable[str]) -> None:
+    """Add secrets to mask to every handler already configured."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, MaskingFormatter):
+            known = set(handler.formatter.secrets) | {s for s in secrets if len(s) >= 4}
+            handler.formatter.secrets = sorted(known, key=len, reverse=True)
+
+
 def configure(secrets: Iterable[str] = (), verbose: bool = False) -> None:
     """Send logs to stderr, masked; INFO by default, DEBUG when verbose."""
     handler = logging.StreamHandler(sys.stderr)

@@ -18,7 +18,6 @@ from aiohttp import web
 
 import channels as channel_registry
 from channels.base import Channel, ChannelContext, ChannelState, InboundSink
-from hub import config as hub_config
 from hub import logs
 from hub.aio import cancel_and_wait
 from hub.config import Config
@@ -252,12 +251,5 @@ async def _serve_with_signals(config: Config) -> int:
 
 def main(config: Config, verbose: bool = False) -> int:
     """Run the hub in this process until SIGTERM or SIGINT; return the exit code."""
-    logs.configure(hub_config.secrets(config) | _channel_secrets(config), verbose)
+    logs.configure(channel_registry.secrets(config), verbose)
     return asyncio.run(_serve_with_signals(config))
-
-
-def _channel_secrets(config: Config) -> set[str]:
-    try:
-        return set().union(*(hub_config.secrets(c.settings) for c in channel_registry.configured(config)))
-    except HubError:
-        return set()

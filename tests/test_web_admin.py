@@ -120,6 +120,14 @@ async def test_issue_token(admin: Caller, hub: Services, client: Client) -> None
     await admin.post("/api/agents/999/tokens", {"name": "x"}, expect=404)
     assert (await admin.post(f"/api/agents/{agent.id}/tokens", {}, expect=422))["field"] == "name"
 
+    [listed] = (await admin.get(f"/api/agents/{agent.id}/tokens"))["items"]
+    assert listed["name"] == "crm sync" and listed["last_used_at"] is not None
+    assert body["token"] not in json.dumps(listed)
+    await admin.call("DELETE", f"/api/agents/{agent.id}/tokens/{listed['id']}", expect=204)
+    await script.get("/api/me", expect=401)
+    await admin.call("DELETE", f"/api/agents/{agent.id}/tokens/{listed['id']}", expect=404)
+    assert (await admin.get(f"/api/agents/{agent.id}/tokens"))["items"] == []
+
 
 async def test_teams_and_members(admin: Caller, hub: Services) -> None:
     agent = await add_agent(hub, Role.AGENT)
@@ -221,7 +229,7 @@ async def test_secrets_appear_in_no_answer(
         await admin.call("GET", "/api/agents"),
         await Caller(client).call("GET", "/api/openapi.json"),
         await Caller(client).call("GET", "/readyz"),
-        await Caller(client).call("GET", "/metrics"),
+        await supervisor.call("GET", "/metrics"),
     ]
     for answer in answers:
         text = answer.decode() if isinstance(answer, bytes) else json.dumps(answer)
@@ -296,7 +304,7 @@ async def test_metrics(client: Client, supervisor: Caller, hub: Services) -> Non
     await supervisor.get("/api/conversations/999", expect=404)
     await supervisor.get("/api/conversations/998", expect=404)
     await supervisor.get("/api/stats")
-    async with client.get("/metrics") as response:
+    async with client.get("/metrics", headers=supervisor.headers) as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
@@ -352,7 +360,7 @@ async def test_security_headers_on_every_kind_of_answer(client: Client, supervis
         ("GET", "/healthz", {}),
         ("GET", "/api/me", {}),
         ("GET", "/api/nothing", {}),
-        ("GET", "/metrics", {}),
+        ("GET", "/metrics", supervisor.headers),
         ("GET", "/api/stats", supervisor.headers),
         ("POST", "/webhooks/api/partner/messages", {}),
     ]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -170,6 +171,18 @@ async def test_failed_logins_are_throttled(client: Client, clock: FakeClock, ana
     assert (await login(client, username="someone-else"))[0] == 401
     clock.advance(minutes=5, seconds=1)
     assert (await login(client))[0] == 200
+
+
+async def test_guesses_in_parallel_are_counted_before_checking(client: Client, ana: Any) -> None:
+    answers = await asyncio.gather(*(login(client, password=f"guess number {i}") for i in range(25)))
+    statuses = [a[0] for a in answers]
+    assert statuses.count(401) == 10 and statuses.count(429) == 15
+
+
+async def test_one_address_guessing_many_users_is_throttled(client: Client, ana: Any) -> None:
+    for i in range(30):
+        assert (await login(client, username=f"user{i}", password="wrong password"))[0] == 401
+    assert (await login(client, username="ana"))[0] == 429
 
 
 async def test_login_validation(client: Client) -> None:

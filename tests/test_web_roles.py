@@ -23,7 +23,6 @@ Client = TestClient[Any, Any]
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
-    ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
     ("POST", "/api/login"),
 }
@@ -65,7 +64,9 @@ async def test_every_route_declares_its_access(client: Client) -> None:
     webhooks = {(m, p) for m, p, spec in table if spec.access is Access.WEBHOOK}
     assert open_routes == PUBLIC
     assert webhooks == WEBHOOKS
-    assert all(p.startswith("/api/") for m, p, spec in table if isinstance(spec.access, Role))
+    assert all(
+        p.startswith("/api/") or p == "/metrics" for m, p, spec in table if isinstance(spec.access, Role)
+    )
 
 
 async def test_protected_routes_refuse_anonymous_and_lower_roles_before_any_lookup(
@@ -102,7 +103,7 @@ async def test_public_routes_answer_without_login(client: Client) -> None:
     anonymous = Caller(client)
     await anonymous.get("/healthz")
     await anonymous.get("/readyz")
-    await anonymous.get("/metrics")
+    await anonymous.get("/metrics", expect=401)
     await anonymous.get("/api/openapi.json")
 
 

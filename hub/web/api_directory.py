@@ -101,6 +101,21 @@ async def issue_token(ctx: Ctx) -> web.StreamResponse:
     return respond({"agent_id": agent_id, "name": name, "token": token}, status=201)
 
 
+@routes.get("/api/agents/{id}/tokens", Role.ADMIN)
+async def list_tokens(ctx: Ctx) -> web.StreamResponse:
+    """A user's API tokens: names and dates, never the secrets."""
+    tokens = await ctx.services.directory.tokens(ctx.path_id())
+    return respond({"items": [to_dict(t) for t in tokens]})
+
+
+@routes.delete("/api/agents/{id}/tokens/{token_id}", Role.ADMIN, status=204)
+async def revoke_token(ctx: Ctx) -> web.StreamResponse:
+    """Revoke an API token at once."""
+    assert ctx.auth is not None
+    await ctx.services.directory.revoke_token(ctx.path_id(), ctx.path_id("token_id"), by=ctx.auth.agent.id)
+    return web.Response(status=204)
+
+
 @routes.get("/api/teams", Role.AGENT)
 async def list_teams(ctx: Ctx) -> web.StreamResponse:
     """Every team."""

@@ -34,20 +34,27 @@ class ProfilePatch(Body):
     display_name: Name | None = None
 
 
+ADDRESS_FACTOR = 3
+"""One address may fail this many times the per-user limit (many people behind one NAT)."""
+
+
 @routes.post("/api/login", Access.PUBLIC, body=LoginBody)
 async def login(ctx: Ctx) -> web.StreamResponse:
     """Log in with user name and password; sets the session cookie, returns the CSRF token."""
     body = ctx.body(LoginBody)
     throttle = ctx.request.app[THROTTLE]
-    key = (ctx.request.remote or "unknown", body.username.lower())
-    wait = throttle.retry_after(key)
-    if wait is not None:
-        raise TooManyRequests("too many failed logins; try again later", wait)
+    address = ctx.request.remote or "unknown"
+    key, per_address = (address, body.username.lower()), (address, "*")
+    waits = [throttle.retry_after(key), throttle.retry_after(per_address, throttle.limit * ADDRESS_FACTOR)]
+    if any(w is not None for w in waits):
+        raise TooManyRequests("too many failed logins; try again later", max(w or 0 for w in waits))
+    throttle.failed(key)
+    throttle.failed(per_address)
     agent = await ctx.services.directory.authenticate(body.username, body.password)
     if agent is None:
-        throttle.failed(key)
         raise Unauthorized(LOGIN_REFUSED)
     throttle.succeeded(key)
+    throttle.forgive_one(per_address)
     settings = ctx.services.config.web
     token, session = await ctx.services.directory.open_session(agent, timedelta(hours=settings.session_hours))
     response = respond(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler as AioHandler
@@ -11,10 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from channels.base import ChannelState
-from hub.models import ConversationStatus
+from hub.models import ConversationStatus, Role
 from hub.services import Services
 from hub.stats import collect
-from hub.web.routing import Access, Ctx, RouteTable
+from hub.web.routing import Ctx, RouteTable
 
 routes = RouteTable("health")
 
@@ -22,10 +23,15 @@ UNMATCHED = "unmatched"
 CANCELLED = 499
 
 
+COUNTS_TTL_SECONDS = 10.0
+
+
 class Metrics:
     """One app's metrics, in a registry of its own."""
 
     def __init__(self) -> None:
+        self._refreshed_at = -COUNTS_TTL_SECONDS
+        self._stats: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "omnihub_http_requests",
@@ -64,8 +70,12 @@ class Metrics:
         self.latency.labels(method, route).observe(seconds)
 
     async def refresh(self, services: Services) -> None:
-        """Read the hub's counts and channel states into the gauges."""
-        stats = await collect(services.db)
+        """Read the hub's counts (at most every few seconds) and channel states into the gauges."""
+        now = time.monotonic()
+        if now - self._refreshed_at >= COUNTS_TTL_SECONDS:
+            self._refreshed_at = now
+            self._stats = await collect(services.db)
+        stats = self._stats
         for status in ConversationStatus:
             self.conversations.labels(status.value).set(stats["conversations"][status.value])
         for status, count in stats["outbox"].items():
@@ -103,7 +113,7 @@ async def metrics_middleware(request: web.Request, handler: AioHandler) -> web.S
     return response
 
 
-@routes.get("/metrics", Access.PUBLIC)
+@routes.get("/metrics", Role.SUPERVISOR)
 async def metrics(ctx: Ctx) -> web.StreamResponse:
     """Prometheus metrics in the text exposition format."""
     collected = ctx.request.app[METRICS]

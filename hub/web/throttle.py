@@ -1,4 +1,4 @@
-"""A small in-memory throttle for failed logins, per client address and user name."""
+"""A small in-memory throttle for failed logins, per client address and user name, and per address."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ class LoginThrottle:
         self.window = window
         self._failures: dict[tuple[str, str], deque[datetime]] = {}
 
-    def retry_after(self, key: tuple[str, str]) -> int | None:
+    def retry_after(self, key: tuple[str, str], limit: int | None = None) -> int | None:
         """Seconds until the key may try again, or None if it may try now."""
         failures = self._recent(key) if key in self._failures else deque()
-        if len(failures) < self.limit:
+        if len(failures) < (limit or self.limit):
             return None
         wait = failures[0] + self.window - self.clock()
         return max(1, math.ceil(wait.total_seconds()))
@@ -39,6 +39,12 @@ class LoginThrottle:
     def succeeded(self, key: tuple[str, str]) -> None:
         """Forget the key's failures."""
         self._failures.pop(key, None)
+
+    def forgive_one(self, key: tuple[str, str]) -> None:
+        """Take back the latest attempt counted for the key (it turned out to succeed)."""
+        failures = self._failures.get(key)
+        if failures:
+            failures.pop()
 
     def _recent(self, key: tuple[str, str]) -> deque[datetime]:
         failures = self._failures.setdefault(key, deque())
