@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from hub.errors import NotFound
 from hub.models import InboundMessage
 from hub.store import BlobStore, Database, schema
 
@@ -78,6 +79,19 @@ async def entries(db: Database, *, unresolved_only: bool = True, limit: int = 10
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).mappings().all()
     return [_entry(r) for r in rows]
+
+
+async def entry(db: Database, quarantine_id: int) -> QuarantineEntry:
+    """One quarantined item; raise NotFound."""
+    async with db.read() as conn:
+        row = (
+            (await conn.execute(select(schema.quarantine).where(schema.quarantine.c.id == quarantine_id)))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"quarantine entry {quarantine_id} does not exist")
+    return _entry(row)
 
 
 def _entry(row: Any) -> QuarantineEntry:

@@ -11,9 +11,10 @@ from aiohttp.test_utils import TestClient
 
 from channels.api import SIGNATURE_HEADER, sign
 from hub.inbox import ConversationFilter
+from hub.models import Role
 from hub.services import Services
 from hub.web.app import create_app
-from tests.conftest_web import services_with_channels
+from tests.conftest_web import as_role, services_with_channels
 
 SECRET = "api-channel-secret-42"
 PATH = "/webhooks/api/shop/messages"
@@ -88,3 +89,10 @@ async def test_unstorable_message_is_quarantined_and_acknowledged(
     resp = await client.post(PATH, data=raw, headers=headers)
     body = await resp.json()
     assert resp.status == 202 and body["quarantined"] >= 1 and "sender address" in body["reason"]
+    supervisor = await as_role(client, shop, Role.SUPERVISOR)
+    [item] = (await supervisor.get("/api/quarantine"))["items"]
+    assert item["id"] == body["quarantined"] and item["external_id"] == "m-1"
+    async with client.get(f"/api/quarantine/{item['id']}/raw", headers=supervisor.headers) as kept:
+        assert kept.status == 200 and await kept.read() == raw
+    agent = await as_role(client, shop, Role.AGENT)
+    await agent.get("/api/quarantine", expect=403)
