@@ -80,8 +80,9 @@ def prepare(blobs: BlobStore, limits: IngestLimits, message: InboundMessage) -> 
             }
         )
     terms = index_terms(message.subject, message.text, message.sender.address, message.sender_name)
-    light = dataclasses.replace(message, raw=None, attachments=())
-    return Prepared(light, raw_sha, tuple(stored), tuple(notes), terms)
+    if message.raw is not None or message.attachments:
+        message = dataclasses.replace(message, raw=None, attachments=())
+    return Prepared(message, raw_sha, tuple(stored), tuple(notes), terms)
 
 
 def _clean(value: str | None, limit: int) -> str | None:
@@ -118,16 +119,17 @@ def _fitted(message: InboundMessage) -> tuple[InboundMessage, list[str]]:
         )
         for a in message.attachments
     )
-    fitted = dataclasses.replace(
-        message,
-        text=text,
-        external_id=external_id,
-        subject=subject,
-        sender_name=_clean(message.sender_name, MAX_NAME),
-        html=_clean(message.html, len(message.html or "")),
-        language=_clean(message.language, MAX_LANGUAGE),
-        reply_refs=reply_refs,
-        own_refs=own_refs,
-        attachments=attachments,
-    )
-    return fitted, notes
+    changes: dict[str, Any] = {
+        "text": text,
+        "external_id": external_id,
+        "subject": subject,
+        "sender_name": _clean(message.sender_name, MAX_NAME),
+        "html": _clean(message.html, len(message.html or "")),
+        "language": _clean(message.language, MAX_LANGUAGE),
+        "reply_refs": reply_refs,
+        "own_refs": own_refs,
+        "attachments": attachments,
+    }
+    if all(getattr(message, name) == value for name, value in changes.items()):
+        return message, notes
+    return dataclasses.replace(message, **changes), notes

@@ -48,9 +48,14 @@ def _tokens(value: str) -> list[list[str]]:
 def index_terms(*parts: str | None) -> str:
     """The space-separated terms stored for a message (words too long to be words are left out)."""
     out: list[str] = []
-    size = 0
+    budget = MAX_TERMS_CHARS
     for part in parts:
-        if not part:
+        if not part or budget <= 0:
+            continue
+        part = part[:budget]
+        budget -= len(part)
+        if part.isascii():
+            out.extend([w for w in _WORD.findall(part.lower()) if len(w) <= MAX_TERM])
             continue
         for word in _WORD.findall(unicodedata.normalize("NFKC", part).lower()):
             if len(word) > MAX_TERM:
@@ -60,9 +65,6 @@ def index_terms(*parts: str | None) -> str:
             else:
                 for group in _cjk_groups(word):
                     out.extend(group)
-            size += len(word) + 1
-            if size > MAX_TERMS_CHARS:
-                return " ".join(out)
     return " ".join(out)
 
 
