@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Channel
 from hub import records
-from hub.aio import cancel_and_wait
+from hub.aio import backoff, cancel_and_wait
 from hub.clock import Clock, utcnow
 from hub.config import OutboxSection
 from hub.errors import ChannelAuthError, Conflict, DeliveryRejected, NotFound
@@ -83,12 +82,6 @@ class OutboxEntry:
     refused: dict[str, str] | None
     created_at: datetime
     finished_at: datetime | None
-
-
-def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before try `attempt + 1`: full jitter over an exponential ceiling."""
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return float(max(base / 2, ceiling * rng()))
 
 
 class Outbox:

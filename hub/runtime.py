@@ -19,10 +19,10 @@ from aiohttp import web
 import channels as channel_registry
 from channels.base import Channel, ChannelContext, ChannelState, InboundSink
 from hub import logs
-from hub.aio import cancel_and_wait
+from hub.aio import backoff, cancel_and_wait
 from hub.config import Config
 from hub.errors import HubError
-from hub.outbox import Dispatcher, backoff
+from hub.outbox import Dispatcher
 from hub.services import Services, open_services
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 SERVING = re.compile(rb"serving on http://([\d.]+):(\d+)")
+READER_GRACE = 2.0
 
 
 def write_config(path: Path, data: dict[str, Any]) -> Path:
@@ -99,8 +100,9 @@ class HubProcess:
         assert self.proc is not None
         async with asyncio.timeout(within):
             code = await self.proc.wait()
-            if self._reader is not None:
-                await self._reader
+        if self._reader is not None:
+            await asyncio.wait({self._reader}, timeout=READER_GRACE)
+            self._reader.cancel()
         return code
 
     async def ensure_stopped(self) -> None:
@@ -109,7 +111,8 @@ class HubProcess:
             self.proc.kill()
             await self.proc.wait()
         if self._reader is not None:
-            await self._reader
+            await asyncio.wait({self._reader}, timeout=READER_GRACE)
+            self._reader.cancel()
 
     @property
     def log(self) -> str:

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, update
 
 from channels.memory import MemoryChannel
+from hub.aio import backoff
 from hub.config import OutboxSection
 from hub.errors import ChannelUnavailable, Conflict, DeliveryRejected
 from hub.models import ConversationStatus, DeliveryResult, OutboundStatus, Role
-from hub.outbox import Dispatcher, backoff
+from hub.outbox import Dispatcher
 from hub.services import Services, open_services
 from hub.store import schema
 from tests.conftest import FakeClock
