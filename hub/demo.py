@@ -25,7 +25,6 @@ from hub.models import (
     ChannelKind,
     ConversationStatus,
     Identity,
-    IdentityKind,
     InboundMessage,
     Priority,
     Role,
@@ -50,15 +49,6 @@ ACCOUNT = {
     ChannelKind.VOICEMAIL: "demo-voice",
     ChannelKind.FAX: "demo-fax",
     ChannelKind.CHAT: "demo-chat",
-}
-IDENTITY = {
-    ChannelKind.EMAIL: IdentityKind.EMAIL,
-    ChannelKind.SMS: IdentityKind.PHONE,
-    ChannelKind.WHATSAPP: IdentityKind.PHONE,
-    ChannelKind.VOICE: IdentityKind.PHONE,
-    ChannelKind.VOICEMAIL: IdentityKind.PHONE,
-    ChannelKind.FAX: IdentityKind.FAX,
-    ChannelKind.CHAT: IdentityKind.CHAT,
 }
 FORMAL = frozenset({ChannelKind.EMAIL, ChannelKind.FAX})
 
@@ -918,7 +908,7 @@ def _inbound(
         channel=scenario.channel,
         channel_account=ACCOUNT[scenario.channel],
         external_id=external_id,
-        sender=Identity.of(IDENTITY[scenario.channel], scenario.address),
+        sender=Identity.of(scenario.channel.identity_kind, scenario.address),
         sender_name=scenario.customer,
         text=text,
         subject=subject,

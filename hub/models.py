@@ -32,6 +32,11 @@ class ChannelKind(enum.StrEnum):
         """Whether messages thread by the contact's open conversation rather than by reference."""
         return self in _CONVERSATIONAL
 
+    @property
+    def identity_kind(self) -> IdentityKind:
+        """The kind of address a customer has on this channel."""
+        return _IDENTITY_KIND[self]
+
 
 _CONVERSATIONAL = frozenset(
     {
@@ -53,6 +58,18 @@ class IdentityKind(enum.StrEnum):
     FAX = "fax"
     CHAT = "chat"
     EXTERNAL = "external"
+
+
+_IDENTITY_KIND = {
+    ChannelKind.EMAIL: IdentityKind.EMAIL,
+    ChannelKind.SMS: IdentityKind.PHONE,
+    ChannelKind.WHATSAPP: IdentityKind.PHONE,
+    ChannelKind.VOICE: IdentityKind.PHONE,
+    ChannelKind.VOICEMAIL: IdentityKind.PHONE,
+    ChannelKind.FAX: IdentityKind.FAX,
+    ChannelKind.CHAT: IdentityKind.CHAT,
+    ChannelKind.API: IdentityKind.EXTERNAL,
+}
 
 
 class Direction(enum.StrEnum):

@@ -54,16 +54,6 @@ STATUS_RANK = {
 }
 """A provider's status report only ever moves a message forward along this order."""
 
-RECIPIENT_KIND = {
-    ChannelKind.EMAIL: IdentityKind.EMAIL,
-    ChannelKind.SMS: IdentityKind.PHONE,
-    ChannelKind.WHATSAPP: IdentityKind.PHONE,
-    ChannelKind.VOICE: IdentityKind.PHONE,
-    ChannelKind.VOICEMAIL: IdentityKind.PHONE,
-    ChannelKind.FAX: IdentityKind.FAX,
-    ChannelKind.CHAT: IdentityKind.CHAT,
-}
-
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
@@ -595,7 +585,7 @@ async def _recipient(
             .limit(1)
         )
     ).scalar()
-    kind = RECIPIENT_KIND.get(channel)
+    kind = None if channel is ChannelKind.API else channel.identity_kind
     idt = schema.identities
     rows = (
         await conn.execute(

@@ -5,18 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.models import ChannelKind, Identity, IdentityKind, InboundMessage
-
-_KIND = {
-    ChannelKind.EMAIL: IdentityKind.EMAIL,
-    ChannelKind.SMS: IdentityKind.PHONE,
-    ChannelKind.WHATSAPP: IdentityKind.PHONE,
-    ChannelKind.VOICE: IdentityKind.PHONE,
-    ChannelKind.VOICEMAIL: IdentityKind.PHONE,
-    ChannelKind.FAX: IdentityKind.FAX,
-    ChannelKind.CHAT: IdentityKind.CHAT,
-    ChannelKind.API: IdentityKind.EXTERNAL,
-}
+from hub.models import ChannelKind, Identity, InboundMessage
 
 
 def inbound(
@@ -34,7 +23,7 @@ def inbound(
         channel=channel,
         channel_account=account,
         external_id=external_id,
-        sender=Identity.of(_KIND[channel], sender),
+        sender=Identity.of(channel.identity_kind, sender),
         text=text,
         received_at=at or datetime(2026, 11, 23, 8, 30, tzinfo=UTC),
         **fields,

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Table, func, select
 
 from channels.api import SIGNATURE_HEADER, sign
 from hub import config as hub_config
@@ -53,12 +53,13 @@ async def hub_process(tmp_path: Path) -> AsyncIterator[HubProcess]:
     await process.ensure_stopped()
 
 
-async def stored_messages(config_path: Path) -> int:
+async def count(config_path: Path, table: Table, *where: ColumnElement[bool]) -> int:
+    """Rows in a table of the hub's store, read as a separate process would."""
     config = hub_config.load(config_path)
     db = Database(config.store_url, schema=config.store.schema_name)
     try:
         async with db.read() as conn:
-            return (await conn.execute(select(func.count()).select_from(schema.messages))).scalar_one()
+            return (await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
     finally:
         await db.dispose()
 
@@ -114,13 +115,13 @@ async def test_sigkill_while_ingesting_loses_and_duplicates_nothing(
     await hub_process.kill()
     await posting
     assert MESSAGES // 4 <= len(acked) < MESSAGES, "the kill must land in the middle of ingesting"
-    assert await stored_messages(hub_process.config) >= len(acked), "an acknowledged message was lost"
+    assert await count(hub_process.config, schema.messages) >= len(acked), "an acknowledged message was lost"
 
     url = await hub_process.start()
     again: set[int] = set()
     await post_all(url, list(range(MESSAGES)), again)
     assert again == set(range(MESSAGES))
-    assert await stored_messages(hub_process.config) == MESSAGES
+    assert await count(hub_process.config, schema.messages) == MESSAGES
     assert await hub_process.terminate(15) == 0
 
 
@@ -181,7 +182,9 @@ async def test_sigkill_while_sending_sends_each_message_once(
 
         await hub_process.start()
         async with asyncio.timeout(60):
-            while len(sink.delivered) < replies or await _unsent(hub_process.config):
+            while len(sink.delivered) < replies or await count(
+                hub_process.config, schema.outbox, schema.outbox.c.status.not_in(["sent", "delivered"])
+            ):
                 await asyncio.sleep(0.1)
         assert len(sink.delivered) == replies
         assert {v["text"] for v in sink.delivered.values()} == {
@@ -192,19 +195,3 @@ async def test_sigkill_while_sending_sends_each_message_once(
     finally:
         sink.release.set()
         await runner.cleanup()
-
-
-async def _unsent(config_path: Path) -> int:
-    config = hub_config.load(config_path)
-    db = Database(config.store_url, schema=config.store.schema_name)
-    try:
-        async with db.read() as conn:
-            return (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(schema.outbox)
-                    .where(schema.outbox.c.status.not_in(["sent", "delivered"]))
-                )
-            ).scalar_one()
-    finally:
-        await db.dispose()

@@ -130,7 +130,7 @@ async def test_if_empty_respects_real_data(demo_config: Config) -> None:
 
 def test_sample_data_is_valid_and_deterministic() -> None:
     for scenario in demo.SCENARIOS:
-        Identity.of(demo.IDENTITY[scenario.channel], scenario.address)
+        Identity.of(scenario.channel.identity_kind, scenario.address)
         assert scenario.steps[0].kind == demo.IN
         assert all(
             step.agent in {a.username for a in demo.AGENTS} for step in scenario.steps if step.kind != demo.IN
