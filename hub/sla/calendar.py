@@ -1,0 +1,182 @@
+"""Business-hours calendars and exact business-time arithmetic across DST changes and holidays.
+
+An instant is business time when its local wall-clock time falls inside the opening hours of
+its local date. So a 24-hour calendar counts the repeated hour of an autumn DST change twice
+and the skipped spring hour not at all, exactly as a clock on the office wall would; an
+opening at 09:00 on a DST day opens at 09:00 local, whatever the offset.
+
+Internally, time is cut into pieces of constant UTC offset; within a piece local time is
+UTC plus the offset, so the opening hours of each local day map to UTC spans directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays as holiday_data
+
+Hours = tuple[tuple[int, int], ...]
+"""Opening intervals of one day as (start, end) minutes after local midnight, end ≤ 1440."""
+
+DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
+SEARCH_LIMIT = timedelta(days=800)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_hours(ranges: list[str]) -> Hours:
+    """`["09:00-12:30", "13:30-17:30"]` as sorted, non-overlapping minute intervals; `24:00` ends a day."""
+    intervals: list[tuple[int, int]] = []
+    for text in ranges:
+        try:
+            start_text, end_text = text.replace(" ", "").split("-")
+            start, end = _minutes(start_text), _minutes(end_text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a range like 09:00-17:30") from None
+        if not start < end <= 1440:
+            raise ValueError(f"{text!r} must start before it ends, within one day")
+        intervals.append((start, end))
+    intervals.sort()
+    for (_, end), (start, _) in itertools.pairwise(intervals):
+        if start < end:
+            raise ValueError(f"opening hours overlap: {ranges}")
+    return tuple(intervals)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    value = int(hours) * 60 + int(minutes)
+    if not (0 <= int(minutes) < 60 and 0 <= value <= 1440):
+        raise ValueError(hhmm)
+    return value
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    """Weekly opening hours in a time zone, less holidays, plus extra working days."""
+
+    name: str
+    timezone: ZoneInfo
+    weekly: tuple[Hours, Hours, Hours, Hours, Hours, Hours, Hours]
+    closed: frozenset[date] = frozenset()
+    extra_working: Mapping[date, Hours] = field(default_factory=dict)
+    public_holiday: Callable[[date], bool] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        timezone: str,
+        weekly: Mapping[str, list[str]],
+        *,
+        country: str | None = None,
+        subdivision: str | None = None,
+        closed: list[date] | None = None,
+        extra_working: Mapping[date, list[str]] | None = None,
+    ) -> BusinessCalendar:
+        """A calendar from configuration values; raise ValueError naming what is wrong."""
+        unknown = set(weekly) - set(WEEKDAYS)
+        if unknown:
+            raise ValueError(f"unknown weekdays {sorted(unknown)}; use {', '.join(WEEKDAYS)}")
+        days = tuple(parse_hours(weekly.get(d, [])) for d in WEEKDAYS)
+        public = None
+        if country:
+            try:
+                table = holiday_data.country_holidays(country, subdiv=subdivision)
+            except NotImplementedError as err:
+                raise ValueError(f"no holiday data for {country!r}/{subdivision!r}: {err}") from None
+            public = table.__contains__
+        return cls(
+            name=name,
+            timezone=ZoneInfo(timezone),
+            weekly=days,  # type: ignore[arg-type]
+            closed=frozenset(closed or ()),
+            extra_working={d: parse_hours(h) for d, h in (extra_working or {}).items()},
+            public_holiday=public,
+        )
+
+    def hours_on(self, day: date) -> Hours:
+        """The opening hours of a local date."""
+        if day in self.extra_working:
+            return self.extra_working[day]
+        if day in self.closed or (self.public_holiday is not None and self.public_holiday(day)):
+            return ()
+        return self.weekly[day.weekday()]
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether an instant is business time."""
+        local = at.astimezone(self.timezone)
+        minute = local.hour * 60 + local.minute
+        return any(s <= minute < e for s, e in self.hours_on(local.date()))
+
+    def business_time(self, start: datetime, end: datetime) -> timedelta:
+        """How much business time lies in [start, end)."""
+        total = timedelta()
+        if end <= start:
+            return total
+        for span_start, span_end in self._spans(start, end):
+            total += span_end - span_start
+        return total
+
+    def business_minutes(self, start: datetime, end: datetime) -> int:
+        """Whole business minutes in [start, end)."""
+        return self.business_time(start, end) // MINUTE
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        """The earliest instant by which `amount` of business time has passed since `start`."""
+        if amount <= timedelta():
+            return start
+        left = amount
+        for span_start, span_end in self._spans(start, start + SEARCH_LIMIT):
+            length = span_end - span_start
+            if length >= left:
+                return span_start + left
+            left -= length
+        raise ValueError(
+            f"calendar {self.name!r} has no {amount} of business time within {SEARCH_LIMIT.days} days"
+        )
+
+    def add_minutes(self, start: datetime, minutes: int) -> datetime:
+        """`add` in whole minutes."""
+        return self.add(start, timedelta(minutes=minutes))
+
+    def _spans(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Business time in [start, end) as UTC spans, in order."""
+        t, end = start.astimezone(UTC), end.astimezone(UTC)
+        while t < end:
+            offset = self._offset(t)
+            piece_end = min(self._next_change(t, offset), end)
+            local_from = (t + offset).replace(tzinfo=None)
+            local_to = (piece_end + offset).replace(tzinfo=None)
+            day = local_from.date()
+            while (midnight := datetime.combine(day, time())) < local_to:
+                for open_at, close_at in self.hours_on(day):
+                    a = max(midnight + timedelta(minutes=open_at), local_from)
+                    b = min(midnight + timedelta(minutes=close_at), local_to)
+                    if a < b:
+                        yield (a - offset).replace(tzinfo=UTC), (b - offset).replace(tzinfo=UTC)
+                day += DAY
+            t = piece_end
+
+    def _offset(self, at: datetime) -> timedelta:
+        offset = at.astimezone(self.timezone).utcoffset()
+        assert offset is not None
+        return offset
+
+    def _next_change(self, at: datetime, offset: timedelta) -> datetime:
+        """The first instant after `at`, within a day, where the UTC offset changes (or a day on)."""
+        horizon = at + DAY
+        if self._offset(horizon) == offset:
+            return horizon
+        low, high = at, horizon
+        while high - low > timedelta(seconds=1):
+            middle = low + (high - low) / 2
+            if self._offset(middle) == offset:
+                low = middle
+            else:
+                high = middle
+        return high.replace(microsecond=0)
