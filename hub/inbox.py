@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import records
+from hub import records, scheduler
 from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
 from hub.events import EventBus, event_row, record
@@ -37,6 +37,7 @@ from hub.store.search import index_messages, index_terms, match_sql
 from hub.store.upsert import insert_ignore
 
 MAX_TAG_LENGTH = 64
+WAKE = "conversation.wake"
 
 
 class SortOrder(enum.StrEnum):
@@ -342,38 +343,17 @@ class Inbox:
                 )
             ]
             await record(conn, events)
+            if snoozed_until is not None:
+                await scheduler.schedule(
+                    conn,
+                    WAKE,
+                    snoozed_until,
+                    f"{WAKE}:{conversation_id}:{snoozed_until.isoformat()}",
+                    conversation_id=conversation_id,
+                    now=now,
+                )
         self.bus.publish(events)
         return await self.conversation(conversation_id)
-
-    async def wake_snoozed(self) -> builtins.list[int]:
-        """Reopen snoozed conversations whose time has come; return their ids."""
-        now = self.clock()
-        c = schema.conversations
-        async with self.db.write() as conn:
-            woken = await conn.execute(
-                update(c)
-                .where(c.c.status == ConversationStatus.SNOOZED.value, c.c.snoozed_until <= now)
-                .values(status=ConversationStatus.OPEN.value, snoozed_until=None, updated_at=now)
-                .returning(c.c.id)
-            )
-            ids = sorted(woken.scalars())
-            if not ids:
-                return []
-            events = [
-                event_row(
-                    "conversation.status_changed",
-                    now,
-                    cid,
-                    None,
-                    old=ConversationStatus.SNOOZED.value,
-                    new=ConversationStatus.OPEN.value,
-                    reason="snooze ended",
-                )
-                for cid in ids
-            ]
-            await record(conn, events)
-        self.bus.publish(events)
-        return ids
 
     async def set_tags(
         self,
@@ -441,6 +421,35 @@ class Inbox:
             await record(conn, events)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
+
+
+async def wake(conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, Any]]:
+    """Scheduler handler: reopen a conversation whose snooze ended (unless it changed since)."""
+    c = schema.conversations
+    done = await conn.execute(
+        update(c)
+        .where(
+            c.c.id == timer.conversation_id,
+            c.c.status == ConversationStatus.SNOOZED.value,
+            c.c.snoozed_until <= timer.due_at,
+        )
+        .values(status=ConversationStatus.OPEN.value, snoozed_until=None, updated_at=timer.due_at)
+    )
+    if done.rowcount == 0:
+        return []
+    events = [
+        event_row(
+            "conversation.status_changed",
+            timer.due_at,
+            timer.conversation_id,
+            None,
+            old=ConversationStatus.SNOOZED.value,
+            new=ConversationStatus.OPEN.value,
+            reason="snooze ended",
+        )
+    ]
+    await record(conn, events)
+    return events
 
 
 def _tag(value: str) -> str:

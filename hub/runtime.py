@@ -1,4 +1,4 @@
-"""The running hub: starts store, channels, dispatcher, maintenance and web app; stops them all.
+"""The running hub: starts store, channels, dispatcher, scheduler and web app; stops them all.
 
 On SIGTERM or SIGINT everything stops within `runtime.shutdown_seconds` (10 s by default):
 the web server stops accepting, channels stop receiving, sends in flight finish or are
@@ -18,17 +18,17 @@ from aiohttp import web
 
 import channels as channel_registry
 from channels.base import Channel, ChannelContext, ChannelState, InboundSink
-from hub import logs
+from hub import inbox, logs
 from hub.aio import backoff, cancel_and_wait
 from hub.config import Config
 from hub.errors import HubError
 from hub.outbox import Dispatcher
+from hub.scheduler import Scheduler
 from hub.services import Services, open_services
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5
-MAINTENANCE_SECONDS = 15.0
 CHANNEL_STOP_SECONDS = 3.0
 HEALTHY_RESETS_AFTER = 60.0
 
@@ -111,11 +111,11 @@ class Hub:
     dispatcher: Dispatcher | None = None
     runner: web.AppRunner | None = None
     supervisors: list[ChannelSupervisor] = field(default_factory=list)
-    maintenance: asyncio.Task[None] | None = None
+    scheduler: Scheduler | None = None
     address: tuple[str, int] | None = None
 
     async def start(self) -> None:
-        """Open the store, start channels, dispatcher and maintenance, and serve HTTP."""
+        """Open the store, start channels, dispatcher and scheduler, and serve HTTP."""
         from hub.web.app import create_app
 
         configured = channel_registry.configured(self.config)
@@ -141,7 +141,8 @@ class Hub:
             )
             supervisor.start()
             self.supervisors.append(supervisor)
-        self.maintenance = asyncio.create_task(self._maintain(), name="maintenance")
+        self.scheduler = Scheduler(services.db, {inbox.WAKE: inbox.wake}, services.clock, bus=services.bus)
+        self.scheduler.start()
         self.runner = web.AppRunner(
             create_app(services),
             handle_signals=False,
@@ -154,24 +155,13 @@ class Hub:
         self.address = (host, port)
         log.info("omnihub is serving on http://%s:%d", host, port)
 
-    async def _maintain(self) -> None:
-        assert self.services is not None
-        while True:
-            try:
-                woken = await self.services.inbox.wake_snoozed()
-                if woken:
-                    log.info("reopened %d snoozed conversations", len(woken))
-            except Exception:
-                log.exception("maintenance round failed")
-            await asyncio.sleep(MAINTENANCE_SECONDS)
-
     async def stop(self) -> None:
         """Stop everything, in the order that loses nothing."""
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("web server", self._stop_web),
             ("dispatcher", self._stop_dispatcher),
             ("channels", self._stop_channels),
-            ("maintenance", self._stop_maintenance),
+            ("scheduler", self._stop_scheduler),
             ("inbox", self._stop_inbox),
             ("http client", self._close_http),
             ("store", self._close_store),
@@ -189,8 +179,9 @@ class Hub:
     async def _stop_channels(self) -> None:
         await asyncio.gather(*(s.stop() for s in self.supervisors))
 
-    async def _stop_maintenance(self) -> None:
-        await cancel_and_wait(self.maintenance)
+    async def _stop_scheduler(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
 
     async def _stop_dispatcher(self) -> None:
         if self.dispatcher is not None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from hub import quarantine
 from hub.errors import Conflict, NotFound
-from hub.inbox import ConversationFilter, SortOrder
+from hub.inbox import WAKE, ConversationFilter, SortOrder, wake
 from hub.ingest import Quarantined
 from hub.models import (
     Availability,
@@ -24,6 +24,7 @@ from hub.models import (
     Priority,
     Role,
 )
+from hub.scheduler import Scheduler
 from hub.services import Services
 from hub.stats import collect
 from hub.store import schema
@@ -205,10 +206,32 @@ async def test_snooze_and_wake(services: Services, clock: FakeClock) -> None:
     await services.inbox.set_status(
         r.conversation_id, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(hours=1)
     )
-    assert await services.inbox.wake_snoozed() == []
+    timers = Scheduler(services.db, {WAKE: wake}, clock)
+    assert await timers.run_due() == 0
     clock.advance(hours=1, seconds=1)
-    assert await services.inbox.wake_snoozed() == [r.conversation_id]
+    assert await timers.run_due() == 1
     assert (await services.inbox.conversation(r.conversation_id)).status is ConversationStatus.OPEN
+
+
+async def test_a_changed_snooze_wakes_only_at_its_new_time(services: Services, clock: FakeClock) -> None:
+    r = await services.inbox.ingest(inbound("<sn2@x>"))
+    cid = r.conversation_id
+    await services.inbox.set_status(
+        cid, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(hours=1)
+    )
+    await services.inbox.set_status(
+        cid, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(hours=3)
+    )
+    timers = Scheduler(services.db, {WAKE: wake}, clock)
+    clock.advance(hours=2)
+    assert await timers.run_due() == 1
+    assert (await services.inbox.conversation(cid)).status is ConversationStatus.SNOOZED
+    clock.advance(hours=2)
+    assert await timers.run_due() == 1
+    conversation = await services.inbox.conversation(cid)
+    assert conversation.status is ConversationStatus.OPEN and conversation.snoozed_until is None
+    woken = [e for e in (await services.inbox.timeline(cid)).events if e.data.get("reason") == "snooze ended"]
+    assert len(woken) == 1 and woken[0].at == datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 async def test_notes_tags_priority_are_audited(services: Services) -> None:

@@ -271,3 +271,22 @@ quarantine = Table(
     Column("created_at", Stamp, nullable=False),
     Column("resolved_at", Stamp),
 )
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("due_at", Stamp, nullable=False),
+    Column("conversation_id", Id, ForeignKey("conversations.id")),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", Stamp),
+    Column("fired_at", Stamp),
+    Column("last_error", Text),
+    Column("created_at", Stamp, nullable=False),
+    Index("ix_timers_status_due", "status", "due_at"),
+)

@@ -318,12 +318,41 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_status_next", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index("ix_outbox_provider", ["channel_account", "provider_id"], unique=False)
+    op.create_table(
+        "timers",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("due_at", UTCDateTime(), nullable=False),
+        sa.Column("conversation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("claimed_by", sa.String(length=64), nullable=True),
+        sa.Column("claimed_until", UTCDateTime(), nullable=True),
+        sa.Column("fired_at", UTCDateTime(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"], ["conversations.id"], name=op.f("fk_timers_conversation_id_conversations")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_timers")),
+        sa.UniqueConstraint("key", name=op.f("uq_timers_key")),
+    )
+    with op.batch_alter_table("timers", schema=None) as batch_op:
+        batch_op.create_index("ix_timers_status_due", ["status", "due_at"], unique=False)
     for statement in fts_ddl(op.get_bind().dialect.name):
         op.execute(statement)
 
 
 def downgrade() -> None:
     op.execute("DROP TABLE message_fts")
+    with op.batch_alter_table("timers", schema=None) as batch_op:
+        batch_op.drop_index("ix_timers_status_due")
+
+    op.drop_table("timers")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_provider")
         batch_op.drop_index("ix_outbox_status_next")

@@ -1,0 +1,238 @@
+"""The persisted scheduler: timers stored with the data they belong to, fired at most once.
+
+A timer is written in the same transaction as whatever needs it (a snooze, later an SLA
+deadline or a callback), under a unique key, so scheduling twice is harmless. `Scheduler`
+claims due timers (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single-writer lock on
+SQLite), then fires each in a transaction that also marks it fired: the handler's effects
+and the "fired" mark commit together or not at all. Several hub processes may run a
+scheduler each; every timer fires once. After downtime, overdue timers fire on start, oldest
+first, and handlers receive the time the timer was due, so they can record what happened
+when it happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.aio import backoff, cancel_and_wait
+from hub.clock import Clock, utcnow
+from hub.events import EventBus
+from hub.store import Database, schema
+from hub.store.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A due item: what to do (`kind`), when, and for what."""
+
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    conversation_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+Handler = Callable[[AsyncConnection, Timer], Awaitable[list[dict[str, Any]]]]
+"""Does a timer's work inside the transaction that marks it fired; returns events to publish."""
+
+
+async def schedule(
+    conn: AsyncConnection,
+    kind: str,
+    due_at: datetime,
+    key: str,
+    *,
+    conversation_id: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+    now: datetime,
+) -> None:
+    """Add a timer in the caller's transaction; a timer with the same key already there wins."""
+    await conn.execute(
+        insert_ignore(conn, schema.timers),
+        {
+            "kind": kind,
+            "key": key,
+            "due_at": due_at,
+            "conversation_id": conversation_id,
+            "payload": dict(payload or {}),
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+        },
+    )
+
+
+async def cancel(conn: AsyncConnection, key: str) -> bool:
+    """Cancel a pending timer in the caller's transaction; False if there was none."""
+    t = schema.timers
+    done = await conn.execute(
+        update(t).where(t.c.key == key, t.c.status == "pending").values(status="cancelled")
+    )
+    return bool(done.rowcount)
+
+
+class Scheduler:
+    """Fires due timers through their kind's handler; owns one background task."""
+
+    def __init__(
+        self,
+        db: Database,
+        handlers: Mapping[str, Handler],
+        clock: Clock = utcnow,
+        *,
+        bus: EventBus | None = None,
+        poll_seconds: float = 1.0,
+        batch: int = 500,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 5,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.handlers = dict(handlers)
+        self.clock = clock
+        self.bus = bus
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.worker_id = worker_id or uuid.uuid4().hex[:16]
+        self.wake = asyncio.Event()
+        self.lag: timedelta = timedelta()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start firing timers."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        """Stop; a timer being fired either commits or stays pending for the next run."""
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
+
+    async def _run(self) -> None:
+        while True:
+            self.wake.clear()
+            try:
+                fired = await self.run_due()
+            except Exception:
+                log.exception("scheduler round failed; trying again shortly")
+                fired = 0
+            if fired:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_seconds)
+
+    async def run_due(self) -> int:
+        """Claim and fire one round of due timers, oldest first; return how many were handled."""
+        timers = await self._claim()
+        for timer in timers:
+            await self._fire(timer)
+        return len(timers)
+
+    async def pending(self) -> int:
+        """How many timers wait to fire."""
+        t = schema.timers
+        async with self.db.read() as conn:
+            return int(
+                (
+                    await conn.execute(select(func.count()).select_from(t).where(t.c.status == "pending"))
+                ).scalar_one()
+            )
+
+    async def _claim(self) -> list[Timer]:
+        now = self.clock()
+        lock = "" if self.db.is_sqlite else " FOR UPDATE SKIP LOCKED"
+        stmt = (
+            text(
+                "UPDATE timers SET claimed_by = :me, claimed_until = :until, attempts = attempts + 1 "  # noqa: S608
+                "WHERE id IN (SELECT id FROM timers WHERE status = 'pending' AND due_at <= :now "
+                "AND (claimed_until IS NULL OR claimed_until < :now) "
+                f"ORDER BY due_at, id LIMIT :n{lock}) "
+                "RETURNING id, kind, key, due_at, conversation_id, payload, attempts"
+            )
+            .bindparams(
+                bindparam("now", type_=schema.Stamp),
+                bindparam("until", type_=schema.Stamp),
+            )
+            .columns(
+                schema.timers.c.id,
+                schema.timers.c.kind,
+                schema.timers.c.key,
+                schema.timers.c.due_at,
+                schema.timers.c.conversation_id,
+                schema.timers.c.payload,
+                schema.timers.c.attempts,
+            )
+        )
+        params = {"now": now, "until": now + self.lease, "me": self.worker_id, "n": self.batch}
+        async with self.db.write() as conn:
+            rows = (await conn.execute(stmt, params)).mappings().all()
+        timers = [
+            Timer(
+                r["id"],
+                r["kind"],
+                r["key"],
+                r["due_at"],
+                r["conversation_id"],
+                dict(r["payload"] or {}),
+                r["attempts"],
+            )
+            for r in rows
+        ]
+        return sorted(timers, key=lambda t: (t.due_at, t.id))
+
+    async def _fire(self, timer: Timer) -> None:
+        handler = self.handlers.get(timer.kind, _unknown_kind)
+        t = schema.timers
+        try:
+            async with self.db.write() as conn:
+                now = self.clock()
+                done = await conn.execute(
+                    update(t)
+                    .where(t.c.id == timer.id, t.c.claimed_by == self.worker_id, t.c.status == "pending")
+                    .values(status="fired", fired_at=now, claimed_by=None, claimed_until=None)
+                )
+                if done.rowcount == 0:
+                    return
+                events = await handler(conn, timer)
+            self.lag = max(timedelta(), now - timer.due_at)
+            if self.bus is not None:
+                self.bus.publish(events)
+        except Exception as err:  # noqa: BLE001
+            await self._failed(timer, f"{type(err).__name__}: {err}")
+
+    async def _failed(self, timer: Timer, error: str) -> None:
+        t = schema.timers
+        now = self.clock()
+        if timer.attempts >= self.max_attempts:
+            log.error(
+                "timer %s (%s) failed %d times; giving up: %s", timer.key, timer.kind, timer.attempts, error
+            )
+            values: dict[str, Any] = {"status": "failed", "last_error": error, "fired_at": now}
+        else:
+            log.warning("timer %s (%s) failed; retrying: %s", timer.key, timer.kind, error)
+            retry_at = now + timedelta(seconds=backoff(timer.attempts, 1.0, 300.0))
+            values = {"last_error": error, "claimed_until": retry_at}
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(t).where(t.c.id == timer.id, t.c.claimed_by == self.worker_id).values(**values)
+            )
+
+
+async def _unknown_kind(conn: AsyncConnection, timer: Timer) -> list[dict[str, Any]]:
+    raise LookupError(f"no handler for timers of kind {timer.kind!r}")

@@ -1,0 +1,149 @@
+"""The persisted scheduler on SQLite and PostgreSQL: at most once, in order, after downtime too."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import scheduler
+from hub.scheduler import Scheduler, Timer
+from hub.services import Services, open_services
+from hub.store import schema
+from tests.conftest import FakeClock
+
+
+class Recorder:
+    """A handler that writes what it fired into the audit table, in the firing transaction."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+
+    async def __call__(self, conn: AsyncConnection, timer: Timer) -> list[dict[str, Any]]:
+        if self.fail_first:
+            self.fail_first -= 1
+            raise RuntimeError("handler failed on purpose")
+        await conn.execute(
+            schema.events.insert(),
+            {
+                "kind": "fired",
+                "at": timer.due_at,
+                "conversation_id": None,
+                "agent_id": None,
+                "data": {"key": timer.key},
+            },
+        )
+        return []
+
+
+async def add(services: Services, kind: str, key: str, due_in: timedelta) -> None:
+    async with services.db.write() as conn:
+        await scheduler.schedule(conn, kind, services.clock() + due_in, key, now=services.clock())
+
+
+async def fired(services: Services) -> list[tuple[str, Any]]:
+    async with services.db.read() as conn:
+        rows = await conn.execute(
+            select(schema.events.c.data, schema.events.c.at)
+            .where(schema.events.c.kind == "fired")
+            .order_by(schema.events.c.id)
+        )
+        return [(r.data["key"], r.at) for r in rows]
+
+
+async def test_fires_when_due_in_order_and_once(services: Services, clock: FakeClock) -> None:
+    for key, minutes in [("c", 30), ("a", 10), ("b", 20)]:
+        await add(services, "test", key, timedelta(minutes=minutes))
+    await add(services, "test", "a", timedelta(minutes=99))
+    timers = Scheduler(services.db, {"test": Recorder()}, clock)
+    assert await timers.run_due() == 0
+    clock.advance(minutes=25)
+    assert await timers.run_due() == 2
+    clock.advance(minutes=25)
+    assert await timers.run_due() == 1
+    assert await timers.run_due() == 0
+    assert [k for k, _ in await fired(services)] == ["a", "b", "c"]
+    assert await timers.pending() == 0
+
+
+async def test_overdue_timers_fire_after_downtime_with_their_due_time(
+    services: Services, clock: FakeClock
+) -> None:
+    start = clock()
+    for i in range(5):
+        await add(services, "test", f"t{i}", timedelta(hours=i + 1))
+    clock.advance(days=2)
+    timers = Scheduler(services.db, {"test": Recorder()}, clock)
+    assert await timers.run_due() == 5
+    assert await fired(services) == [(f"t{i}", start + timedelta(hours=i + 1)) for i in range(5)]
+    assert timers.lag >= timedelta(hours=43)
+
+
+async def test_cancelled_timers_do_not_fire(services: Services, clock: FakeClock) -> None:
+    await add(services, "test", "gone", timedelta(minutes=1))
+    async with services.db.write() as conn:
+        assert await scheduler.cancel(conn, "gone")
+        assert not await scheduler.cancel(conn, "gone")
+    clock.advance(minutes=2)
+    assert await Scheduler(services.db, {"test": Recorder()}, clock).run_due() == 0
+
+
+async def test_failing_handler_is_retried_then_given_up(services: Services, clock: FakeClock) -> None:
+    await add(services, "test", "flaky", timedelta(0))
+    timers = Scheduler(services.db, {"test": Recorder(fail_first=1)}, clock, max_attempts=3)
+    assert await timers.run_due() == 1
+    assert await fired(services) == []
+    clock.advance(minutes=10)
+    assert await timers.run_due() == 1
+    assert [k for k, _ in await fired(services)] == ["flaky"]
+
+    await add(services, "broken", "never", timedelta(0))
+    for _ in range(3):
+        clock.advance(minutes=10)
+        await timers.run_due()
+    async with services.db.read() as conn:
+        row = (
+            (await conn.execute(select(schema.timers).where(schema.timers.c.key == "never"))).mappings().one()
+        )
+    assert row["status"] == "failed" and "no handler" in row["last_error"]
+
+
+async def test_two_processes_fire_each_timer_exactly_once(
+    services: Services, make_config: Any, clock: FakeClock
+) -> None:
+    for i in range(300):
+        await add(services, "test", f"k{i}", timedelta(seconds=i % 7))
+    clock.advance(minutes=1)
+    other = await open_services(make_config(), clock=clock)
+    try:
+        first = Scheduler(services.db, {"test": Recorder()}, clock, batch=20, worker_id="one")
+        second = Scheduler(other.db, {"test": Recorder()}, clock, batch=20, worker_id="two")
+
+        async def drain(s: Scheduler) -> int:
+            total = 0
+            while n := await s.run_due():
+                total += n
+                await asyncio.sleep(0)
+            return total
+
+        counts = await asyncio.gather(drain(first), drain(second))
+        keys = [k for k, _ in await fired(services)]
+        assert len(keys) == 300 and len(set(keys)) == 300
+        assert sum(counts) >= 300
+    finally:
+        await other.close()
+
+
+async def test_a_running_scheduler_fires_without_being_asked(services: Services) -> None:
+    timers = Scheduler(services.db, {"test": Recorder()}, services.clock, poll_seconds=0.05)
+    timers.start()
+    try:
+        await add(services, "test", "now", timedelta(0))
+        async with asyncio.timeout(5):
+            while not await fired(services):
+                await asyncio.sleep(0.02)
+    finally:
+        await timers.stop()
