@@ -57,7 +57,9 @@ def index_terms(*parts: str | None) -> str:
         if part.isascii():
             out.extend([w for w in _WORD.findall(part.lower()) if len(w) <= MAX_TERM])
             continue
-        for word in _WORD.findall(unicodedata.normalize("NFKC", part).lower()):
+        if not unicodedata.is_normalized("NFKC", part):
+            part = unicodedata.normalize("NFKC", part)
+        for word in _WORD.findall(part.lower()):
             if len(word) > MAX_TERM:
                 continue
             if word.isascii():
