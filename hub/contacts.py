@@ -14,6 +14,7 @@ from hub.errors import Conflict, NotFound
 from hub.events import event_row, record
 from hub.models import Contact, Identity
 from hub.store import Database, ids, schema
+from hub.store.rows import all_of, by_id
 
 MAX_MERGE_DEPTH = 32
 
@@ -86,23 +87,12 @@ class ContactService:
     async def get(self, contact_id: int) -> Contact:
         """One contact with its identities; raise NotFound."""
         async with self.db.read() as conn:
-            row = (
-                (await conn.execute(select(schema.contacts).where(schema.contacts.c.id == contact_id)))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFound(f"contact {contact_id} does not exist")
-            idents = (
-                (
-                    await conn.execute(
-                        select(schema.identities)
-                        .where(schema.identities.c.contact_id == contact_id)
-                        .order_by(schema.identities.c.id)
-                    )
-                )
-                .mappings()
-                .all()
+            row = await by_id(conn, schema.contacts, contact_id, "contact")
+            idents = await all_of(
+                conn,
+                select(schema.identities)
+                .where(schema.identities.c.contact_id == contact_id)
+                .order_by(schema.identities.c.id),
             )
         return records.contact(row, idents)
 
@@ -135,7 +125,7 @@ class ContactService:
                 )
             )
         async with self.db.read() as conn:
-            rows = (await conn.execute(stmt.limit(limit).offset(offset))).mappings().all()
+            rows = await all_of(conn, stmt.limit(limit).offset(offset))
             ids = [r["id"] for r in rows]
             idents = (
                 (await conn.execute(select(i).where(i.c.contact_id.in_(ids)).order_by(i.c.id)))

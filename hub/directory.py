@@ -19,6 +19,7 @@ from hub.errors import Conflict, Invalid, NotFound
 from hub.events import event_row, record
 from hub.models import Agent, Availability, Role, Team
 from hub.store import Database, schema
+from hub.store.rows import all_of, by_id
 from hub.store.upsert import insert_ignore
 
 MIN_PASSWORD_LENGTH = 10
@@ -100,13 +101,7 @@ class Directory:
     async def agent(self, agent_id: int) -> Agent:
         """One agent with the ids of their teams; raise NotFound."""
         async with self.db.read() as conn:
-            row = (
-                (await conn.execute(select(schema.agents).where(schema.agents.c.id == agent_id)))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFound(f"agent {agent_id} does not exist")
+            row = await by_id(conn, schema.agents, agent_id, "agent")
             teams = (
                 (
                     await conn.execute(
@@ -133,7 +128,7 @@ class Directory:
     async def agents(self) -> list[Agent]:
         """Every agent, with their teams."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(schema.agents).order_by(schema.agents.c.id))).mappings().all()
+            rows = await all_of(conn, select(schema.agents).order_by(schema.agents.c.id))
             members = (await conn.execute(select(schema.team_members))).all()
         teams: dict[int, list[int]] = {}
         for m in members:
@@ -201,19 +196,13 @@ class Directory:
     async def teams(self) -> list[Team]:
         """Every team."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(schema.teams).order_by(schema.teams.c.id))).mappings().all()
+            rows = await all_of(conn, select(schema.teams).order_by(schema.teams.c.id))
         return [records.team(r) for r in rows]
 
     async def team(self, team_id: int) -> Team:
         """One team; raise NotFound."""
         async with self.db.read() as conn:
-            row = (
-                (await conn.execute(select(schema.teams).where(schema.teams.c.id == team_id)))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound(f"team {team_id} does not exist")
+            row = await by_id(conn, schema.teams, team_id, "team")
         return records.team(row)
 
     async def team_members(self, team_id: int) -> list[Agent]:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import records, scheduler
+from hub import attachments, records, scheduler
 from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
 from hub.events import EventBus, event_row, record
@@ -33,6 +33,7 @@ from hub.models import (
 )
 from hub.prepare import IngestLimits
 from hub.store import BlobStore, Database, schema
+from hub.store.rows import all_of, by_id
 from hub.store.search import index_messages, index_terms, match_sql
 from hub.store.upsert import insert_ignore
 
@@ -123,62 +124,36 @@ class Inbox:
         count_stmt = _apply_filter(select(func.count()).select_from(c), flt, self.db.dialect, self.clock())
         stmt = stmt.order_by(*_ordering(flt.sort)).limit(flt.limit).offset(flt.offset)
         async with self.db.read() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
+            rows = await all_of(conn, stmt)
             total = (await conn.execute(count_stmt)).scalar_one()
             tags = await _tags(conn, [r["id"] for r in rows])
         return [records.conversation(r, tags.get(r["id"], ())) for r in rows], total
 
     async def timeline(self, conversation_id: int) -> Timeline:
         """A conversation with its messages (and their delivery status), calls and events."""
-        m, o, a = schema.messages, schema.outbox, schema.attachments
+        m, o = schema.messages, schema.outbox
         async with self.db.read() as conn:
             conv = await _conversation(conn, conversation_id)
-            rows = (
-                (
-                    await conn.execute(
-                        select(m, o.c.status.label("delivery"))
-                        .outerjoin(o, o.c.message_id == m.c.id)
-                        .where(m.c.conversation_id == conversation_id)
-                        .order_by(m.c.created_at, m.c.id)
-                    )
-                )
-                .mappings()
-                .all()
+            rows = await all_of(
+                conn,
+                select(m, o.c.status.label("delivery"))
+                .outerjoin(o, o.c.message_id == m.c.id)
+                .where(m.c.conversation_id == conversation_id)
+                .order_by(m.c.created_at, m.c.id),
             )
-            atts = (
-                (
-                    await conn.execute(
-                        select(a).where(a.c.message_id.in_([r["id"] for r in rows])).order_by(a.c.id)
-                    )
-                )
-                .mappings()
-                .all()
+            by_message = await attachments.of_messages(conn, [r["id"] for r in rows])
+            calls = await all_of(
+                conn,
+                select(schema.calls)
+                .where(schema.calls.c.conversation_id == conversation_id)
+                .order_by(schema.calls.c.started_at),
             )
-            calls = (
-                (
-                    await conn.execute(
-                        select(schema.calls)
-                        .where(schema.calls.c.conversation_id == conversation_id)
-                        .order_by(schema.calls.c.started_at)
-                    )
-                )
-                .mappings()
-                .all()
+            events = await all_of(
+                conn,
+                select(schema.events)
+                .where(schema.events.c.conversation_id == conversation_id)
+                .order_by(schema.events.c.id),
             )
-            events = (
-                (
-                    await conn.execute(
-                        select(schema.events)
-                        .where(schema.events.c.conversation_id == conversation_id)
-                        .order_by(schema.events.c.id)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        by_message: dict[int, builtins.list[Any]] = {}
-        for att in atts:
-            by_message.setdefault(att["message_id"], []).append(records.attachment(att))
         return Timeline(
             conversation=conv,
             messages=tuple(records.message(r, by_message.get(r["id"], ()), r["delivery"]) for r in rows),
@@ -460,13 +435,7 @@ def _tag(value: str) -> str:
 
 
 async def _conversation(conn: AsyncConnection, conversation_id: int) -> Conversation:
-    row = (
-        (await conn.execute(select(schema.conversations).where(schema.conversations.c.id == conversation_id)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"conversation {conversation_id} does not exist")
+    row = await by_id(conn, schema.conversations, conversation_id, "conversation")
     tags = await _tags(conn, [conversation_id])
     return records.conversation(row, tags.get(conversation_id, ()))
 

@@ -23,11 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Channel
-from hub import records
+from hub import attachments, records
 from hub.aio import backoff, cancel_and_wait
 from hub.clock import Clock, utcnow
 from hub.config import OutboxSection
-from hub.errors import ChannelAuthError, Conflict, DeliveryRejected, NotFound
+from hub.errors import ChannelAuthError, Conflict, DeliveryRejected
 from hub.events import EventBus, event_row, record
 from hub.models import (
     ChannelKind,
@@ -41,6 +41,7 @@ from hub.models import (
     OutboundStatus,
 )
 from hub.store import Database, schema
+from hub.store.rows import all_of, by_id
 from hub.store.search import index_messages, index_terms
 
 log = logging.getLogger(__name__)
@@ -132,17 +133,7 @@ class Outbox:
                 if existing.conversation_id != conversation_id:
                     raise Conflict("idempotency key already used for another conversation")
                 return existing
-            conv = (
-                (
-                    await conn.execute(
-                        select(schema.conversations).where(schema.conversations.c.id == conversation_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if conv is None:
-                raise NotFound(f"conversation {conversation_id} does not exist")
+            conv = await by_id(conn, schema.conversations, conversation_id, "conversation")
             channel = ChannelKind(conv["channel"])
             recipient = await _recipient(conn, conversation_id, conv["contact_id"], channel)
             refs = await _reply_refs(conn, conversation_id)
@@ -214,19 +205,13 @@ class Outbox:
         if status is not None:
             stmt = stmt.where(o.c.status == status.value)
         async with self.db.read() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
+            rows = await all_of(conn, stmt)
         return [_entry(r) for r in rows]
 
     async def entry(self, outbox_id: int) -> OutboxEntry:
         """One outbox row; raise NotFound."""
         async with self.db.read() as conn:
-            row = (
-                (await conn.execute(select(schema.outbox).where(schema.outbox.c.id == outbox_id)))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound(f"outbox entry {outbox_id} does not exist")
+            row = await by_id(conn, schema.outbox, outbox_id, "outbox entry")
         return _entry(row)
 
     async def counts(self) -> dict[str, int]:
@@ -242,9 +227,7 @@ class Outbox:
         now = self.clock()
         o = schema.outbox
         async with self.db.write() as conn:
-            row = (await conn.execute(select(o).where(o.c.id == outbox_id))).mappings().first()
-            if row is None:
-                raise NotFound(f"outbox entry {outbox_id} does not exist")
+            row = await by_id(conn, o, outbox_id, "outbox entry")
             if row["status"] != OutboundStatus.FAILED.value:
                 raise Conflict(f"only failed messages can be retried; this one is {row['status']}")
             await conn.execute(
@@ -404,31 +387,13 @@ class Dispatcher:
             if not ids:
                 return []
             o, m = schema.outbox, schema.messages
-            rows = (
-                (
-                    await conn.execute(
-                        select(o, m.c.text, m.c.subject, m.c.html, m.c.automatic, m.c.meta)
-                        .join(m, m.c.id == o.c.message_id)
-                        .where(o.c.id.in_(ids))
-                    )
-                )
-                .mappings()
-                .all()
+            rows = await all_of(
+                conn,
+                select(o, m.c.text, m.c.subject, m.c.html, m.c.automatic, m.c.meta)
+                .join(m, m.c.id == o.c.message_id)
+                .where(o.c.id.in_(ids)),
             )
-            atts = (
-                (
-                    await conn.execute(
-                        select(schema.attachments).where(
-                            schema.attachments.c.message_id.in_([r["message_id"] for r in rows])
-                        )
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        by_message: dict[int, list[Any]] = {}
-        for att in atts:
-            by_message.setdefault(att["message_id"], []).append(records.attachment(att))
+            by_message = await attachments.of_messages(conn, [r["message_id"] for r in rows])
         return [{**r, "attachments": tuple(by_message.get(r["message_id"], ()))} for r in rows]
 
     async def _deliver(self, row: dict[str, Any]) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from hub.errors import NotFound
 from hub.models import InboundMessage
 from hub.store import BlobStore, Database, schema
+from hub.store.rows import all_of, by_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +77,14 @@ async def entries(db: Database, *, unresolved_only: bool = True, limit: int = 10
     if unresolved_only:
         stmt = stmt.where(q.c.resolved_at.is_(None))
     async with db.read() as conn:
-        rows = (await conn.execute(stmt)).mappings().all()
+        rows = await all_of(conn, stmt)
     return [_entry(r) for r in rows]
 
 
 async def entry(db: Database, quarantine_id: int) -> QuarantineEntry:
     """One quarantined item; raise NotFound."""
     async with db.read() as conn:
-        row = (
-            (await conn.execute(select(schema.quarantine).where(schema.quarantine.c.id == quarantine_id)))
-            .mappings()
-            .first()
-        )
-    if row is None:
-        raise NotFound(f"quarantine entry {quarantine_id} does not exist")
+        row = await by_id(conn, schema.quarantine, quarantine_id, "quarantine entry")
     return _entry(row)
 
 

@@ -8,13 +8,10 @@ import re
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy import select
 
-from hub import records
+from hub import attachments
 from hub.errors import NotFound
-from hub.models import Attachment, Role
-from hub.services import Services
-from hub.store import schema
+from hub.models import Role
 from hub.web.routing import Ctx, RouteTable
 
 log = logging.getLogger(__name__)
@@ -26,19 +23,6 @@ SAFE_CONTENT_TYPE = re.compile(rf"^{MIME_PART}/{MIME_PART}$")
 FALLBACK_TYPE = "application/octet-stream"
 
 
-async def read_attachment(services: Services, attachment_id: int) -> Attachment:
-    """One attachment's record; raise NotFound."""
-    async with services.db.read() as conn:
-        row = (
-            (await conn.execute(select(schema.attachments).where(schema.attachments.c.id == attachment_id)))
-            .mappings()
-            .first()
-        )
-    if row is None:
-        raise NotFound(f"attachment {attachment_id} does not exist")
-    return records.attachment(row)
-
-
 def content_disposition(filename: str) -> str:
     """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form."""
     fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", filename).strip() or "attachment"
@@ -48,7 +32,7 @@ def content_disposition(filename: str) -> str:
 @routes.get("/api/attachments/{id}", Role.AGENT)
 async def download_attachment(ctx: Ctx) -> web.StreamResponse:
     """The attachment's bytes, streamed, with its content type, as a download."""
-    attachment = await read_attachment(ctx.services, ctx.path_id())
+    attachment = await attachments.one(ctx.services.db, ctx.path_id())
     path = ctx.services.blobs.path(attachment.sha256)
     if not await asyncio.to_thread(path.is_file):
         log.error("attachment %s: its blob %s is missing", attachment.id, attachment.sha256)
