@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select, text, update
+from sqlalchemy import RowMapping, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +41,7 @@ from hub.models import (
     OutboundStatus,
 )
 from hub.store import Database, schema
+from hub.store.claims import claim
 from hub.store.rows import all_of, by_id
 from hub.store.search import index_messages, index_terms
 
@@ -372,21 +373,24 @@ class Dispatcher:
     async def _claim(self) -> list[dict[str, Any]]:
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        due = (
-            "(status = 'queued' AND next_attempt_at <= :now) OR (status = 'sending' AND claimed_until < :now)"
+        o, m = schema.outbox, schema.messages
+        due = or_(
+            and_(o.c.status == OutboundStatus.QUEUED.value, o.c.next_attempt_at <= now),
+            and_(o.c.status == OutboundStatus.SENDING.value, o.c.claimed_until < now),
         )
-        lock = " FOR UPDATE SKIP LOCKED" if not self.db.is_sqlite else ""
-        stmt = text(
-            f"UPDATE outbox SET status = 'sending', claimed_by = :me, claimed_until = :until, "  # noqa: S608
-            f"attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE {due} "
-            f"ORDER BY next_attempt_at, id LIMIT :n{lock}) RETURNING id"
-        ).bindparams(bindparam("now", type_=schema.Stamp), bindparam("until", type_=schema.Stamp))
-        params = {"now": now, "until": lease_until, "me": self.worker_id, "n": self.settings.concurrency}
+        values = {
+            "status": OutboundStatus.SENDING.value,
+            "claimed_by": self.worker_id,
+            "claimed_until": lease_until,
+            "attempts": o.c.attempts + 1,
+        }
         async with self.db.write() as conn:
-            ids = list((await conn.execute(stmt, params)).scalars())
+            claimed = await claim(
+                conn, o, due, [o.c.next_attempt_at, o.c.id], self.settings.concurrency, values
+            )
+            ids = [r["id"] for r in claimed]
             if not ids:
                 return []
-            o, m = schema.outbox, schema.messages
             rows = await all_of(
                 conn,
                 select(o, m.c.text, m.c.subject, m.c.html, m.c.automatic, m.c.meta)

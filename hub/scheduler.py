@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.aio import backoff, cancel_and_wait
 from hub.clock import Clock, utcnow
 from hub.events import EventBus
 from hub.store import Database, schema
+from hub.store.claims import claim
 from hub.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -156,33 +157,20 @@ class Scheduler:
 
     async def _claim(self) -> list[Timer]:
         now = self.clock()
-        lock = "" if self.db.is_sqlite else " FOR UPDATE SKIP LOCKED"
-        stmt = (
-            text(
-                "UPDATE timers SET claimed_by = :me, claimed_until = :until, attempts = attempts + 1 "  # noqa: S608
-                "WHERE id IN (SELECT id FROM timers WHERE status = 'pending' AND due_at <= :now "
-                "AND (claimed_until IS NULL OR claimed_until < :now) "
-                f"ORDER BY due_at, id LIMIT :n{lock}) "
-                "RETURNING id, kind, key, due_at, conversation_id, payload, attempts"
-            )
-            .bindparams(
-                bindparam("now", type_=schema.Stamp),
-                bindparam("until", type_=schema.Stamp),
-            )
-            .columns(
-                schema.timers.c.id,
-                schema.timers.c.kind,
-                schema.timers.c.key,
-                schema.timers.c.due_at,
-                schema.timers.c.conversation_id,
-                schema.timers.c.payload,
-                schema.timers.c.attempts,
-            )
+        t = schema.timers
+        due = and_(
+            t.c.status == "pending",
+            t.c.due_at <= now,
+            or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
         )
-        params = {"now": now, "until": now + self.lease, "me": self.worker_id, "n": self.batch}
+        values = {
+            "claimed_by": self.worker_id,
+            "claimed_until": now + self.lease,
+            "attempts": t.c.attempts + 1,
+        }
         async with self.db.write() as conn:
-            rows = (await conn.execute(stmt, params)).mappings().all()
-        timers = [
+            rows = await claim(conn, t, due, [t.c.due_at, t.c.id], self.batch, values)
+        return [
             Timer(
                 r["id"],
                 r["kind"],
@@ -194,7 +182,6 @@ class Scheduler:
             )
             for r in rows
         ]
-        return sorted(timers, key=lambda t: (t.due_at, t.id))
 
     async def _fire(self, timer: Timer) -> None:
         handler = self.handlers.get(timer.kind, _unknown_kind)
