@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 import channels as channel_registry
-from channels.base import Channel, ChannelContext, ChannelState, InboundSink
+from channels.base import Channel, ChannelState, InboundSink
 from hub import inbox, logs
 from hub.aio import backoff, cancel_and_wait
 from hub.config import Config
@@ -118,18 +118,9 @@ class Hub:
         """Open the store, start channels, dispatcher and scheduler, and serve HTTP."""
         from hub.web.app import create_app
 
-        configured = channel_registry.configured(self.config)
         self.services = services = await open_services(self.config)
         self.http = aiohttp.ClientSession()
-        context = ChannelContext(
-            http=self.http,
-            blobs=services.blobs,
-            public_url=self.config.hub.public_url,
-            data_dir=self.config.data_dir,
-            report_status=services.outbox.record_status,
-        )
-        for entry in configured:
-            services.channels[entry.entry.name] = channel_registry.build(entry, context)
+        services.attach_channels(self.http)
         services.inbox.start()
         self.dispatcher = Dispatcher(
             services.db, services.outbox, services.channels, self.config.outbox, services.clock

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from channels.base import Channel
+from aiohttp import ClientSession
+
+import channels as channel_registry
+from channels.base import Channel, ChannelContext
 from hub.clock import Clock, utcnow
 from hub.config import Config
 from hub.contacts import ContactService
@@ -32,6 +35,18 @@ class Services:
     directory: Directory
     clock: Clock
     channels: dict[str, Channel] = field(default_factory=dict)
+
+    def attach_channels(self, http: ClientSession) -> None:
+        """Build the configured channels, sharing the process's one HTTP session."""
+        context = ChannelContext(
+            http=http,
+            blobs=self.blobs,
+            public_url=self.config.hub.public_url,
+            data_dir=self.config.data_dir,
+            report_status=self.outbox.record_status,
+        )
+        for entry in channel_registry.configured(self.config):
+            self.channels[entry.entry.name] = channel_registry.build(entry, context)
 
     async def close(self) -> None:
         """Stop the inbox's batching and close the database."""

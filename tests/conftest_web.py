@@ -11,8 +11,6 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-import channels as channel_registry
-from channels.base import ChannelContext
 from hub.models import Agent, Availability, Role
 from hub.services import Services, open_services
 
@@ -112,11 +110,7 @@ async def services_with_channels(
     services = await open_services(config, clock=clock)
     try:
         async with aiohttp.ClientSession() as http:
-            context = ChannelContext(
-                http=http, blobs=services.blobs, public_url=config.hub.public_url, data_dir=config.data_dir
-            )
-            for entry in channel_registry.configured(config):
-                services.channels[entry.entry.name] = channel_registry.build(entry, context)
+            services.attach_channels(http)
             if start:
                 for channel in services.channels.values():
                     await channel.start(services.inbox.ingest)
