@@ -904,11 +904,13 @@ def _inbound(
         external_id = f"demo-{index:02d}-{number}"
         subject = scenario.subject if number == 1 else None
         refs, own = (), ()
+    kind = scenario.channel.identity_kind
+    assert kind is not None, "demo scenarios use channels with one identity kind"
     return InboundMessage(
         channel=scenario.channel,
         channel_account=ACCOUNT[scenario.channel],
         external_id=external_id,
-        sender=Identity.of(scenario.channel.identity_kind, scenario.address),
+        sender=Identity.of(kind, scenario.address),
         sender_name=scenario.customer,
         text=text,
         subject=subject,

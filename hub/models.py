@@ -33,9 +33,10 @@ class ChannelKind(enum.StrEnum):
         return self in _CONVERSATIONAL
 
     @property
-    def identity_kind(self) -> IdentityKind:
-        """The kind of address a customer has on this channel."""
-        return _IDENTITY_KIND[self]
+    def identity_kind(self) -> IdentityKind | None:
+        """The kind of address a customer has on this channel; None where any kind may come
+        (the API channel carries whatever identity the posting system sends)."""
+        return _IDENTITY_KIND.get(self)
 
 
 _CONVERSATIONAL = frozenset(
@@ -68,7 +69,6 @@ _IDENTITY_KIND = {
     ChannelKind.VOICEMAIL: IdentityKind.PHONE,
     ChannelKind.FAX: IdentityKind.FAX,
     ChannelKind.CHAT: IdentityKind.CHAT,
-    ChannelKind.API: IdentityKind.EXTERNAL,
 }
 
 

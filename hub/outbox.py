@@ -554,7 +554,7 @@ async def _recipient(
             .limit(1)
         )
     ).scalar()
-    kind = None if channel is ChannelKind.API else channel.identity_kind
+    kind = channel.identity_kind
     idt = schema.identities
     rows = (
         await conn.execute(

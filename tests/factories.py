@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.models import ChannelKind, Identity, InboundMessage
+from hub.models import ChannelKind, Identity, IdentityKind, InboundMessage
 
 
 def inbound(
@@ -23,7 +23,7 @@ def inbound(
         channel=channel,
         channel_account=account,
         external_id=external_id,
-        sender=Identity.of(channel.identity_kind, sender),
+        sender=Identity.of(channel.identity_kind or IdentityKind.EXTERNAL, sender),
         text=text,
         received_at=at or datetime(2026, 11, 23, 8, 30, tzinfo=UTC),
         **fields,
