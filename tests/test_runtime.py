@@ -128,6 +128,8 @@ async def test_invalid_configuration_stops_start_with_key_path(
     with pytest.raises(RuntimeError, match=r"web\.port") as err:
         await hub_process.start(within=20)
     assert "channels[0]" in str(err.value) or "web.port" in str(err.value)
+    assert await hub_process.wait(10) == 2
+    assert "Traceback" not in hub_process.log
 
 
 @pytest.mark.slow
