@@ -504,21 +504,7 @@ def _outbound(row: Mapping[str, Any]) -> OutboundMessage:
 
 
 def _entry(row: RowMapping | Mapping[str, Any]) -> OutboxEntry:
-    return OutboxEntry(
-        id=row["id"],
-        message_id=row["message_id"],
-        conversation_id=row["conversation_id"],
-        channel_account=row["channel_account"],
-        recipient=row["recipient"],
-        status=OutboundStatus(row["status"]),
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        last_error=row["last_error"],
-        provider_id=row["provider_id"],
-        refused=row["refused"],
-        created_at=row["created_at"],
-        finished_at=row["finished_at"],
-    )
+    return records.from_row(OutboxEntry, row, status=OutboundStatus(row["status"]))
 
 
 async def _message_for_key(conn: AsyncConnection, key: str) -> Message | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from hub import records
 from hub.models import InboundMessage
 from hub.store import BlobStore, Database, schema
 from hub.store.rows import all_of, by_id
@@ -89,13 +90,4 @@ async def entry(db: Database, quarantine_id: int) -> QuarantineEntry:
 
 
 def _entry(row: Any) -> QuarantineEntry:
-    return QuarantineEntry(
-        id=row["id"],
-        channel_account=row["channel_account"],
-        external_id=row["external_id"],
-        reason=row["reason"],
-        raw_sha256=row["raw_sha256"],
-        size=row["size"],
-        created_at=row["created_at"],
-        resolved_at=row["resolved_at"],
-    )
+    return records.from_row(QuarantineEntry, row)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import RowMapping
 
@@ -27,6 +28,14 @@ from hub.models import (
     Role,
     Team,
 )
+
+R = TypeVar("R")
+
+
+def from_row(cls: type[R], row: RowMapping | Mapping[str, Any], **converted: Any) -> R:
+    """A record whose fields are named like the row's columns; `converted` gives typed values."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    return cls(**{f.name: converted[f.name] if f.name in converted else row[f.name] for f in fields})
 
 
 def contact(row: RowMapping, identities: Sequence[RowMapping] = ()) -> Contact:
