@@ -96,22 +96,6 @@ class ContactService:
             )
         return records.contact(row, idents)
 
-    async def find(self, identity: Identity) -> Contact | None:
-        """The contact an identity belongs to, if any."""
-        async with self.db.read() as conn:
-            cid = (
-                await conn.execute(
-                    select(schema.identities.c.contact_id).where(
-                        schema.identities.c.kind == identity.kind.value,
-                        schema.identities.c.address == identity.address,
-                    )
-                )
-            ).scalar()
-            if cid is None:
-                return None
-            cid = (await canonical_ids(conn, [cid]))[cid]
-        return await self.get(cid)
-
     async def list(self, query: str | None = None, limit: int = 50, offset: int = 0) -> list[Contact]:
         """Contacts not merged away, optionally matching a name or address fragment."""
         c, i = schema.contacts, schema.identities

@@ -123,11 +123,6 @@ class OutboundStatus(enum.StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
 
-    @property
-    def is_final(self) -> bool:
-        """Whether the dispatcher is done with a message in this state."""
-        return self in (OutboundStatus.SENT, OutboundStatus.DELIVERED, OutboundStatus.FAILED)
-
 
 class CallOutcome(enum.StrEnum):
     """How a call ended, as the SLA reports count it."""

@@ -364,3 +364,15 @@ async def test_unstorable_sender_is_quarantined_with_its_raw_bytes(services: Ser
     assert entry.id == err.value.quarantine_id
     assert await services.blobs.get(entry.raw_sha256 or "") == b"From: ...\r\n\r\nbody"
     assert (await collect(services.db))["quarantined"] == 1
+
+
+async def test_subscribers_hear_what_happened_after_it_is_committed(services: Services) -> None:
+    heard = services.bus.subscribe()
+    result = await services.inbox.ingest(inbound("<ev@x>"))
+    kinds = [heard.get_nowait()["kind"] for _ in range(heard.qsize())]
+    assert kinds == ["conversation.created", "message.received"]
+    await services.inbox.set_priority(result.conversation_id, Priority.HIGH)
+    assert heard.get_nowait()["kind"] == "conversation.priority_changed"
+    services.bus.unsubscribe(heard)
+    await services.inbox.set_priority(result.conversation_id, Priority.LOW)
+    assert heard.empty()
