@@ -14,3 +14,9 @@ def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def upsert(conn: AsyncConnection, table: Table, keys: list[str], update: list[str]) -> Any:
+    """`INSERT … ON CONFLICT (keys) DO UPDATE SET update = excluded.update` for the connection's dialect."""
+    stmt = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})

@@ -1,0 +1,1 @@
+"""Rule files: loading, validation, conditions and triggers."""

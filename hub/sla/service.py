@@ -1,0 +1,112 @@
+"""The SLA clock at run time: recomputes conversations as they change, and all of them on new rules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from hub.aio import cancel_and_wait
+from hub.clock import Clock
+from hub.events import EventBus
+from hub.models import ConversationStatus
+from hub.sla.policy import PolicyBook
+from hub.sla.tracker import Tracker
+from hub.store import Database, schema
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+class SlaService:
+    """Owns the tracker, a bus subscription and one background task."""
+
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, book: PolicyBook | None = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self._book = book
+        self.tracker = Tracker(lambda: self._book, clock)
+        self._dirty: set[int] = set()
+        self._full = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def book(self) -> PolicyBook | None:
+        """The policies in force."""
+        return self._book
+
+    def set_book(self, book: PolicyBook) -> None:
+        """Adopt new policies and recompute every open conversation under them."""
+        self._book = book
+        self._full.set()
+        self._wake.set()
+
+    def start(self) -> None:
+        """Begin following the bus, with a full recomputation first."""
+        if self._task is not None and not self._task.done():
+            return
+        self._queue = self.bus.subscribe()
+        self._full.set()
+        self._task = asyncio.create_task(self._run(), name="sla")
+
+    async def stop(self) -> None:
+        """Stop following the bus."""
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
+        if self._queue is not None:
+            self.bus.unsubscribe(self._queue)
+            self._queue = None
+
+    async def recompute(self, ids: list[int]) -> list[dict[str, Any]]:
+        """Recompute some conversations now, in batches; publish and return the events."""
+        events: list[dict[str, Any]] = []
+        for start in range(0, len(ids), BATCH):
+            async with self.db.write() as conn:
+                events.extend(await self.tracker.recompute(conn, ids[start : start + BATCH]))
+        self.bus.publish(events)
+        return events
+
+    async def recompute_all(self) -> int:
+        """Recompute every conversation that is not resolved; return how many."""
+        c = schema.conversations
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(c.c.id).where(c.c.status != ConversationStatus.RESOLVED.value).order_by(c.c.id)
+            )
+            ids = [r[0] for r in rows]
+        await self.recompute(ids)
+        return len(ids)
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        drain = asyncio.create_task(self._follow(self._queue), name="sla-follow")
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                try:
+                    if self._full.is_set():
+                        self._full.clear()
+                        self._dirty.clear()
+                        await self.recompute_all()
+                    if self._dirty:
+                        ids, self._dirty = sorted(self._dirty), set()
+                        await self.recompute(ids)
+                except Exception:
+                    log.exception("SLA recomputation failed; it is retried on the next change")
+        finally:
+            await cancel_and_wait(drain)
+
+    async def _follow(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            event = await queue.get()
+            cid = event.get("conversation_id")
+            if cid is not None and not str(event.get("kind", "")).startswith(("sla.", "promise.")):
+                self._dirty.add(cid)
+                self._wake.set()

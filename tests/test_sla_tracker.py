@@ -1,0 +1,171 @@
+"""SLA clocks kept in the store: deadlines, pauses, warnings and breaches once, after downtime too."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from hub.models import ChannelKind, ConversationStatus
+from hub.scheduler import Scheduler
+from hub.services import Services, open_services
+from hub.sla.service import SlaService
+from hub.sla.tracker import CHECK
+from tests.conftest import FakeClock
+from tests.factories import inbound
+from tests.sla_helpers import STANDARD, book, cycles, due, sla_events
+
+MON_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def sla(services: Services) -> SlaService:
+    return SlaService(services.db, services.bus, services.clock, book(STANDARD))
+
+
+def timers(services: Services, service: SlaService) -> Scheduler:
+    return Scheduler(services.db, {CHECK: service.tracker.fire}, services.clock, bus=services.bus)
+
+
+async def test_warning_breach_and_fulfilment_are_recorded_once_at_their_times(
+    services: Services, clock: FakeClock
+) -> None:
+    clock.now = MON_9
+    cid = (await services.inbox.ingest(inbound("m1", at=MON_9))).conversation_id
+    service = sla(services)
+    await service.recompute([cid])
+    found = await cycles(services, cid)
+    assert found[("first_response", 0)].due_at == MON_9 + timedelta(hours=1)
+    assert found[("resolution", 0)].due_at == MON_9 + timedelta(hours=8)
+    assert await due(services, cid) == (MON_9 + timedelta(hours=1), None)
+
+    scheduler = timers(services, service)
+    clock.advance(minutes=50)
+    await scheduler.run_due()
+    assert await sla_events(services) == [("sla.warning", "first_response", MON_9 + timedelta(minutes=45))]
+    clock.advance(minutes=40)
+    await scheduler.run_due()
+    await scheduler.run_due()
+    assert (await sla_events(services))[1:] == [
+        ("sla.breached", "first_response", MON_9 + timedelta(hours=1))
+    ]
+
+    clock.advance(minutes=10)
+    await services.outbox.reply(cid, "Sorry for the wait: your parcel left today.", agent_id=None)
+    await service.recompute([cid])
+    await service.recompute([cid])
+    await scheduler.run_due()
+    kinds = [k for k, _, _ in await sla_events(services)]
+    assert kinds == ["sla.warning", "sla.breached", "sla.fulfilled"]
+    assert (await due(services, cid))[0] == MON_9 + timedelta(hours=8)
+    assert (await cycles(services, cid))[("first_response", 0)].business_seconds == 100 * 60
+
+
+async def test_pending_pauses_the_clock_and_the_deadline_moves(services: Services, clock: FakeClock) -> None:
+    clock.now = MON_9
+    cid = (await services.inbox.ingest(inbound("m1", at=MON_9, channel=ChannelKind.CHAT))).conversation_id
+    service = sla(services)
+    clock.advance(minutes=20)
+    await services.inbox.set_status(cid, ConversationStatus.PENDING)
+    await service.recompute([cid])
+    assert (await due(services, cid))[0] is None
+    assert (await cycles(services, cid))[("first_response", 0)].paused
+
+    clock.advance(hours=2)
+    await services.inbox.ingest(inbound("m2", at=clock.now, text="Any news?", channel=ChannelKind.CHAT))
+    await service.recompute([cid])
+    assert (await due(services, cid))[0] == MON_9 + timedelta(hours=3)
+    scheduler = timers(services, service)
+    clock.advance(minutes=20)
+    await scheduler.run_due()
+    assert await sla_events(services) == []
+    clock.advance(minutes=10)
+    await scheduler.run_due()
+    assert await sla_events(services) == [
+        ("sla.warning", "first_response", MON_9 + timedelta(hours=2, minutes=45))
+    ]
+
+
+async def test_holidays_and_weekends_are_skipped(services: Services, clock: FakeClock) -> None:
+    christmas_eve = datetime(2026, 12, 24, 16, 30, tzinfo=UTC)
+    clock.now = christmas_eve
+    cid = (await services.inbox.ingest(inbound("m1", at=christmas_eve))).conversation_id
+    await sla(services).recompute([cid])
+    # 25 Dec is Christmas, 26–27 the weekend, 28 Dec the Boxing Day substitute holiday.
+    assert (await due(services, cid))[0] == datetime(2026, 12, 29, 9, 30, tzinfo=UTC)
+
+
+async def test_first_matching_policy_applies_and_new_rules_recompute(
+    services: Services, clock: FakeClock
+) -> None:
+    clock.now = MON_9
+    cid = (await services.inbox.ingest(inbound("m1", at=MON_9))).conversation_id
+    service = sla(services)
+    await service.recompute([cid])
+    assert (await cycles(services, cid))[("first_response", 0)].policy == "standard"
+    await services.inbox.set_tags(cid, add=["complaint"])
+    await service.recompute([cid])
+    found = await cycles(services, cid)
+    assert found[("first_response", 0)].policy == "complaints"
+    assert found[("first_response", 0)].due_at == MON_9 + timedelta(minutes=30)
+
+    service.set_book(book({"policies": [{"name": "relaxed", "first_response": "4h"}]}))
+    assert await service.recompute_all() == 1
+    found = await cycles(services, cid)
+    assert set(found) == {("first_response", 0)}
+    assert found[("first_response", 0)].due_at == MON_9 + timedelta(hours=4)
+
+
+async def test_overdue_items_fire_once_after_downtime_dated_when_they_happened(
+    services: Services, clock: FakeClock, make_config: object
+) -> None:
+    clock.now = MON_9
+    ids = []
+    for n in range(3):
+        at = MON_9 + timedelta(minutes=10 * n)
+        ids.append(
+            (await services.inbox.ingest(inbound(f"m{n}", f"c{n}@example.com", at=at))).conversation_id
+        )
+    await sla(services).recompute(ids)
+
+    clock.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    restarted = await open_services(make_config(), clock=clock)  # type: ignore[operator]
+    try:
+        service = sla(restarted)
+        await timers(restarted, service).run_due()
+        await timers(restarted, service).run_due()
+        events = await sla_events(restarted)
+    finally:
+        await restarted.close()
+    breaches = sorted((at, m) for k, m, at in events if k == "sla.breached")
+    assert breaches == sorted(
+        [(MON_9 + timedelta(hours=1, minutes=10 * n), "first_response") for n in range(3)]
+        + [(MON_9 + timedelta(hours=8), "resolution")]
+        + [(MON_9 + timedelta(days=1, minutes=10 * n), "resolution") for n in (1, 2)]
+    )
+    assert len([k for k, _, _ in events if k == "sla.warning"]) == 6
+
+
+async def test_two_processes_record_each_breach_once(
+    services: Services, clock: FakeClock, make_config: object
+) -> None:
+    clock.now = MON_9
+    ids = []
+    for n in range(40):
+        ids.append(
+            (await services.inbox.ingest(inbound(f"m{n}", f"c{n}@example.com", at=MON_9))).conversation_id
+        )
+    await sla(services).recompute(ids)
+    clock.now = MON_9 + timedelta(days=1)
+    other = await open_services(make_config(), clock=clock)  # type: ignore[operator]
+    try:
+        first, second = sla(services), sla(other)
+        await asyncio.gather(
+            timers(services, first).run_due(),
+            timers(other, second).run_due(),
+            first.recompute(ids),
+            second.recompute(ids),
+        )
+        events = await sla_events(services)
+    finally:
+        await other.close()
+    assert len([e for e in events if e[0] == "sla.breached"]) == 80
+    assert len([e for e in events if e[0] == "sla.warning"]) == 80
