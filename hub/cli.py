@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub import bootstrap
+from hub import bootstrap, report_cli
 from hub.config import CONFIG_NAME, Config, load
 from hub.errors import ConfigError, HubError, NotFound
 from hub.models import Agent, Availability, Role
@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="show what the hub holds")
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(handler=cmd_stats)
+
+    report_cli.add_parser(commands).set_defaults(handler=cmd_report_sla)
     return parser
 
 
@@ -357,6 +359,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if password is not None:
             print(f"  agent {username}: password {password}")
     return 0
+
+
+def cmd_report_sla(args: argparse.Namespace) -> int:
+    """`omnihub report sla`."""
+    return report_cli.run(_config(args), args)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

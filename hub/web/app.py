@@ -13,6 +13,7 @@ from hub.web import (
     api_conversations,
     api_directory,
     api_outbox,
+    api_reports,
     api_session,
     api_system,
     health,
@@ -39,6 +40,7 @@ TABLES: tuple[RouteTable, ...] = (
     api_directory.routes,
     api_outbox.routes,
     api_system.routes,
+    api_reports.routes,
     api_attachments.routes,
 )
 
