@@ -101,6 +101,7 @@ class Scheduler:
         lease_seconds: float = 60.0,
         max_attempts: int = 5,
         worker_id: str | None = None,
+        fire_batch: int = 200,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
@@ -111,6 +112,7 @@ class Scheduler:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self.worker_id = worker_id or uuid.uuid4().hex[:16]
+        self.fire_batch = fire_batch
         self.wake = asyncio.Event()
         self.lag: timedelta = timedelta()
         self._task: asyncio.Task[None] | None = None
@@ -141,8 +143,8 @@ class Scheduler:
     async def run_due(self) -> int:
         """Claim and fire one round of due timers, oldest first; return how many were handled."""
         timers = await self._claim()
-        for timer in timers:
-            await self._fire(timer)
+        for first in range(0, len(timers), self.fire_batch):
+            await self._fire_batch(timers[first : first + self.fire_batch])
         return len(timers)
 
     async def pending(self) -> int:
@@ -183,25 +185,40 @@ class Scheduler:
             for r in rows
         ]
 
-    async def _fire(self, timer: Timer) -> None:
-        handler = self.handlers.get(timer.kind, _unknown_kind)
+    async def _fire_batch(self, timers: list[Timer]) -> None:
+        """Fire timers in one transaction, each in a savepoint: a failing handler undoes only its own work."""
         t = schema.timers
+        published: list[dict[str, Any]] = []
+        failed: list[tuple[Timer, str]] = []
         try:
             async with self.db.write() as conn:
-                now = self.clock()
-                done = await conn.execute(
-                    update(t)
-                    .where(t.c.id == timer.id, t.c.claimed_by == self.worker_id, t.c.status == "pending")
-                    .values(status="fired", fired_at=now, claimed_by=None, claimed_until=None)
-                )
-                if done.rowcount == 0:
-                    return
-                events = await handler(conn, timer)
-            self.lag = max(timedelta(), now - timer.due_at)
-            if self.bus is not None:
-                self.bus.publish(events)
+                for timer in timers:
+                    handler = self.handlers.get(timer.kind, _unknown_kind)
+                    try:
+                        async with conn.begin_nested():
+                            now = self.clock()
+                            done = await conn.execute(
+                                update(t)
+                                .where(
+                                    t.c.id == timer.id,
+                                    t.c.claimed_by == self.worker_id,
+                                    t.c.status == "pending",
+                                )
+                                .values(status="fired", fired_at=now, claimed_by=None, claimed_until=None)
+                            )
+                            if done.rowcount == 0:
+                                continue
+                            published.extend(await handler(conn, timer))
+                        self.lag = max(timedelta(), now - timer.due_at)
+                    except Exception as err:  # noqa: BLE001
+                        failed.append((timer, f"{type(err).__name__}: {err}"))
         except Exception as err:  # noqa: BLE001
-            await self._failed(timer, f"{type(err).__name__}: {err}")
+            published.clear()
+            failed = [(timer, f"{type(err).__name__}: {err}") for timer in timers]
+        if self.bus is not None:
+            self.bus.publish(published)
+        for timer, error in failed:
+            await self._failed(timer, error)
 
     async def _failed(self, timer: Timer, error: str) -> None:
         t = schema.timers

@@ -111,6 +111,33 @@ async def test_failing_handler_is_retried_then_given_up(services: Services, cloc
     assert row["status"] == "failed" and "no handler" in row["last_error"]
 
 
+class FailsOn(Recorder):
+    """Writes its event, then fails for one key, after writing."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    async def __call__(self, conn: AsyncConnection, timer: Timer) -> list[dict[str, Any]]:
+        await super().__call__(conn, timer)
+        if timer.key == self.key:
+            raise RuntimeError("failed after writing")
+        return []
+
+
+async def test_a_failing_timer_undoes_only_its_own_work_in_a_batch(
+    services: Services, clock: FakeClock
+) -> None:
+    for i in range(5):
+        await add(services, "test", f"k{i}", timedelta(seconds=i))
+    clock.advance(minutes=1)
+    assert await Scheduler(services.db, {"test": FailsOn("k2")}, clock).run_due() == 5
+    assert [k for k, _ in await fired(services)] == ["k0", "k1", "k3", "k4"]
+    async with services.db.read() as conn:
+        statuses = dict((await conn.execute(select(schema.timers.c.key, schema.timers.c.status))).all())
+    assert statuses == {"k0": "fired", "k1": "fired", "k2": "pending", "k3": "fired", "k4": "fired"}
+
+
 async def test_two_processes_fire_each_timer_exactly_once(
     services: Services, make_config: Any, clock: FakeClock
 ) -> None:

@@ -11,6 +11,7 @@ UTC plus the offset, so the opening hours of each local day map to UTC spans dir
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ Hours = tuple[tuple[int, int], ...]
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
-SEARCH_LIMIT = timedelta(days=800)
+SEARCH_YEARS = 3
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -65,6 +66,7 @@ class BusinessCalendar:
     closed: frozenset[date] = frozenset()
     extra_working: Mapping[date, Hours] = field(default_factory=dict)
     public_holiday: Callable[[date], bool] | None = None
+    _years: dict[int, _YearIndex] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -115,12 +117,17 @@ class BusinessCalendar:
 
     def business_time(self, start: datetime, end: datetime) -> timedelta:
         """How much business time lies in [start, end)."""
-        total = timedelta()
         if end <= start:
-            return total
-        for span_start, span_end in self._spans(start, end):
-            total += span_end - span_start
-        return total
+            return timedelta()
+        a, b = _micros(start), _micros(end)
+        ya, yb = _year_of(a), _year_of(b)
+        if ya == yb:
+            total = self._year(ya).position(b) - self._year(ya).position(a)
+        else:
+            total = self._year(ya).total - self._year(ya).position(a)
+            total += sum(self._year(y).total for y in range(ya + 1, yb))
+            total += self._year(yb).position(b)
+        return timedelta(microseconds=total)
 
     def business_minutes(self, start: datetime, end: datetime) -> int:
         """Whole business minutes in [start, end)."""
@@ -130,14 +137,16 @@ class BusinessCalendar:
         """The earliest instant by which `amount` of business time has passed since `start`."""
         if amount <= timedelta():
             return start
-        left = amount
-        for span_start, span_end in self._spans(start, start + SEARCH_LIMIT):
-            length = span_end - span_start
-            if length >= left:
-                return span_start + left
-            left -= length
+        at = _micros(start)
+        first = _year_of(at)
+        target = self._year(first).position(at) + amount // MICRO
+        for year in range(first, first + SEARCH_YEARS):
+            index = self._year(year)
+            if target <= index.total:
+                return _instant(index.instant(target))
+            target -= index.total
         raise ValueError(
-            f"calendar {self.name!r} has no {amount} of business time within {SEARCH_LIMIT.days} days"
+            f"calendar {self.name!r} has no {amount} of business time within {SEARCH_YEARS} years"
         )
 
     def add_minutes(self, start: datetime, minutes: int) -> datetime:
@@ -162,6 +171,15 @@ class BusinessCalendar:
                 day += DAY
             t = piece_end
 
+    def _year(self, year: int) -> _YearIndex:
+        """The business spans of one UTC year, built once."""
+        found = self._years.get(year)
+        if found is None:
+            begin, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+            found = _YearIndex.build(self._spans(begin, end))
+            self._years[year] = found
+        return found
+
     def _offset(self, at: datetime) -> timedelta:
         offset = at.astimezone(self.timezone).utcoffset()
         assert offset is not None
@@ -180,3 +198,57 @@ class BusinessCalendar:
             else:
                 high = middle
         return high.replace(microsecond=0)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICRO = timedelta(microseconds=1)
+
+
+def _micros(at: datetime) -> int:
+    return (at - EPOCH) // MICRO
+
+
+def _instant(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+YEAR_STARTS = [_micros(datetime(y, 1, 1, tzinfo=UTC)) for y in range(1970, 2400)]
+
+
+def _year_of(micros: int) -> int:
+    return 1969 + bisect.bisect_right(YEAR_STARTS, micros)
+
+
+@dataclass(frozen=True, slots=True)
+class _YearIndex:
+    """Business spans of one year in epoch microseconds, with running totals, for bisection."""
+
+    starts: list[int]
+    ends: list[int]
+    before: list[int]
+    after: list[int]
+    total: int
+
+    @classmethod
+    def build(cls, spans: Iterator[tuple[datetime, datetime]]) -> _YearIndex:
+        starts, ends, before, after = [], [], [], []
+        total = 0
+        for a, b in spans:
+            starts.append(_micros(a))
+            ends.append(_micros(b))
+            before.append(total)
+            total += ends[-1] - starts[-1]
+            after.append(total)
+        return cls(starts, ends, before, after, total)
+
+    def position(self, at: int) -> int:
+        """Business microseconds from the start of the year to `at`."""
+        i = bisect.bisect_right(self.starts, at) - 1
+        if i < 0:
+            return 0
+        return self.before[i] + min(at, self.ends[i]) - self.starts[i]
+
+    def instant(self, position: int) -> int:
+        """The earliest instant at which `position` business microseconds of the year have passed."""
+        i = bisect.bisect_left(self.after, position)
+        return self.starts[i] + position - self.before[i]

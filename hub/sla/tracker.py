@@ -34,6 +34,7 @@ COMPUTED = (
     "policy", "team_id", "assignee_id", "started_at", "due_at", "warn_at", "fulfilled_at", "breached_at",
     "paused", "business_seconds",
 )  # fmt: skip
+FLIP_BATCH = 300
 FLAGS = {"warning": "warned_event_at", "breached": "breached_event_at", "fulfilled": "fulfilled_event_at"}
 
 
@@ -215,7 +216,8 @@ async def _write_cycles(
         if k not in wanted and not (row.warned_event_at or row.breached_event_at or row.fulfilled_event_at)
     ]
     if stale:
-        await conn.execute(delete(s).where(tuple_(s.c.conversation_id, s.c.metric, s.c.seq).in_(stale)))
+        key = tuple_(s.c.conversation_id, s.c.metric, s.c.seq)
+        await conn.execute(delete(s).where(s.c.conversation_id.in_({k[0] for k in stale}), key.in_(stale)))
 
 
 async def _record_moments(
@@ -225,26 +227,30 @@ async def _record_moments(
     now: datetime,
 ) -> list[dict[str, Any]]:
     s = schema.sla_cycles
-    events = []
+    earned: dict[str, dict[tuple[int, str, int], tuple[Cycle, datetime]]] = {what: {} for what in FLAGS}
     for cycles in computed.values():
         for c in cycles:
             old = existing.get(c.key)
             for what, at in c.moments(now).items():
-                flag = FLAGS[what]
-                if old is not None and getattr(old, flag) is not None:
-                    continue
-                done = await conn.execute(
-                    update(s)
-                    .where(
-                        s.c.conversation_id == c.conversation_id,
-                        s.c.metric == c.metric,
-                        s.c.seq == c.seq,
-                        s.c[flag].is_(None),
-                    )
-                    .values({flag: now})
+                if old is None or getattr(old, FLAGS[what]) is None:
+                    earned[what][c.key] = (c, at)
+    events = []
+    key = tuple_(s.c.conversation_id, s.c.metric, s.c.seq)
+    for what, candidates in earned.items():
+        keys = list(candidates)
+        for start in range(0, len(keys), FLIP_BATCH):
+            chunk = keys[start : start + FLIP_BATCH]
+            flipped = await conn.execute(
+                update(s)
+                .where(
+                    s.c.conversation_id.in_({k[0] for k in chunk}), key.in_(chunk), s.c[FLAGS[what]].is_(None)
                 )
-                if done.rowcount == 1:
-                    events.append(_event(c, what, at))
+                .values({FLAGS[what]: now})
+                .returning(s.c.conversation_id, s.c.metric, s.c.seq)
+            )
+            for row in flipped:
+                cycle, at = candidates[(row[0], row[1], row[2])]
+                events.append(_event(cycle, what, at))
     events.sort(key=lambda e: e["at"])
     await record(conn, events)
     return events
