@@ -25,6 +25,7 @@ from hub.errors import HubError
 from hub.outbox import Dispatcher
 from hub.scheduler import Scheduler
 from hub.services import Services, open_services
+from hub.sla.handlers import timer_handlers
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,10 @@ class Hub:
             )
             supervisor.start()
             self.supervisors.append(supervisor)
-        self.scheduler = Scheduler(services.db, {inbox.WAKE: inbox.wake}, services.clock, bus=services.bus)
+        handlers = {inbox.WAKE: inbox.wake, **timer_handlers(services.sla)}
+        self.scheduler = Scheduler(services.db, handlers, services.clock, bus=services.bus)
         self.scheduler.start()
+        services.sla.start()
         self.runner = web.AppRunner(
             create_app(services),
             handle_signals=False,
@@ -153,6 +156,7 @@ class Hub:
             ("dispatcher", self._stop_dispatcher),
             ("channels", self._stop_channels),
             ("scheduler", self._stop_scheduler),
+            ("SLA clock", self._stop_sla),
             ("inbox", self._stop_inbox),
             ("http client", self._close_http),
             ("store", self._close_store),
@@ -173,6 +177,10 @@ class Hub:
     async def _stop_scheduler(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+
+    async def _stop_sla(self) -> None:
+        if self.services is not None:
+            await self.services.sla.stop()
 
     async def _stop_dispatcher(self) -> None:
         if self.dispatcher is not None:

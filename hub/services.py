@@ -17,6 +17,7 @@ from hub.events import EventBus
 from hub.inbox import Inbox
 from hub.outbox import Outbox
 from hub.prepare import IngestLimits
+from hub.sla.service import SlaService
 from hub.store import BlobStore, Database
 from hub.store.migrate import upgrade
 
@@ -33,6 +34,7 @@ class Services:
     contacts: ContactService
     outbox: Outbox
     directory: Directory
+    sla: SlaService
     clock: Clock
     channels: dict[str, Channel] = field(default_factory=dict)
 
@@ -49,7 +51,8 @@ class Services:
             self.channels[entry.entry.name] = channel_registry.build(entry, context)
 
     async def close(self) -> None:
-        """Stop the inbox's batching and close the database."""
+        """Stop the SLA clock and the inbox's batching, and close the database."""
+        await self.sla.stop()
         await self.inbox.stop()
         await self.db.dispose()
 
@@ -78,5 +81,6 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
         contacts=ContactService(db, clock),
         outbox=Outbox(db, bus, clock),
         directory=Directory(db, clock),
+        sla=SlaService(db, bus, clock),
         clock=clock,
     )

@@ -153,7 +153,7 @@ class BusinessCalendar:
         """`add` in whole minutes."""
         return self.add(start, timedelta(minutes=minutes))
 
-    def _spans(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+    def spans(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Business time in [start, end) as UTC spans, in order."""
         t, end = start.astimezone(UTC), end.astimezone(UTC)
         while t < end:
@@ -176,7 +176,7 @@ class BusinessCalendar:
         found = self._years.get(year)
         if found is None:
             begin, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-            found = _YearIndex.build(self._spans(begin, end))
+            found = _YearIndex.build(self.spans(begin, end))
             self._years[year] = found
         return found
 

@@ -63,8 +63,11 @@ class Timers(_Strict):
     """Follow-up work scheduled on the hub's timers (E2, C3, F3, P6)."""
 
     confirm_receipt_after: Duration | None = timedelta(hours=16)
+    receipt_check_within: Duration = timedelta(hours=4)
     follow_up_after: Duration | None = timedelta(hours=16)
+    follow_up_within: Duration = timedelta(hours=8)
     fax_confirm_within: Duration = timedelta(hours=2)
+    callback_within: Duration = timedelta(hours=2)
     customer_daytime: str = "09:00-20:00"
 
     @field_validator("customer_daytime")

@@ -12,7 +12,9 @@ from hub.aio import cancel_and_wait
 from hub.clock import Clock
 from hub.events import EventBus
 from hub.models import ConversationStatus
+from hub.rules.conditions import Facts
 from hub.sla.policy import PolicyBook
+from hub.sla.rings import AnswerTarget
 from hub.sla.tracker import Tracker
 from hub.store import Database, schema
 
@@ -40,6 +42,17 @@ class SlaService:
     def book(self) -> PolicyBook | None:
         """The policies in force."""
         return self._book
+
+    def answer_target(self, line: str) -> AnswerTarget:
+        """How fast calls on a phone line must be answered (P1): the matching policy's, else the default."""
+        if self._book is None:
+            return AnswerTarget()
+        facts = Facts(
+            channel="voice", mailbox=line, subject="", body="", sender="", language="", tags=frozenset(),
+            priority="normal", status="open",
+        )  # fmt: skip
+        policy = self._book.select(facts)
+        return policy.answer if policy is not None else self._book.answer
 
     def set_book(self, book: PolicyBook) -> None:
         """Adopt new policies and recompute every open conversation under them."""

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import scheduler
 from hub.events import event_row, record
-from hub.sla import history
+from hub.sla import followups, history, wakeups
 from hub.sla.deadlines import Deadline, StepKind, deadlines
 from hub.sla.history import History
 from hub.sla.policy import Policy, PolicyBook
 from hub.store import schema
-from hub.store.upsert import insert_ignore, upsert
+from hub.store.upsert import upsert
 
 CHECK = "sla.check"
 PROMISE = "promise"
@@ -168,12 +168,16 @@ class Tracker:
             return []
         now = now or self.clock()
         histories = await history.load(conn, ids)
-        computed = {cid: compute(h, book, now)[1] for cid, h in histories.items()}
+        policies: dict[int, Policy | None] = {}
+        computed: dict[int, list[Cycle]] = {}
+        for cid, h in histories.items():
+            policies[cid], computed[cid] = compute(h, book, now)
         existing = await _existing(conn, list(histories))
         await _write_cycles(conn, computed, existing, now)
         events = await _record_moments(conn, computed, existing, now)
         await _write_due(conn, computed, now)
         await _wake(conn, computed, now)
+        await followups.schedule(conn, histories, policies, book, now)
         return events
 
     async def fire(self, conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, Any]]:
@@ -299,26 +303,9 @@ def _earliest(cycles: Iterable[Cycle]) -> datetime | None:
 
 
 async def _wake(conn: AsyncConnection, computed: dict[int, list[Cycle]], now: datetime) -> None:
-    t = schema.timers
-    keys: dict[int, tuple[str, datetime]] = {}
+    wanted: dict[int, wakeups.Wanted] = {}
     for cid, cycles in computed.items():
         at = min((m for c in cycles if (m := c.next_moment(now)) is not None), default=None)
         if at is not None:
-            keys[cid] = (f"{CHECK}:{cid}:{at.isoformat()}", at)
-    stale = update(t).where(t.c.kind == CHECK, t.c.status == "pending", t.c.conversation_id.in_(computed))
-    if keys:
-        stale = stale.where(t.c.key.not_in([k for k, _ in keys.values()]))
-    await conn.execute(stale.values(status="cancelled"))
-    if not keys:
-        return
-    rows = [
-        {"kind": CHECK, "key": key, "due_at": at, "conversation_id": cid, "payload": {}, "status": "pending",
-         "attempts": 0, "created_at": now}
-        for cid, (key, at) in keys.items()
-    ]  # fmt: skip
-    await conn.execute(insert_ignore(conn, t), rows)
-    await conn.execute(
-        update(t)
-        .where(and_(t.c.key.in_([r["key"] for r in rows]), t.c.status == "cancelled"))
-        .values(status="pending", attempts=0, claimed_by=None, claimed_until=None)
-    )
+            wanted[cid] = (at, {})
+    await wakeups.keep(conn, CHECK, list(computed), wanted, now)

@@ -16,6 +16,7 @@ from hub.web import (
     api_reports,
     api_session,
     api_system,
+    api_tasks,
     health,
     metrics,
     openapi,
@@ -41,6 +42,7 @@ TABLES: tuple[RouteTable, ...] = (
     api_outbox.routes,
     api_system.routes,
     api_reports.routes,
+    api_tasks.routes,
     api_attachments.routes,
 )
 

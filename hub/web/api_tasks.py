@@ -1,0 +1,56 @@
+"""Tasks agents owe customers: callbacks, receipt checks, fax confirmations and follow-ups."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.models import Role
+from hub.sla import tasks
+from hub.web.routing import Ctx, RouteTable, respond
+
+routes = RouteTable("tasks")
+
+
+class TaskQuery(BaseModel):
+    """Optionally one conversation's tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: int | None = Field(None, ge=1)
+
+
+class DoneBody(BaseModel):
+    """What was done, for the record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=2000)
+
+
+def _shown(row: dict[str, object]) -> dict[str, object]:
+    return {
+        k: (v.isoformat() if hasattr(v, "isoformat") else v)
+        for k, v in row.items()
+        if k != "overdue_event_at"
+    }
+
+
+@routes.get("/api/tasks", Role.AGENT, query=TaskQuery)
+async def list_tasks(ctx: Ctx) -> web.StreamResponse:
+    """Open tasks, soonest due first."""
+    q = ctx.query(TaskQuery)
+    async with ctx.services.db.read() as conn:
+        rows = await tasks.list_open(conn, q.conversation_id)
+    return respond({"items": [_shown(r) for r in rows]})
+
+
+@routes.post("/api/tasks/{id}/done", Role.AGENT, body=DoneBody)
+async def complete_task(ctx: Ctx) -> web.StreamResponse:
+    """Mark a task done, with an optional note."""
+    body = ctx.body(DoneBody)
+    now = ctx.services.clock()
+    async with ctx.services.db.write() as conn:
+        events = await tasks.complete(conn, ctx.path_id(), ctx.agent.id, now, body.note)
+    ctx.services.bus.publish(events)
+    return respond({"id": ctx.path_id(), "status": "done"})
