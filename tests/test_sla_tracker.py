@@ -169,3 +169,15 @@ async def test_two_processes_record_each_breach_once(
         await other.close()
     assert len([e for e in events if e[0] == "sla.breached"]) == 80
     assert len([e for e in events if e[0] == "sla.warning"]) == 80
+
+
+async def test_a_deadline_across_the_autumn_clock_change(services: Services, clock: FakeClock) -> None:
+    friday_4pm_bst = datetime(2026, 10, 23, 15, 0, tzinfo=UTC)
+    clock.now = friday_4pm_bst
+    cid = (await services.inbox.ingest(inbound("m1", at=friday_4pm_bst))).conversation_id
+    service = SlaService(
+        services.db, services.bus, clock, book({"policies": [{"name": "mail", "first_response": "4h"}]})
+    )
+    await service.recompute([cid])
+    # One hour on Friday (BST), three on Monday: 12:00 GMT, which is 12:00 UTC after the change.
+    assert (await due(services, cid))[0] == datetime(2026, 10, 26, 12, 0, tzinfo=UTC)
