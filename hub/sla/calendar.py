@@ -200,16 +200,20 @@ class BusinessCalendar:
         return high.replace(microsecond=0)
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _micros(at: datetime) -> int:
-    return (at - EPOCH) // MICRO
+    d = at - EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
 def _instant(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
+    seconds, micro = divmod(micros, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micro)
 
 
 YEAR_STARTS = [_micros(datetime(y, 1, 1, tzinfo=UTC)) for y in range(1970, 2400)]

@@ -43,14 +43,10 @@ def resolution(h: History) -> datetime | None:
     return last.at if last is not None and last.status is ConversationStatus.RESOLVED else None
 
 
-async def schedule(
-    conn: AsyncConnection,
-    histories: dict[int, History],
-    policies: dict[int, Policy | None],
-    book: PolicyBook,
-    now: datetime,
-) -> None:
-    """Move every conversation's receipt-check and follow-up wake-ups to where its history puts them."""
+def wanted(
+    histories: dict[int, History], policies: dict[int, Policy | None], book: PolicyBook
+) -> dict[str, dict[int, wakeups.Wanted]]:
+    """Where each conversation's receipt-check and follow-up wake-ups belong, by timer kind."""
     receipt: dict[int, wakeups.Wanted] = {}
     follow: dict[int, wakeups.Wanted] = {}
     after_reply, after_resolution = book.timers.confirm_receipt_after, book.timers.follow_up_after
@@ -65,8 +61,7 @@ async def schedule(
                 policy.calendar.add(resolved, after_resolution),
                 {"resolved_at": resolved.isoformat()},
             )
-    await wakeups.keep(conn, RECEIPT, list(histories), receipt, now)
-    await wakeups.keep(conn, FOLLOW_UP, list(histories), follow, now)
+    return {RECEIPT: receipt, FOLLOW_UP: follow}
 
 
 class FollowUps:

@@ -11,6 +11,7 @@ the tracker at the next warning or deadline.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,8 +63,12 @@ class Cycle:
         return (self.conversation_id, self.metric, self.seq)
 
     def values(self) -> tuple[Any, ...]:
-        """The computed columns, for change detection."""
+        """The computed columns."""
         return tuple(getattr(self, c) for c in COMPUTED)
+
+    def digest(self) -> str:
+        """A short fingerprint of the computed columns, to write only cycles that changed."""
+        return hashlib.blake2b(repr(self.values()).encode(), digest_size=8).hexdigest()
 
     def moments(self, now: datetime) -> dict[str, datetime]:
         """The events this cycle has earned by `now`, with when each happened."""
@@ -176,8 +181,8 @@ class Tracker:
         await _write_cycles(conn, computed, existing, now)
         events = await _record_moments(conn, computed, existing, now)
         await _write_due(conn, computed, now)
-        await _wake(conn, computed, now)
-        await followups.schedule(conn, histories, policies, book, now)
+        wanted = {CHECK: _next_checks(computed, now), **followups.wanted(histories, policies, book)}
+        await wakeups.keep(conn, list(histories), wanted, now)
         return events
 
     async def fire(self, conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, Any]]:
@@ -189,7 +194,8 @@ class Tracker:
 
 async def _existing(conn: AsyncConnection, ids: list[int]) -> dict[tuple[int, str, int], Any]:
     s = schema.sla_cycles
-    rows = await conn.execute(select(s).where(s.c.conversation_id.in_(ids)))
+    columns = [s.c.conversation_id, s.c.metric, s.c.seq, s.c.digest, *(s.c[f] for f in FLAGS.values())]
+    rows = await conn.execute(select(*columns).where(s.c.conversation_id.in_(ids)))
     return {(r.conversation_id, r.metric, r.seq): r for r in rows}
 
 
@@ -206,14 +212,20 @@ async def _write_cycles(
         for c in cycles:
             wanted.add(c.key)
             old = existing.get(c.key)
-            if old is None or tuple(getattr(old, col) for col in COMPUTED) != c.values():
+            digest = c.digest()
+            if old is None or old.digest != digest:
                 row = dict(zip(COMPUTED, c.values(), strict=True))
-                row.update(conversation_id=c.conversation_id, metric=c.metric, seq=c.seq, updated_at=now)
+                row.update(
+                    conversation_id=c.conversation_id,
+                    metric=c.metric,
+                    seq=c.seq,
+                    digest=digest,
+                    updated_at=now,
+                )
                 changed.append(row)
     if changed:
-        await conn.execute(
-            upsert(conn, s, ["conversation_id", "metric", "seq"], [*COMPUTED, "updated_at"]), changed
-        )
+        columns = [*COMPUTED, "digest", "updated_at"]
+        await conn.execute(upsert(conn, s, ["conversation_id", "metric", "seq"], columns), changed)
     stale = [
         k
         for k, row in existing.items()
@@ -302,10 +314,10 @@ def _earliest(cycles: Iterable[Cycle]) -> datetime | None:
     )
 
 
-async def _wake(conn: AsyncConnection, computed: dict[int, list[Cycle]], now: datetime) -> None:
+def _next_checks(computed: dict[int, list[Cycle]], now: datetime) -> dict[int, wakeups.Wanted]:
     wanted: dict[int, wakeups.Wanted] = {}
     for cid, cycles in computed.items():
         at = min((m for c in cycles if (m := c.next_moment(now)) is not None), default=None)
         if at is not None:
             wanted[cid] = (at, {})
-    await wakeups.keep(conn, CHECK, list(computed), wanted, now)
+    return wanted

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import schema
@@ -15,34 +15,49 @@ from hub.store.upsert import insert_ignore
 Wanted = tuple[datetime, Mapping[str, Any]]
 
 
+def key_of(kind: str, conversation_id: int, at: datetime) -> str:
+    """A wake-up's timer key: it carries the due time, so a moved wake-up is a new timer."""
+    return f"{kind}:{conversation_id}:{at.isoformat()}"
+
+
 async def keep(
     conn: AsyncConnection,
-    kind: str,
     ids: Collection[int],
-    wanted: Mapping[int, Wanted],
+    wanted: Mapping[str, Mapping[int, Wanted]],
     now: datetime,
 ) -> None:
-    """Make each conversation's pending `kind` timer the wanted one (or none), without losing a fired one.
+    """Make the conversations' pending timers of each kind exactly the wanted ones, writing only changes.
 
-    Keys carry the due time, so an unchanged wake-up is left alone, a moved one replaces
-    the old, and one that comes back to an earlier time is revived rather than lost.
+    An unchanged wake-up is left alone, a moved one replaces the old, and one that comes
+    back to a time it had before is revived rather than lost to the unique key.
     """
     t = schema.timers
-    keys = {cid: f"{kind}:{cid}:{at.isoformat()}" for cid, (at, _) in wanted.items()}
-    stale = update(t).where(t.c.kind == kind, t.c.status == "pending", t.c.conversation_id.in_(ids))
-    if keys:
-        stale = stale.where(t.c.key.not_in(list(keys.values())))
-    await conn.execute(stale.values(status="cancelled"))
-    if not keys:
-        return
-    rows = [
-        {"kind": kind, "key": keys[cid], "due_at": at, "conversation_id": cid, "payload": dict(payload),
-         "status": "pending", "attempts": 0, "created_at": now}
-        for cid, (at, payload) in wanted.items()
-    ]  # fmt: skip
-    await conn.execute(insert_ignore(conn, t), rows)
-    await conn.execute(
-        update(t)
-        .where(and_(t.c.key.in_(list(keys.values())), t.c.status == "cancelled"))
-        .values(status="pending", attempts=0, claimed_by=None, claimed_until=None)
+    rows = await conn.execute(
+        select(t.c.key).where(
+            t.c.conversation_id.in_(ids), t.c.kind.in_(list(wanted)), t.c.status == "pending"
+        )
     )
+    pending = {r[0] for r in rows}
+    new: list[dict[str, Any]] = []
+    keep_keys: set[str] = set()
+    for kind, by_conversation in wanted.items():
+        for cid, (at, payload) in by_conversation.items():
+            key = key_of(kind, cid, at)
+            keep_keys.add(key)
+            if key not in pending:
+                new.append(
+                    {"kind": kind, "key": key, "due_at": at, "conversation_id": cid, "payload": dict(payload),
+                     "status": "pending", "attempts": 0, "created_at": now}
+                )  # fmt: skip
+    stale = list(pending - keep_keys)
+    if stale:
+        await conn.execute(
+            update(t).where(t.c.key.in_(stale), t.c.status == "pending").values(status="cancelled")
+        )
+    if new:
+        await conn.execute(insert_ignore(conn, t), new)
+        await conn.execute(
+            update(t)
+            .where(and_(t.c.key.in_([r["key"] for r in new]), t.c.status == "cancelled"))
+            .values(status="pending", attempts=0, claimed_by=None, claimed_until=None)
+        )

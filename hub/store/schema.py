@@ -289,6 +289,7 @@ timers = Table(
     Column("last_error", Text),
     Column("created_at", Stamp, nullable=False),
     Index("ix_timers_status_due", "status", "due_at"),
+    Index("ix_timers_conversation_kind", "conversation_id", "kind"),
 )
 
 sla_cycles = Table(
@@ -307,6 +308,7 @@ sla_cycles = Table(
     Column("breached_at", Stamp),
     Column("paused", Boolean, nullable=False, server_default="0"),
     Column("business_seconds", BigInteger),
+    Column("digest", String(16), nullable=False),
     Column("warned_event_at", Stamp),
     Column("breached_event_at", Stamp),
     Column("fulfilled_event_at", Stamp),

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("breached_at", UTCDateTime(), nullable=True),
         sa.Column("paused", sa.Boolean(), server_default="0", nullable=False),
         sa.Column("business_seconds", sa.BigInteger(), nullable=True),
+        sa.Column("digest", sa.String(length=16), nullable=False),
         sa.Column("warned_event_at", UTCDateTime(), nullable=True),
         sa.Column("breached_event_at", UTCDateTime(), nullable=True),
         sa.Column("fulfilled_event_at", UTCDateTime(), nullable=True),
@@ -75,8 +76,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_tasks_conversation_id", "tasks", ["conversation_id"])
     op.create_index("ix_tasks_status_due", "tasks", ["status", "due_at"])
+    op.create_index("ix_timers_conversation_kind", "timers", ["conversation_id", "kind"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_timers_conversation_kind", table_name="timers")
     op.drop_table("tasks")
     op.drop_table("sla_cycles")
