@@ -48,6 +48,16 @@ _FILE_NAME = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<lang>[a-z]{2})\.(?P
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
+class TemplateFailure(TemplateError):
+    """A template failed to load or render; `file` and `line` say where (line None if unknown)."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
+        self.file = file
+        self.line = line
+        self.reason = message
+
+
 @dataclass(frozen=True, slots=True)
 class TemplateName:
     """The parts of a template's path `<channel>/<name>.<lang>.<ext>.j2`."""
@@ -242,7 +252,7 @@ class Templates:
         rendered = self.render(channel, f"{name}_subject", lang, "txt", context, tz=tz)
         subject = " ".join(rendered.text.split())
         if not subject:
-            raise TemplateError(f"{rendered.file}: the subject rendered empty")
+            raise TemplateFailure(rendered.file, None, "the subject rendered empty")
         return subject
 
     def render_file(
@@ -263,14 +273,14 @@ class Templates:
             file = template.filename or relative
             text = template.render(variables)
         except jinja2.TemplateSyntaxError as err:
-            raise TemplateError(f"{err.filename or file}:{err.lineno}: syntax error: {err.message}") from None
+            raise TemplateFailure(err.filename or file, err.lineno, f"syntax error: {err.message}") from None
         except jinja2.TemplateNotFound as err:
-            raise TemplateError(f"{file}: template {err.name!r} not found") from None
+            raise TemplateFailure(file, None, f"template {err.name!r} not found") from None
         except Exception as err:  # noqa: BLE001 - any failure of template code is the template's error
             where, line = _template_frame(err, file)
-            raise TemplateError(f"{where}:{line}: {_describe(err)}") from None
+            raise TemplateFailure(where, line, _describe(err)) from None
         if len(text) > MAX_OUTPUT_CHARS:
-            raise TemplateError(f"{file}: output is over {MAX_OUTPUT_CHARS} characters")
+            raise TemplateFailure(file, None, f"output is over {MAX_OUTPUT_CHARS} characters")
         return _tidy(text, ext_of(relative)), file
 
 
@@ -292,9 +302,9 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _template_frame(err: BaseException, file: str) -> tuple[str, int | str]:
+def _template_frame(err: BaseException, file: str) -> tuple[str, int | None]:
     """The innermost template file and line in the traceback (Jinja maps frames to templates)."""
-    found: tuple[str, int | str] = (file, "?")
+    found: tuple[str, int | None] = (file, None)
     for tb in _frames(err.__traceback__):
         name = tb.tb_frame.f_code.co_filename
         if name.endswith(SUFFIX):
