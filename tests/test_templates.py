@@ -213,9 +213,12 @@ def test_date_filters_in_both_languages(company: Path, write: Write) -> None:
         in templates.render("chat", "dates", "en", "txt", after_dst, tz="Europe/London").text
     )
     chinese = templates.render("chat", "dates", "zh", "txt", context, tz="Asia/Shanghai")
-    assert (
-        chinese.text
-        == "2026年3月29日（周日） | 2026年3月29日（周日）08:30 | 周日 | 3月29日（周日）08:30前 | 1天2小时5分钟"
-    )
+    assert chinese.text.split(" | ") == [
+        "2026年3月29日（周日）",
+        "2026年3月29日（周日）08:30",
+        "周日",
+        "3月29日（周日）08:30前",
+        "1天2小时5分钟",
+    ]
     with pytest.raises(TemplateError, match="unknown time zone"):
         templates.render("chat", "dates", "en", "txt", context, tz="Mars/Olympus")
