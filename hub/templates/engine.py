@@ -44,6 +44,7 @@ CHANNEL_FOLDERS = frozenset({*(k.value for k in ChannelKind), DEFAULT_FOLDER})
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_SEQUENCE_PRODUCT = 100_000
 MAX_EXPONENT = 100
+MAX_POWER_BITS = 10_000
 _FILE_NAME = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<lang>[a-z]{2})\.(?P<ext>[a-z]+)\.j2$")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
@@ -100,8 +101,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is over the limit of {MAX_EXPONENT}")
+        if operator == "**" and isinstance(left, int | float) and isinstance(right, int | float):
+            bits = abs(int(left)).bit_length() * abs(right)
+            if abs(right) > MAX_EXPONENT or bits > MAX_POWER_BITS:
+                raise SecurityError(f"{left} ** {right} is over the size limit")
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
                 sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
