@@ -37,7 +37,7 @@ from hub.templates.samples import ALTERNATIVES, SAMPLE_TIMEZONES, SAMPLES, looku
 
 Severity = Literal["error", "warning"]
 SIGNATURE_DELIMITER = "-- "
-_UPDATED = re.compile(r"\{#-?\s*updated:\s*(?P<value>\S+?)\s*-?#\}")
+_UPDATED = re.compile(r"\{#-?\s*updated:\s*(?P<value>.*?)\s*-?#\}")
 _TAG = re.compile(r"<[^>]*>")
 _LATIN_WORD = re.compile(r"[A-Za-z0-9]+(?:['’.,:-][A-Za-z0-9]+)*")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
