@@ -112,6 +112,8 @@ def test_lookup_order_channel_parent_default(company: Path, write: Write) -> Non
         templates.render("sms", "note", "en", "pdf")
     with pytest.raises(TemplateError, match="unsupported language 'fr'"):
         templates.render("sms", "note", "fr")
+    with pytest.raises(TemplateError, match="not a template name"):
+        templates.render("sms", "../../etc/passwd", "en")
 
 
 def test_other_language_only_when_configured_as_fallback(company: Path, write: Write) -> None:

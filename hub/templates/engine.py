@@ -46,6 +46,7 @@ MAX_SEQUENCE_PRODUCT = 100_000
 MAX_EXPONENT = 100
 MAX_POWER_BITS = 10_000
 _FILE_NAME = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<lang>[a-z]{2})\.(?P<ext>[a-z]+)\.j2$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
@@ -216,6 +217,8 @@ class Templates:
         """The template that a render would use; TemplateError when there is none."""
         if ext not in EXTENSIONS:
             raise TemplateError(f"unknown template extension {ext!r}; use txt or html")
+        if not _NAME.match(name):
+            raise TemplateError(f"{name!r} is not a template name: use lower-case letters, digits and _")
         try:
             options = self.candidates(channel, name, lang, ext)
         except ValueError as err:
