@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.config import Config
 from hub.errors import TemplateError
 from hub.models import ChannelKind
 from hub.templates import SAMPLES, TemplateFailure, Templates, check_templates
@@ -93,6 +94,17 @@ def test_company_templates_override_every_shipped_one(company: Path, write: Writ
     # Anything the company does not have still comes from the shipped defaults.
     assert templates.render("email", "acknowledge", "zh", "txt", SAMPLES["zh"]).file.startswith(
         str(packaged_folder())
+    )
+
+
+def test_templates_for_a_configuration_use_its_templates_dir(tmp_path: Path) -> None:
+    (tmp_path / "tpl" / "chat").mkdir(parents=True)
+    (tmp_path / "tpl" / "chat" / "chat_greeting.en.txt.j2").write_text("Hi from {{ company.name }}")
+    config = Config(base_dir=tmp_path, templates_dir=Path("tpl"))
+    templates = Templates.for_config(config)
+    assert templates.folders == (tmp_path / "tpl", packaged_folder())
+    assert templates.render("chat", "chat_greeting", "en", "txt", SAMPLES["en"]).text == (
+        "Hi from Brightwater Supplies"
     )
 
 

@@ -31,6 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
 
 from hub import defaults
+from hub.config import Config
 from hub.errors import TemplateError
 from hub.models import ChannelKind
 from hub.templates import dates
@@ -199,6 +200,11 @@ class Templates:
         )
         self.environment.globals.pop("lipsum", None)
         self.environment.filters.update(FILTERS)
+
+    @classmethod
+    def for_config(cls, config: Config, *, fallback_language: str | None = None) -> Templates:
+        """The hub's templates: its `templates_dir`, then the packaged defaults."""
+        return cls([config.path(config.templates_dir)], fallback_language=fallback_language)
 
     def candidates(self, channel: ChannelKind | str, name: str, lang: str, ext: str) -> list[TemplateName]:
         """The template names looked up, in order, for one render."""
