@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import pass_context
 
 from hub import defaults
 from hub.config import Config
@@ -36,6 +33,7 @@ from hub.errors import TemplateError
 from hub.models import ChannelKind
 from hub.templates import dates
 from hub.templates.dates import Language
+from hub.templates.filters import FILTERS, zone_named
 
 SUFFIX = ".j2"
 DEFAULT_FOLDER = "default"
@@ -117,50 +115,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 def _html_only(name: str | None) -> bool:
     return name is not None and name.endswith(f".html{SUFFIX}")
-
-
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-
-
-def _date_filter(
-    fn: Callable[[datetime, str, ZoneInfo], str],
-) -> Callable[[jinja2.runtime.Context, datetime], str]:
-    @pass_context
-    def apply(context: jinja2.runtime.Context, value: datetime) -> str:
-        return fn(value, context["lang"], _zone(context["timezone"]))
-
-    return apply
-
-
-@pass_context
-def _date(context: jinja2.runtime.Context, value: datetime, year: bool = True) -> str:
-    return dates.format_date(value, context["lang"], _zone(context["timezone"]), year=year)
-
-
-@pass_context
-def _datetime(context: jinja2.runtime.Context, value: datetime, year: bool = False) -> str:
-    return dates.format_datetime(value, context["lang"], _zone(context["timezone"]), year=year)
-
-
-@pass_context
-def _duration(context: jinja2.runtime.Context, value: timedelta) -> str:
-    return dates.format_duration(value, context["lang"])
-
-
-FILTERS: Mapping[str, Callable[..., str]] = {
-    "date": _date,
-    "datetime": _datetime,
-    "time": _date_filter(dates.format_time),
-    "weekday": _date_filter(dates.format_weekday),
-    "deadline": _date_filter(dates.format_deadline),
-    "duration": _duration,
-}
-"""Filters in the customer's language (`lang`) and time zone (`timezone`) of the render."""
 
 
 def packaged_folder() -> Path:
@@ -280,7 +234,7 @@ class Templates:
         variables = {**(context or {}), "lang": dates.language(lang), "timezone": zone}
         file = relative
         try:
-            _zone(zone)
+            zone_named(zone)
             template = self.environment.get_template(relative)
             file = template.filename or relative
             text = template.render(variables)
