@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 
 from hub.etiquette.config import AttachmentRule
 from hub.etiquette.findings import Draft, DraftAttachment, Finding
-from hub.etiquette.messages import channel_name, say, size_text
+from hub.etiquette.messages import channel_name, file_kind, say, size_text
 
 EXTENSIONS = {
     ".pdf": "pdf",
@@ -36,18 +36,19 @@ _SIGNATURES = (
     (b"MM\x00*", "tiff"),
     (b"PK\x03\x04", "zip"),
     (b"PK\x05\x06", "zip"),
-    (b"MZ", "a Windows program (exe)"),
-    (b"\x7fELF", "a Linux program (ELF)"),
-    (b"\xcf\xfa\xed\xfe", "a macOS program"),
-    (b"#!", "a script"),
-    (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf", "a 7-Zip archive"),
-    (b"\xd0\xcf\x11\xe0", "an old Office document (OLE)"),
+    (b"MZ", "exe"),
+    (b"\x7fELF", "elf"),
+    (b"\xcf\xfa\xed\xfe", "macho"),
+    (b"#!", "script"),
+    (b"Rar!", "rar"),
+    (b"7z\xbc\xaf", "7z"),
+    (b"\xd0\xcf\x11\xe0", "ole"),
 )
 
 
 def sniff(head: bytes) -> str | None:
-    """What the first bytes of a file say it is: a type name, "text", or None if unknown."""
+    """What the first bytes of a file say it is: a file type, a program or archive kind
+    ("exe", "elf", "macho", "script", "rar", "7z", "ole"), or None if unknown."""
     for magic, kind in _SIGNATURES:
         if head.startswith(magic):
             return kind
@@ -128,7 +129,8 @@ def _one(
                 _finding(rule, say(language, "attachment_unreadable", name=name, declared=declared), name)
             )
         elif actual != expected:
-            message = say(language, "attachment_mismatch", name=name, declared=declared, actual=actual)
+            message = say(language, "attachment_mismatch", name=name, declared=declared,
+                          actual=file_kind(language, actual))  # fmt: skip
             findings.append(_finding(rule, message, name))
     return findings
 

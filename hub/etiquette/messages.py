@@ -201,6 +201,23 @@ def channel_name(language: str, channel: str) -> str:
     return _CHANNELS.get(channel, {"en": channel, "zh": channel})[_lang(language)]
 
 
+_KINDS = {
+    "exe": {"en": "a Windows program (exe)", "zh": "Windows 可执行程序（exe）"},
+    "elf": {"en": "a Linux program (ELF)", "zh": "Linux 可执行程序（ELF）"},
+    "macho": {"en": "a macOS program", "zh": "macOS 可执行程序"},
+    "script": {"en": "a script", "zh": "脚本"},
+    "rar": {"en": "a RAR archive", "zh": "RAR 压缩包"},
+    "7z": {"en": "a 7-Zip archive", "zh": "7-Zip 压缩包"},
+    "ole": {"en": "an old-format Office document", "zh": "旧版 Office 文档"},
+    "text": {"en": "plain text", "zh": "纯文本"},
+}
+
+
+def file_kind(language: str, kind: str) -> str:
+    """What a sniffed kind of content is called in `language` (file types keep their name)."""
+    return _KINDS.get(kind, {"en": kind, "zh": kind})[_lang(language)]
+
+
 def size_text(size: int) -> str:
     """A byte count as people read it (KiB below 1 MiB, else MiB with one decimal)."""
     if size < 1024 * 1024:
