@@ -175,6 +175,13 @@ class SpellingRule(Rule):
     custom_words: tuple[str, ...] = ()
     max_findings: int = Field(20, gt=0)
 
+    @field_validator("languages")
+    @classmethod
+    def _checkable(cls, value: dict[Language, bool]) -> dict[Language, bool]:
+        if value.get("zh"):
+            raise ValueError("there is no Chinese spell checker; zh must be false")
+        return value
+
 
 class PhraseRuleSwitch(Rule):
     """Switches for one phrase rule (L1…L7); an entry's own severity wins over this one."""

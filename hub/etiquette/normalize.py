@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -104,57 +105,39 @@ class Folded:
         return index + 1 >= len(self.text) or self.separated_before(index + 1)
 
 
-_GAPS = re.compile(f"{SEPARATOR}+")
+_KEPT = re.compile(f"[^{SEPARATOR}]+")
 
 
 def fold(text: str) -> Folded:
     """Fold `text` for matching, keeping the map back to its original offsets."""
     tables = _tables()
-    if tables.multi_pattern.search(text):
-        return _fold_slowly(text, tables)
     translated = text.translate(tables.single)
-    starts: list[int] = []
-    origins: list[int] = []
-    position = 0
-    folded_length = 0
-    for gap in _GAPS.finditer(translated):
-        if gap.start() > position:
-            starts.append(folded_length)
-            origins.append(position)
-            folded_length += gap.start() - position
-        position = gap.end()
-    if position < len(translated):
-        starts.append(folded_length)
-        origins.append(position)
+    pieces = [(start, end - start, False) for start, end in (m.span() for m in _KEPT.finditer(translated))]
     folded = translated.replace(SEPARATOR, "")
-    return Folded(folded, tuple(starts), tuple(origins), (False,) * len(starts))
+    if tables.multi_pattern.search(text) is not None:
+        pieces = _split_expansions(translated, pieces, tables)
+        folded = tables.multi_pattern.sub(lambda m: tables.multi[m.group()], folded)
+    starts = tuple(itertools.accumulate((length for _, length, _ in pieces), initial=0))[:-1]
+    return Folded(folded, starts, tuple(p[0] for p in pieces), tuple(p[2] for p in pieces))
 
 
-def _fold_slowly(text: str, tables: _Tables) -> Folded:
-    parts: list[str] = []
-    starts: list[int] = []
-    origins: list[int] = []
-    expanded: list[bool] = []
-    length = 0
-    previous_origin = -2
-    for index, char in enumerate(text):
-        piece = tables.multi.get(char)
-        if piece is None:
-            piece = tables.single.get(ord(char), char)
-            if piece == SEPARATOR:
-                continue
-            if previous_origin != index - 1 or (expanded and expanded[-1]):
-                starts.append(length)
-                origins.append(index)
-                expanded.append(False)
-        else:
-            starts.append(length)
-            origins.append(index)
-            expanded.append(True)
-        parts.append(piece)
-        length += len(piece)
-        previous_origin = index
-    return Folded("".join(parts), tuple(starts), tuple(origins), tuple(expanded))
+def _split_expansions(
+    translated: str, pieces: list[tuple[int, int, bool]], tables: _Tables
+) -> list[tuple[int, int, bool]]:
+    """Cut the runs around characters that fold to several (e.g. "ß" to "ss")."""
+    origins = [origin for origin, _, _ in pieces]
+    for match in reversed(list(tables.multi_pattern.finditer(translated))):
+        position = match.start()
+        index = bisect.bisect_right(origins, position) - 1
+        origin, length, _ = pieces[index]
+        replacement = [(position, len(tables.multi[match.group()]), True)]
+        if position > origin:
+            replacement.insert(0, (origin, position - origin, False))
+        if origin + length > position + 1:
+            replacement.append((position + 1, origin + length - position - 1, False))
+        pieces[index : index + 1] = replacement
+        origins[index : index + 1] = [r[0] for r in replacement]
+    return pieces
 
 
 def fold_phrase(phrase: str) -> str:

@@ -14,6 +14,7 @@ _PARTS = re.compile(r"\s*(?:\||·|•|,(?=\s)|，|/(?=\s)|\s[-–—]\s)\s*")
 _PHONE_NUMBER = re.compile(r"\+?\(?\d[\d\s().\-]{5,}\d")
 _CONTACT = re.compile(r"\S+@\S+\.\w+|https?://\S+|www\.\S+", re.IGNORECASE)
 _LETTERS = re.compile(r"[^\W\d_]")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def signature_fields(text: str, words: SignatureWords) -> set[str]:
                 continue
             kinds = _classify(part, words)
             found |= kinds
-            if not kinds and _LETTERS.search(part) and not _CONTACT.search(part):
+            if not kinds and _LETTERS.search(part) and not _CONTACT.search(part) and not _DIGIT.search(part):
                 name_candidates.append(part)
     if any(len(p) <= 40 for p in name_candidates[:1]):
         found.add("name")

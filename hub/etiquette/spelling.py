@@ -12,10 +12,7 @@ from hub.etiquette.config import SpellingRule
 from hub.etiquette.findings import Finding
 from hub.etiquette.messages import say
 
-_SKIPPED = re.compile(
-    r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\S*\d\S*|\S+\.(?:com|org|net|cn|io)\b",
-    re.IGNORECASE,
-)
+_SKIPPED = re.compile(r"(?<!\S)\S*?(?:\d|@|://|www\.|\.(?:com|org|net|cn|io)\b)\S*", re.IGNORECASE)
 _WORD = re.compile(r"(?<![\w'’])[A-Za-z]+(?:['’][A-Za-z]+)*(?![\w'’])")
 _SENTENCE_END = re.compile(r"[.!?。！？:：]\s*$|^\s*$")
 _lock = threading.Lock()
@@ -38,13 +35,13 @@ def candidate_words(own_text: str) -> list[tuple[int, int, str]]:
     words = []
     for match in _WORD.finditer(masked):
         word = match.group()
-        core = re.sub(r"['’]s$", "", word)
+        core = word[:-2] if word.endswith(("'s", "’s")) else word
         if len(core) < 2 or core.isupper():
             continue
         if core[0].isupper():
             if not core[1:].islower():
                 continue
-            if not _SENTENCE_END.search(masked[: match.start()][-3:]):
+            if not _SENTENCE_END.search(masked[max(0, match.start() - 3) : match.start()]):
                 continue
         elif not core.islower():
             continue
@@ -60,12 +57,11 @@ def check_spelling(own_text: str, rule: SpellingRule, custom: frozenset[str], la
     if not words:
         return []
     spell = checker()
-    lowered = {w.casefold().replace("’", "'") for _, _, w in words}
-    unknown = spell.unknown(lowered - custom)
+    known = spell.word_frequency.dictionary
     findings: list[Finding] = []
     for start, end, word in words:
         folded = word.casefold().replace("’", "'")
-        if folded not in unknown or folded in custom:
+        if folded in known or folded in custom:
             continue
         correction = spell.correction(folded)
         suggestion = say(language, "spelling_suggestion", correction=correction) if correction else None

@@ -56,7 +56,7 @@ def check_subject(draft: Draft, rule: SubjectRule, generic: frozenset[str], lang
                 (min(cut, lead + len(stripped) - 1), lead + len(stripped)),
             )
         )
-    core = fold_phrase(_TOKEN.sub("", _PREFIX.sub("", stripped)))
+    core = fold_phrase(_TOKEN.sub("", _PREFIX.sub("", stripped))).strip("?!")
     if core in generic or not core:
         message = say(language, "subject_generic", subject=stripped)
         findings.append(
