@@ -56,16 +56,15 @@ def split_body(text: str, delimiter: str) -> Sections:
         if start >= quote_from:
             break
         if line.strip() == marker and not any(s <= start < e for s, e in quoted):
-            end = _end_before(quote_from, quoted, start, text)
+            end = _end_before(quote_from, quoted, start)
             signature = (start, end)
             signature_body = (start + len(line), end)
     own = _complement(len(text), [*quoted, *([signature] if signature else [])])
     return Sections(tuple(own), signature, signature_body, tuple(quoted))
 
 
-def _end_before(quote_from: int, quoted: list[tuple[int, int]], start: int, text: str) -> int:
-    later = [s for s, _ in quoted if s > start]
-    return min([quote_from, *later]) if later else quote_from
+def _end_before(quote_from: int, quoted: list[tuple[int, int]], start: int) -> int:
+    return min([quote_from, *(s for s, _ in quoted if s > start)])
 
 
 def _complement(length: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:

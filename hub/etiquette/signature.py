@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub.etiquette.config import SignatureRule
@@ -35,9 +36,9 @@ def signature_words(rule: SignatureRule) -> SignatureWords:
     )
 
 
-def _words(words: object) -> re.Pattern[str]:
+def _words(words: Iterable[str]) -> re.Pattern[str]:
     alternatives = []
-    for word in sorted(set(words), key=len, reverse=True):  # type: ignore[call-overload]
+    for word in sorted(set(words), key=len, reverse=True):
         escaped = re.escape(word)
         alternatives.append(rf"\b{escaped}(?!\w)" if word[0].isascii() else escaped)
     return re.compile("|".join(alternatives) or "(?!)", re.IGNORECASE)
