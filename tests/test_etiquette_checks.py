@@ -130,6 +130,14 @@ def test_e4_quoted_mail_does_not_count(rules: EtiquetteRules) -> None:
     assert _only(check(_mail(text), rules, "en"), "E4") == []
 
 
+def test_e4_inline_quotes_between_answers_do_not_count(rules: EtiquetteRules) -> None:
+    answer = "\n".join(f"Answer line {i}." for i in range(30))
+    quote = "\n".join(f"> question line {i}" for i in range(40))
+    text = f"{answer}\n{quote}\n{answer}\n" + SIGNATURE_EN
+    messages = [f.message for f in _only(check(_mail(text), rules, "en"), "E4")]
+    assert messages[0].startswith("The message has 60 lines")
+
+
 # E5: formatting
 
 

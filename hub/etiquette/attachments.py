@@ -136,4 +136,4 @@ def _one(
 
 
 def _finding(rule: AttachmentRule, message: str, name: str | None) -> Finding:
-    return Finding("E7", rule.severity, message, "attachments", None, None, name)
+    return Finding("E7", rule.severity, message, None, "attachments", attachment=name)

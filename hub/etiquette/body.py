@@ -10,6 +10,7 @@ from hub.etiquette.messages import say
 from hub.etiquette.normalize import fold_phrase
 from hub.etiquette.sections import Sections
 
+_LINE = re.compile(r"[^\n]*\S[^\n]*")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\u3000]*\n")
 _SALUTATION = re.compile(
     r"^(?:dear|hi|hello|good (?:morning|afternoon|evening)|尊敬的|亲爱的|您好|你好).{0,60}$"
@@ -27,19 +28,19 @@ def check_body(draft: Draft, rule: BodyRule, sections: Sections, language: str) 
         return []
     start, end = own[0][0], own[-1][1]
     text = draft.text
-    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text[start:end])]
+    lines = [m.span() for s, e in own for m in _LINE.finditer(text, s, e)]
     own_chars = sum(len(text[s:e].strip()) for s, e in own)
     findings = []
     if len(lines) > rule.max_lines:
-        span = (start + lines[rule.max_lines][0], end)
+        span = (lines[rule.max_lines][0], end)
         message = say(language, "body_too_many_lines", count=len(lines), limit=rule.max_lines)
-        findings.append(Finding("E4", rule.severity, message, "body", span))
+        findings.append(Finding("E4", rule.severity, message, span, "body"))
     if own_chars > rule.max_chars:
         message = say(language, "body_too_many_chars", count=own_chars, limit=rule.max_chars)
-        findings.append(Finding("E4", rule.severity, message, "body", (start, end)))
+        findings.append(Finding("E4", rule.severity, message, (start, end), "body"))
     if len(lines) > rule.summary_first_over_lines and not _opens_with_summary(text[start:end], rule):
         findings.append(
-            Finding("E4", rule.summary_severity, say(language, "body_summary_first"), "body", (start, end))
+            Finding("E4", rule.summary_severity, say(language, "body_summary_first"), (start, end), "body")
         )
     return findings
 

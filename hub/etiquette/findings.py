@@ -58,8 +58,8 @@ class Finding:
     rule_id: str
     severity: Severity
     message: str
+    span: tuple[int, int] | None
     field: FieldName
-    span: tuple[int, int] | None = None
     suggestion: str | None = None
     attachment: str | None = None
 

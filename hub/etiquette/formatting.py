@@ -28,11 +28,11 @@ def check_formatting(draft: Draft, rule: FormattingRule, own_text: str, language
         if rule.emoticons:
             for match in _EMOTICON.finditer(own_text):
                 message = say(language, "emoticon", found=match.group(), channel=channel)
-                findings.append(Finding("E5", rule.severity, message, "body", match.span()))
+                findings.append(Finding("E5", rule.severity, message, match.span(), "body"))
         if rule.repeated_punctuation:
             for match in _REPEATED.finditer(own_text):
                 message = say(language, "repeated_punctuation", found=match.group())
-                findings.append(Finding("E5", rule.severity, message, "body", match.span(), match.group()[0]))
+                findings.append(Finding("E5", rule.severity, message, match.span(), "body", match.group()[0]))
     if draft.html is not None and rule.plain_text_required_with_html:
         findings.extend(_plain_text_part(draft, rule, language))
     return findings
@@ -40,7 +40,7 @@ def check_formatting(draft: Draft, rule: FormattingRule, own_text: str, language
 
 def _plain_text_part(draft: Draft, rule: FormattingRule, language: str) -> list[Finding]:
     if not draft.text.strip():
-        return [Finding("E5", rule.plain_text_severity, say(language, "plain_text_missing"), "body")]
+        return [Finding("E5", rule.plain_text_severity, say(language, "plain_text_missing"), None, "body")]
     html_words = {w.casefold() for w in _WORDS.findall(html_text(draft.html or ""))}
     if not html_words:
         return []
@@ -49,7 +49,7 @@ def _plain_text_part(draft: Draft, rule: FormattingRule, language: str) -> list[
     if coverage >= rule.plain_text_min_coverage:
         return []
     message = say(language, "plain_text_unfaithful", percent=int(coverage * 100))
-    return [Finding("E5", rule.severity, message, "html")]
+    return [Finding("E5", rule.severity, message, None, "html")]
 
 
 class _TextOf(HTMLParser):

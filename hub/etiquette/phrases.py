@@ -81,7 +81,7 @@ def _finding(entry: PhraseEntry, hit: Hit, text: str, field: FieldName, severity
         suggestion = say(language, f"{entry.rule}_suggestion")
     else:
         suggestion = None
-    return Finding(entry.rule, severity, message, field, (hit.start, hit.end), suggestion)
+    return Finding(entry.rule, severity, message, (hit.start, hit.end), field, suggestion)
 
 
 def _policy_refusals(
@@ -107,8 +107,8 @@ def _policy_refusals(
             "L7",
             entry.severity or rules.L7.severity,
             say(language, "L7", phrase=text[hit.start : hit.end]),
-            field,
             (hit.start, hit.end),
+            field,
             entry.suggestion or say(language, "L7_suggestion"),
         )
         findings.append((sentence, finding))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -55,7 +56,7 @@ class EtiquetteRules:
         """Build the matchers of a validated configuration."""
         return cls(
             config,
-            dict(phrase_files),
+            MappingProxyType(dict(phrase_files)),
             PhraseBook.build(phrase_files),
             generic_subjects(config.E3),
             signature_words(config.E6),

@@ -86,7 +86,7 @@ def check_signature(
         return []
     if sections.signature is None or sections.signature_body is None:
         message = say(language, "signature_missing", delimiter=rule.delimiter)
-        return [Finding("E6", rule.severity, message, "signature")]
+        return [Finding("E6", rule.severity, message, None, "signature")]
     start, end = sections.signature_body
     present = signature_fields(draft.text[start:end], words)
     return [
@@ -94,8 +94,8 @@ def check_signature(
             "E6",
             rule.severity,
             say(language, "signature_field_missing", field=field_name(language, name)),
-            "signature",
             sections.signature,
+            "signature",
         )
         for name in rule.required_fields
         if name not in present

@@ -66,7 +66,7 @@ def check_spelling(own_text: str, rule: SpellingRule, custom: frozenset[str], la
         correction = spell.correction(folded)
         suggestion = say(language, "spelling_suggestion", correction=correction) if correction else None
         message = say(language, "spelling", word=word)
-        findings.append(Finding("E8", rule.severity, message, "body", (start, end), suggestion))
+        findings.append(Finding("E8", rule.severity, message, (start, end), "body", suggestion))
         if len(findings) >= rule.max_findings:
             break
     return findings

@@ -24,7 +24,7 @@ def check_subject(draft: Draft, rule: SubjectRule, generic: frozenset[str], lang
         return []
     subject = draft.subject or ""
     if not subject.strip():
-        return [Finding("E3", rule.severity, say(language, "subject_missing"), "subject")]
+        return [Finding("E3", rule.severity, say(language, "subject_missing"), None, "subject")]
     lead = len(subject) - len(subject.lstrip())
     stripped = subject.strip()
     findings: list[Finding] = []
@@ -34,14 +34,14 @@ def check_subject(draft: Draft, rule: SubjectRule, generic: frozenset[str], lang
         added += len(rule.reply_prefix)
         suggested = rule.reply_prefix + suggested
         message = say(language, "subject_no_prefix", prefix=rule.reply_prefix.strip())
-        findings.append(Finding("E3", rule.generic_severity, message, "subject", None, suggested))
+        findings.append(Finding("E3", rule.generic_severity, message, None, "subject", suggested))
     if draft.is_reply and rule.token_required_on_replies and draft.conversation_id is not None:
         token = rule.token_format.format(id=draft.conversation_id)
         if token not in stripped:
             added += len(token) + 1
             suggested = f"{suggested} {token}"
             message = say(language, "subject_no_token", token=token)
-            findings.append(Finding("E3", rule.severity, message, "subject", None, suggested))
+            findings.append(Finding("E3", rule.severity, message, None, "subject", suggested))
     length = len(stripped) + added
     if length > rule.warn_length:
         too_long = length > rule.max_length
@@ -52,14 +52,14 @@ def check_subject(draft: Draft, rule: SubjectRule, generic: frozenset[str], lang
                 "E3",
                 rule.severity if too_long else "warning",
                 say(language, "subject_too_long" if too_long else "subject_long", length=length, limit=limit),
-                "subject",
                 (min(cut, lead + len(stripped) - 1), lead + len(stripped)),
+                "subject",
             )
         )
     core = fold_phrase(_TOKEN.sub("", _PREFIX.sub("", stripped))).strip("?!")
     if core in generic or not core:
         message = say(language, "subject_generic", subject=stripped)
         findings.append(
-            Finding("E3", rule.generic_severity, message, "subject", (lead, lead + len(stripped)))
+            Finding("E3", rule.generic_severity, message, (lead, lead + len(stripped)), "subject")
         )
     return findings
