@@ -15,6 +15,7 @@ from hub.errors import RuleError
 from hub.etiquette.config import EtiquetteConfig, PhraseFile
 from hub.etiquette.phrases import PhraseBook
 from hub.etiquette.signature import SignatureWords, signature_words
+from hub.etiquette.spelling import checker
 from hub.etiquette.subject import generic_subjects
 
 ETIQUETTE_FILE = "etiquette.yaml"
@@ -53,7 +54,9 @@ class EtiquetteRules:
 
     @classmethod
     def compile(cls, config: EtiquetteConfig, phrase_files: Mapping[str, PhraseFile]) -> EtiquetteRules:
-        """Build the matchers of a validated configuration."""
+        """Build the matchers of a validated configuration (and load the dictionary E8 needs)."""
+        if config.E8.enabled and config.E8.languages.get("en", False):
+            checker()
         return cls(
             config,
             MappingProxyType(dict(phrase_files)),
