@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from hub.etiquette import Draft, DraftAttachment, EtiquetteRules, Finding, check, has_errors, load_etiquette
+from hub.etiquette.config import SignatureRule
+from hub.etiquette.signature import signature_fields, signature_words
 from hub.models import ChannelKind
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -193,6 +195,25 @@ def test_e6_names_each_missing_field_with_the_signature_as_span(
     findings = _only(check(_mail(text), rules, "en"), "E6")
     assert [f.message.removeprefix("The signature has no ").rstrip(".") for f in findings] == missing
     assert all(_under(text, f).startswith("-- \n") for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("signature", "fields"),
+    [
+        ("Tom Lee\nSupport Team Lead, Acme Inc.\n350 Fifth Avenue, New York, NY 10118\n+1 212-555-0100",
+         {"name", "title", "address", "phone"}),
+        ("Maria Garcia\nCustomer Care Advisor\nAcme Ltd · Unit 4, Riverside Park, Leeds LS1 4AP\n"
+         "T +44 113 496 0000 · www.acme.example", {"name", "title", "address", "phone"}),
+        ("张伟\n售后服务部 客服经理\n北京市朝阳区建国路88号SOHO现代城A座1201室\n手机：138 0013 8000",
+         {"name", "title", "address", "phone"}),
+        ("李娜\n地址：广州市天河区体育西路\n电话 020 3888 0000", {"name", "address", "phone"}),
+        ("Best wishes from the whole team!", set()),
+        ("Order 12345678 shipped", set()),
+    ],
+)  # fmt: skip
+def test_e6_recognises_the_fields_of_real_signatures(signature: str, fields: set[str]) -> None:
+    words = signature_words(SignatureRule())
+    assert signature_fields(signature, words) - {"contact"} == fields
 
 
 def test_e6_the_last_delimiter_before_quoted_mail_starts_the_signature(rules: EtiquetteRules) -> None:

@@ -109,7 +109,7 @@ class SignatureRule(Rule):
     }  # fmt: skip
     address_words: dict[Language, tuple[str, ...]] = {
         "en": ("street", "st.", "road", "rd.", "avenue", "ave", "boulevard", "blvd", "lane",
-               "suite", "floor", "building", "drive", "way", "square", "plaza", "park", "po box",
+               "suite", "floor", "building", "drive", "way", "square", "plaza", "park", "po box", "unit",
                "address"),
         "zh": ("省", "市", "区", "县", "路", "街", "号", "楼", "室", "大厦", "大道", "地址"),
     }  # fmt: skip

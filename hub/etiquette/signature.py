@@ -16,6 +16,8 @@ _PHONE_NUMBER = re.compile(r"\+?\(?\d[\d\s().\-]{5,}\d")
 _CONTACT = re.compile(r"\S+@\S+\.\w+|https?://\S+|www\.\S+", re.IGNORECASE)
 _LETTERS = re.compile(r"[^\W\d_]")
 _DIGIT = re.compile(r"\d")
+_SENTENCE_MARK = re.compile(r"[!?。！？]")
+_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b|\b[A-Z]{2} \d{5}(?:-\d{4})?\b|邮编")
 
 
 @dataclass(frozen=True)
@@ -49,24 +51,48 @@ def signature_fields(text: str, words: SignatureWords) -> set[str]:
     found: set[str] = set()
     name_candidates = []
     for line in text.splitlines():
+        if _is_address_line(line, words):
+            found.add("address")
         for part in _PARTS.split(line.strip()):
             if not part:
                 continue
             kinds = _classify(part, words)
             found |= kinds
-            if not kinds and _LETTERS.search(part) and not _CONTACT.search(part) and not _DIGIT.search(part):
+            if not kinds and _could_be_a_name(part):
                 name_candidates.append(part)
-    if any(len(p) <= 40 for p in name_candidates[:1]):
+    if name_candidates:
         found.add("name")
     return found
+
+
+def _could_be_a_name(part: str) -> bool:
+    return (
+        bool(_LETTERS.search(part))
+        and not _CONTACT.search(part)
+        and not _DIGIT.search(part)
+        and not _SENTENCE_MARK.search(part)
+        and len(part) <= 40
+        and len(part.split()) <= 5
+    )
+
+
+def _is_address_line(line: str, words: SignatureWords) -> bool:
+    if words.phone_label.search(line) or _CONTACT.search(line):
+        return False
+    if _POSTCODE.search(line):
+        return True
+    return bool(words.address.search(line) and _DIGIT.search(line))
 
 
 def _classify(part: str, words: SignatureWords) -> set[str]:
     digits = sum(c.isdigit() for c in part)
     if words.phone_label.search(part) and digits >= 5:
         return {"phone"}
-    if _PHONE_NUMBER.fullmatch(part.strip()) and digits >= 7:
-        return {"phone"}
+    number = _PHONE_NUMBER.search(part)
+    if number and sum(c.isdigit() for c in number.group()) >= 7:
+        rest = part[: number.start()] + part[number.end() :]
+        if len(_LETTERS.findall(rest)) <= 6:
+            return {"phone"}
     if words.address.search(part) and (digits or re.search(r"地址|address", part, re.IGNORECASE)):
         return {"address"}
     if re.search(r"[省市区县].*[路街道号]|[路街道]\S*\d+号", part):
