@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -106,17 +107,23 @@ class Folded:
 
 
 _KEPT = re.compile(f"[^{SEPARATOR}]+")
+_GAPS = re.compile(f"{SEPARATOR}+")
 
 
 def fold(text: str) -> Folded:
     """Fold `text` for matching, keeping the map back to its original offsets."""
     tables = _tables()
     translated = text.translate(tables.single)
-    pieces = [(start, end - start, False) for start, end in (m.span() for m in _KEPT.finditer(translated))]
+    lengths = list(map(len, _KEPT.findall(translated)))
+    gaps = map(len, _GAPS.findall(translated.strip(SEPARATOR)))
+    lead = len(translated) - len(translated.lstrip(SEPARATOR))
+    origins = list(itertools.accumulate(map(operator.add, lengths, gaps), initial=lead))[: len(lengths)]
     folded = translated.replace(SEPARATOR, "")
-    if tables.multi_pattern.search(text) is not None:
-        pieces = _split_expansions(translated, pieces, tables)
-        folded = tables.multi_pattern.sub(lambda m: tables.multi[m.group()], folded)
+    if tables.multi_pattern.search(text) is None:
+        starts = tuple(itertools.accumulate(lengths, initial=0))[:-1]
+        return Folded(folded, starts, tuple(origins), (False,) * len(lengths))
+    pieces = _split_expansions(translated, list(zip(origins, lengths, itertools.repeat(False))), tables)
+    folded = tables.multi_pattern.sub(lambda m: tables.multi[m.group()], folded)
     starts = tuple(itertools.accumulate((length for _, length, _ in pieces), initial=0))[:-1]
     return Folded(folded, starts, tuple(p[0] for p in pieces), tuple(p[2] for p in pieces))
 
