@@ -55,3 +55,15 @@ class Invalid(HubError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class EtiquetteBlocked(Invalid):
+    """A message breaks etiquette rules with severity error (the API answers 422 with the findings)."""
+
+    def __init__(self, message: str, findings: list[dict[str, object]]) -> None:
+        super().__init__(message, "text")
+        self.findings = findings
+
+
+class NotAllowed(HubError):
+    """The caller's role does not allow this action (the API answers 403)."""

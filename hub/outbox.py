@@ -96,8 +96,11 @@ class Outbox:
         idempotency_key: str | None = None,
         automatic: bool = False,
         meta: Mapping[str, Any] | None = None,
+        audit: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Message:
         """Queue a reply to the conversation's contact on the conversation's channel.
+
+        `audit` adds events (kind to data) recorded with the message, in the same transaction.
 
         With an `idempotency_key` already used, returns the message stored the first time
         instead of queueing another (a double-clicked Send sends once).
@@ -105,7 +108,7 @@ class Outbox:
         key = idempotency_key or uuid.uuid4().hex
         try:
             return await self._reply(
-                conversation_id, text_body, key, agent_id, subject, html, automatic, meta
+                conversation_id, text_body, key, agent_id, subject, html, automatic, meta, audit or {}
             )
         except IntegrityError:
             async with self.db.read() as conn:
@@ -126,6 +129,7 @@ class Outbox:
         html: str | None,
         automatic: bool,
         meta: Mapping[str, Any] | None,
+        audit: Mapping[str, Mapping[str, Any]],
     ) -> Message:
         now = self.clock()
         async with self.db.write() as conn:
@@ -188,7 +192,11 @@ class Outbox:
             events = [
                 event_row(
                     "message.queued", now, conversation_id, agent_id, message_id=mid, automatic=automatic
-                )
+                ),
+                *(
+                    event_row(kind, now, conversation_id, agent_id, message_id=mid, **data)
+                    for kind, data in audit.items()
+                ),
             ]
             await record(conn, events)
             stored = await _message_for_key(conn, key)

@@ -10,6 +10,7 @@ from aiohttp import ClientSession
 import channels as channel_registry
 from channels.base import Channel, ChannelContext
 from hub.clock import Clock, utcnow
+from hub.compose import Composer
 from hub.config import Config
 from hub.contacts import ContactService
 from hub.directory import Directory
@@ -35,6 +36,7 @@ class Services:
     outbox: Outbox
     directory: Directory
     sla: SlaService
+    composer: Composer
     clock: Clock
     channels: dict[str, Channel] = field(default_factory=dict)
 
@@ -72,6 +74,7 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
     )
     inbox = Inbox(db, blobs, bus, limits, clock)
     inbox.committer.max_batch = config.inbox.max_batch
+    outbox = Outbox(db, bus, clock)
     return Services(
         config=config,
         db=db,
@@ -79,8 +82,9 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
         bus=bus,
         inbox=inbox,
         contacts=ContactService(db, clock),
-        outbox=Outbox(db, bus, clock),
+        outbox=outbox,
         directory=Directory(db, clock),
         sla=SlaService(db, bus, clock),
+        composer=Composer(inbox, outbox, lambda: None),
         clock=clock,
     )

@@ -48,9 +48,18 @@ class SearchQuery(Query):
 
 
 class ReplyBody(Body):
-    """A reply to the customer, on the conversation's channel."""
+    """A reply to the customer, on the conversation's channel; supervisors may override etiquette errors."""
 
     text: Text
+    subject: str | None = Field(None, max_length=998)
+    html: str | None = Field(None, max_length=2_000_000)
+    override_reason: str | None = Field(None, min_length=3, max_length=500)
+
+
+class DraftBody(Body):
+    """A draft to check as the agent types."""
+
+    text: str = Field(max_length=1_000_000)
     subject: str | None = Field(None, max_length=998)
     html: str | None = Field(None, max_length=2_000_000)
 
@@ -143,15 +152,26 @@ async def reply(ctx: Ctx) -> web.StreamResponse:
         raise ValidationFailed(
             [{"error": "must be 1 to 100 visible ASCII characters", "field": IDEMPOTENCY_HEADER}]
         )
-    message = await ctx.services.outbox.reply(
+    message = await ctx.services.composer.reply(
         ctx.path_id(),
         body.text,
-        agent_id=ctx.agent.id,
+        agent=ctx.agent,
         subject=body.subject,
         html=body.html,
         idempotency_key=f"web:{ctx.agent.id}:{key}" if key is not None else None,
+        override_reason=body.override_reason,
     )
     return respond(to_dict(message), status=202)
+
+
+@routes.post("/api/conversations/{id}/check", Role.AGENT, body=DraftBody)
+async def check_draft(ctx: Ctx) -> web.StreamResponse:
+    """The etiquette findings on a draft reply, in the agent's language, and the subject it would get."""
+    body = ctx.body(DraftBody)
+    draft, findings = await ctx.services.composer.check(
+        ctx.path_id(), body.text, body.subject, body.html, ctx.agent.language
+    )
+    return respond({"subject": draft.subject, "findings": [f.to_dict() for f in findings]})
 
 
 @routes.post("/api/conversations/{id}/notes", Role.AGENT, body=NoteBody, status=201)

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler as AioHandler
 from pydantic import ValidationError
 
-from hub.errors import Conflict, Invalid, NotFound, PayloadTooLarge
+from hub.errors import Conflict, EtiquetteBlocked, Invalid, NotAllowed, NotFound, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,14 @@ async def error_middleware(request: web.Request, handler: AioHandler) -> web.Str
         return response
     except ValidationFailed as err:
         return error_response(422, str(err), err.field, problems=err.problems)
+    except EtiquetteBlocked as err:
+        return error_response(422, str(err), err.field, findings=err.findings)
     except Invalid as err:
         return error_response(422, str(err), err.field)
     except NotFound as err:
         return error_response(404, str(err))
+    except NotAllowed as err:
+        return error_response(403, str(err))
     except Conflict as err:
         return error_response(409, str(err))
     except PayloadTooLarge as err:
