@@ -40,6 +40,7 @@ from hub.models import (
     OutboundMessage,
     OutboundStatus,
 )
+from hub.rules import queue as rule_queue
 from hub.store import Database, schema
 from hub.store.claims import claim
 from hub.store.rows import all_of, by_id
@@ -191,6 +192,7 @@ class Outbox:
                 )
             ]
             await record(conn, events)
+            await rule_queue.enqueue(conn, events, now)
             stored = await _message_for_key(conn, key)
         assert stored is not None
         self.bus.publish(events)

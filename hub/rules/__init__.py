@@ -1,0 +1,1 @@
+"""Rule files: loading and validating them, conditions, triggers and their exactly-once firing."""
