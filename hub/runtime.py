@@ -119,6 +119,8 @@ class Hub:
         from hub.web.app import create_app
 
         self.services = services = await open_services(self.config)
+        await services.rules.load()
+        services.rules.start()
         self.http = aiohttp.ClientSession()
         services.attach_channels(self.http)
         services.inbox.start()
@@ -132,7 +134,12 @@ class Hub:
             )
             supervisor.start()
             self.supervisors.append(supervisor)
-        self.scheduler = Scheduler(services.db, {inbox.WAKE: inbox.wake}, services.clock, bus=services.bus)
+        self.scheduler = Scheduler(
+            services.db,
+            {inbox.WAKE: inbox.wake, **services.rule_engine.handlers()},
+            services.clock,
+            bus=services.bus,
+        )
         self.scheduler.start()
         self.runner = web.AppRunner(
             create_app(services),
@@ -153,6 +160,7 @@ class Hub:
             ("dispatcher", self._stop_dispatcher),
             ("channels", self._stop_channels),
             ("scheduler", self._stop_scheduler),
+            ("rules", self._stop_rules),
             ("inbox", self._stop_inbox),
             ("http client", self._close_http),
             ("store", self._close_store),
@@ -173,6 +181,10 @@ class Hub:
     async def _stop_scheduler(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+
+    async def _stop_rules(self) -> None:
+        if self.services is not None:
+            await self.services.rules.stop()
 
     async def _stop_dispatcher(self) -> None:
         if self.dispatcher is not None:

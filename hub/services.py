@@ -17,6 +17,8 @@ from hub.events import EventBus
 from hub.inbox import Inbox
 from hub.outbox import Outbox
 from hub.prepare import IngestLimits
+from hub.rules.engine import RuleEngine
+from hub.rules.source import RuleSource
 from hub.store import BlobStore, Database
 from hub.store.migrate import upgrade
 
@@ -34,6 +36,8 @@ class Services:
     outbox: Outbox
     directory: Directory
     clock: Clock
+    rules: RuleSource
+    rule_engine: RuleEngine
     channels: dict[str, Channel] = field(default_factory=dict)
 
     def attach_channels(self, http: ClientSession) -> None:
@@ -69,6 +73,7 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
     )
     inbox = Inbox(db, blobs, bus, limits, clock)
     inbox.committer.max_batch = config.inbox.max_batch
+    rules = RuleSource(config.path(config.rules_dir), clock=clock)
     return Services(
         config=config,
         db=db,
@@ -79,4 +84,6 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
         outbox=Outbox(db, bus, clock),
         directory=Directory(db, clock),
         clock=clock,
+        rules=rules,
+        rule_engine=RuleEngine(lambda: rules.current, clock=clock),
     )

@@ -13,6 +13,7 @@ from hub.web import (
     api_conversations,
     api_directory,
     api_outbox,
+    api_rules,
     api_session,
     api_system,
     health,
@@ -38,6 +39,7 @@ TABLES: tuple[RouteTable, ...] = (
     api_contacts.routes,
     api_directory.routes,
     api_outbox.routes,
+    api_rules.routes,
     api_system.routes,
     api_attachments.routes,
 )
