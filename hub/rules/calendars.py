@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +14,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from hub.sla.calendar import WEEKDAYS, BusinessCalendar, parse_hours
 
 DEFAULT = "default"
+
+
+@functools.cache
+def _supported() -> dict[str, list[str]]:
+    return dict(holiday_data.list_supported_countries())
 
 
 def _hours(value: list[str]) -> list[str]:
@@ -35,7 +41,7 @@ class Holidays(BaseModel):
     @field_validator("country")
     @classmethod
     def _known_country(cls, value: str | None) -> str | None:
-        if value is not None and value.upper() not in holiday_data.list_supported_countries():
+        if value is not None and value.upper() not in _supported():
             raise ValueError(f"no public holiday data for country {value!r}; use a code like GB, CN, US")
         return value.upper() if value else value
 
@@ -44,7 +50,7 @@ class Holidays(BaseModel):
         if self.subdivision is not None:
             if self.country is None:
                 raise ValueError("a subdivision needs a country")
-            known = holiday_data.list_supported_countries().get(self.country, [])
+            known = _supported().get(self.country, [])
             if self.subdivision not in known:
                 raise ValueError(
                     f"no subdivision {self.subdivision!r} for {self.country}; known: {', '.join(known[:20])}"

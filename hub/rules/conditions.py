@@ -112,7 +112,7 @@ class Condition(BaseModel):
 
     field: str
     operator: str
-    value: Any = None
+    value: Any = Field(default=None, validate_default=True)
     _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
 
     @field_validator("field")

@@ -226,6 +226,12 @@ class Action(BaseModel):
         return {self.name: value}
 
 
+def _some_actions(value: tuple[Action, ...]) -> tuple[Action, ...]:
+    if not value:
+        raise ValueError("expected at least one action")
+    return value
+
+
 class Trigger(BaseModel):
     """One trigger: `name`, `when`, optional `if`, `then` (one action or more), optional `stop`."""
 
@@ -236,7 +242,7 @@ class Trigger(BaseModel):
     enabled: bool = True
     when: When
     if_: Conditions | None = Field(default=None, alias="if")
-    then: Annotated[tuple[Action, ...], Field(min_length=1)]
+    then: Annotated[tuple[Action, ...], AfterValidator(_some_actions)]
     stop: bool = False
     calendar: Annotated[str, Field(min_length=1)] = "default"
 
