@@ -326,7 +326,8 @@ async def test_round_robin_needs_an_available_agent(
 ) -> None:
     write_rules(
         tmp_path / "rules",
-        "triggers:\n  - name: rr\n    when: message.received\n    then: [{assign_round_robin: {team: desk}}]\n",
+        "triggers:\n  - name: rr\n    when: message.received\n"
+        "    then: [{assign_round_robin: {team: desk}}]\n",
     )
     await services.rules.load()
     desk = await services.directory.add_team("desk")
