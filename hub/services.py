@@ -53,7 +53,8 @@ class Services:
             self.channels[entry.entry.name] = channel_registry.build(entry, context)
 
     async def close(self) -> None:
-        """Stop the inbox's batching and close the database."""
+        """Stop the inbox's batching and the rules' reloading, and close the database."""
+        await self.rules.stop()
         await self.inbox.stop()
         await self.db.dispose()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,7 +24,7 @@ from hub.rules import queue
 from hub.rules.actions import Events, ReplySender, apply
 from hub.rules.conditions import load_facts
 from hub.rules.loader import RuleSet
-from hub.rules.triggers import EVENTS, RuleEvent, Trigger, evaluate
+from hub.rules.triggers import EVENTS, RuleEvent, evaluate
 from hub.scheduler import Handler, Timer
 from hub.store import schema
 from hub.store.upsert import insert_ignore
@@ -159,11 +159,6 @@ def _time_row(
     }
 
 
-def timed_triggers(ruleset: RuleSet) -> list[Trigger]:
-    """The enabled time-based triggers."""
-    return [t for t in ruleset.triggers.triggers if t.enabled and t.timed is not None]
-
-
 async def _exists(conn: AsyncConnection, cid: int) -> bool:
     c = schema.conversations
     return (await conn.execute(select(c.c.id).where(c.c.id == cid))).first() is not None
@@ -201,6 +196,6 @@ async def _waiting(conn: AsyncConnection, cid: int, status: str, anchor: datetim
     later = await conn.execute(
         select(func.count())
         .select_from(e)
-        .where(e.c.conversation_id == cid, e.c.kind.in_(STATUS_EVENTS), e.c.at > anchor + timedelta(0))
+        .where(e.c.conversation_id == cid, e.c.kind.in_(STATUS_EVENTS), e.c.at > anchor)
     )
     return int(later.scalar_one()) == 0

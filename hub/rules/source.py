@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,12 +132,10 @@ class RuleSource:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.poll_seconds)
-            with contextlib.suppress(Exception):
-                try:
-                    await self.reload()
-                except Exception:
-                    log.exception("checking the rules in %s failed", self.directory)
-                    raise
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("checking the rules in %s failed; trying again", self.directory)
 
 
 def _fingerprint(directory: Path) -> Fingerprint:

@@ -297,7 +297,11 @@ class Firing:
 
 
 def evaluate(ruleset: RuleSet, event: RuleEvent, facts: Facts, now: datetime) -> list[Firing]:
-    """The triggers that fire for an event, in file order, up to the first firing one with `stop`."""
+    """The triggers that fire for an event, in file order, up to the first firing one with `stop`.
+
+    Every trigger sees the same facts (those of the event, not changed by earlier triggers'
+    actions); `in_business_hours` is taken from the trigger's calendar at `now`.
+    """
     firings: list[Firing] = []
     for trigger in candidates(ruleset.triggers.triggers, event):
         calendar = ruleset.calendars.get(trigger.calendar)
