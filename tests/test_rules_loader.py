@@ -171,3 +171,15 @@ def test_registering_a_file_kind_is_one_entry_with_its_own_check(
     ruleset, problems = check_ruleset(tmp_path)
     assert ruleset is not None and not problems
     assert ruleset.matching("phrases/*.yaml", Phrases)["phrases/zh.yaml"].phrases == ["我不知道"]
+
+
+def test_unsafe_tags_tabs_and_several_documents_are_problems(tmp_path: Path) -> None:
+    (tmp_path / "triggers.yaml").write_text(
+        'triggers: !!python/object/apply:os.system ["touch pwned"]\n', encoding="utf-8"
+    )
+    (tmp_path / "calendars.yaml").write_text("calendars: {}\n---\nmore: 1\n", encoding="utf-8")
+    problems = sorted(check_ruleset(tmp_path)[1])
+    located = [(p.file, p.line, p.column) for p in problems]
+    assert located == [("calendars.yaml", 2, 1), ("triggers.yaml", 1, 11)]
+    assert "expected a single document" in problems[0].message
+    assert problems[1].message.startswith("unsupported YAML tag") and not (tmp_path / "pwned").exists()

@@ -23,6 +23,8 @@ MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 STR_TAG = "tag:yaml.org,2002:str"
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+MAP_TAG = "tag:yaml.org,2002:map"
+SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -102,6 +104,15 @@ class _Reader:
         if self.nodes > MAX_NODES:
             raise _TooLarge
         self.source.values[path] = _position(node)
+        expected = MAP_TAG if isinstance(node, MappingNode) else SEQ_TAG
+        if isinstance(node, MappingNode | SequenceNode) and node.tag != expected:
+            line, column = _position(node)
+            self.problems.append(
+                RuleProblem(
+                    self.source.file, line, column, key_path(path), f"unsupported YAML tag {node.tag}"
+                )
+            )
+            return None
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
         if isinstance(node, SequenceNode):
