@@ -183,3 +183,63 @@ def test_unsafe_tags_tabs_and_several_documents_are_problems(tmp_path: Path) -> 
     assert located == [("calendars.yaml", 2, 1), ("triggers.yaml", 1, 11)]
     assert "expected a single document" in problems[0].message
     assert problems[1].message.startswith("unsupported YAML tag") and not (tmp_path / "pwned").exists()
+
+
+def test_values_of_the_wrong_shape_say_what_was_expected() -> None:
+    found = {(p.file, p.key_path): (p.line, p.column, p.message) for p in problems_of("wrong_shapes")}
+    expected = {
+        ("calendars.yaml", "calendars.default.hours.mon"): (4, 18, "'9-17' is not a range like 09:00-17:30"),
+        ("calendars.yaml", "calendars.default.hours.funday"): (
+            4,
+            28,
+            "expected one of: mon, tue, wed, thu, fri, sat, sun; got 'funday'",
+        ),
+        ("calendars.yaml", "calendars.default.holidays.dates[0]"): (
+            5,
+            55,
+            "expected a date like 2026-12-24; got 'tomorrow'",
+        ),
+        ("calendars.yaml", "calendars.default.extra_working_days.not-a-date"): (
+            6,
+            55,
+            "expected a date like 2026-12-24; got 'not-a-date'",
+        ),
+        ("triggers.yaml", "triggers[0].when"): (3, 11, "expected text; got 5"),
+        ("triggers.yaml", "triggers[0].if"): (4, 9, "expected a mapping (key: value); got a list"),
+        ("triggers.yaml", "triggers[0].then"): (5, 11, "expected a list; got a mapping"),
+        ("triggers.yaml", "triggers[1].then[2].set_status"): (
+            12,
+            21,
+            "expected one of: open, pending, resolved (snoozing needs a time)",
+        ),
+        ("triggers.yaml", "triggers[1].then[3].assign.agent"): (13, 17, "missing required key 'agent'"),
+        ("triggers.yaml", "triggers[1].then[4].add_note.text"): (14, 19, "must not be empty"),
+        ("triggers.yaml", "triggers[2].when"): (
+            16,
+            11,
+            "expected exactly one of: unreplied_after, waiting_since",
+        ),
+        ("triggers.yaml", "triggers[2].stop"): (17, 11, "expected true or false; got 'maybe'"),
+        ("triggers.yaml", "triggers[2].then[0].escalate.team"): (18, 23, "expected text; got 3"),
+    }
+    for key, value in expected.items():
+        assert found.pop(key) == value, key
+    assert set(found) == {
+        ("triggers.yaml", "triggers[1].name"),
+        ("triggers.yaml", "triggers[1].when[1]"),
+        ("triggers.yaml", "triggers[1].then[0]"),
+        ("triggers.yaml", "triggers[1].then[1]"),
+        ("triggers.yaml", "triggers2"),
+    }
+    assert found[("triggers.yaml", "triggers[1].then[0]")][2].endswith("got tag, untag")
+    assert found[("triggers.yaml", "triggers[1].then[1]")][2].endswith("got nothing")
+
+
+def test_an_impossible_date_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "calendars.yaml").write_text(
+        "calendars:\n  default:\n    time_zone: UTC\n    hours: {}\n    holidays: {dates: [2026-13-01]}\n",
+        encoding="utf-8",
+    )
+    [problem] = check_ruleset(tmp_path)[1]
+    assert (problem.line, problem.column, problem.key_path) == (5, 24, "calendars.default.holidays.dates[0]")
+    assert "month must be in 1..12" in problem.message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holiday_data
@@ -27,6 +27,7 @@ def _hours(value: list[str]) -> list[str]:
 
 
 Hours = Annotated[list[str], AfterValidator(_hours)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class Holidays(BaseModel):
@@ -64,7 +65,7 @@ class CalendarSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     time_zone: str
-    hours: dict[str, Hours]
+    hours: dict[Weekday, Hours]
     holidays: Holidays = Holidays()
     extra_working_days: dict[dt.date, Hours] = {}
 
@@ -79,20 +80,12 @@ class CalendarSpec(BaseModel):
             ) from None
         return value
 
-    @field_validator("hours")
-    @classmethod
-    def _known_days(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = sorted(set(value) - set(WEEKDAYS))
-        if unknown:
-            raise ValueError(f"expected weekdays among: {', '.join(WEEKDAYS)}; got {', '.join(unknown)}")
-        return value
-
     def build(self, name: str) -> BusinessCalendar:
         """The calendar object."""
         return BusinessCalendar.build(
             name,
             self.time_zone,
-            self.hours,
+            {str(day): hours for day, hours in self.hours.items()},
             country=self.holidays.country,
             subdivision=self.holidays.subdivision,
             closed=list(self.holidays.dates),

@@ -32,6 +32,22 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 IGNORED = ("README*", ".*", "*~", "*.swp", "*.bak", "*.orig")
 VERSION_LENGTH = 12
+EXPECTED = {
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+    "dict_type": "a mapping (key: value)",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "date_type": "a date like 2026-12-24",
+    "date_parsing": "a date like 2026-12-24",
+    "date_from_datetime_parsing": "a date like 2026-12-24",
+}
+"""What to say was expected, by pydantic error type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +243,14 @@ def _validate(
 
 
 def _problem(source: SourceMap, model: type[BaseModel], error: ErrorDetails) -> RuleProblem:
-    path = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("__")))
+    path = tuple(
+        part
+        for part in error["loc"]
+        if not (isinstance(part, str) and (part.startswith("__") or part == "[key]"))
+    )
     kind = error["type"]
+    if error["loc"] and error["loc"][-1] == "[key]":
+        return source.problem(path, _message(error), at_key=True)
     if kind == "extra_forbidden":
         key = str(path[-1])
         allowed = _allowed_keys(model, error["loc"][:-1])
@@ -255,15 +277,21 @@ def _message(error: ErrorDetails) -> str:
         expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         return f"expected one of: {expected}; got {got!r}"
     if kind == "string_pattern_mismatch":
-        return f"expected lower-case letters, digits, '_' and '-' (pattern {ctx.get('pattern')}); got {got!r}"
+        pattern = ctx.get("pattern")
+        return f"expected a name of lower-case letters, digits and - _ . (pattern {pattern}); got {got!r}"
+    if kind in EXPECTED:
+        return f"expected {EXPECTED[kind]}; got {_shown(got)}"
     if kind in ("too_short", "string_too_short") and not got:
         return "must not be empty"
-    shown = (
-        f"{got!r}"
-        if not isinstance(got, dict | list)
-        else f"a {'mapping' if isinstance(got, dict) else 'list'}"
-    )
-    return f"{msg.rstrip('.')}; got {shown}"
+    return f"{msg.rstrip('.')}; got {_shown(got)}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)
 
 
 def _allowed_keys(model: type[BaseModel], path: Sequence[str | int]) -> list[str]:

@@ -123,11 +123,14 @@ class _Reader:
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as err:
-            line, column = _position(node)
-            self.problems.append(
-                RuleProblem(self.source.file, line, column, key_path(path), f"bad value: {err.problem}")
-            )
-            return None
+            reason = str(err.problem)
+        except (ValueError, OverflowError) as err:
+            reason = f"{node.value!r} cannot be read ({err})"
+        line, column = _position(node)
+        self.problems.append(
+            RuleProblem(self.source.file, line, column, key_path(path), f"bad value: {reason}")
+        )
+        return None
 
     def mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -164,9 +167,11 @@ class _Reader:
         if node.tag == STR_TAG:
             return str(node.value)
         if node.tag == TIMESTAMP_TAG:
-            value = self.loader.construct_object(node)
+            value = self.scalar(node, path)
             if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
                 return value.isoformat()
+            if value is None:
+                return None
         self.problems.append(
             RuleProblem(
                 self.source.file,
