@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hub.rules.conditions import OPERATORS, Condition, Conditions, Facts, matches
@@ -152,3 +155,35 @@ def test_regular_expressions_ignore_case_and_are_compiled_once() -> None:
     c = Condition.model_validate({"field": "subject", "operator": "matches", "value": "REFUND"})
     assert c._pattern is not None and c._pattern.flags & 2
     assert c.test(FACTS)
+
+
+TEXT = st.text(alphabet="abcABC 投诉ｆｕｌｌ-", max_size=12)
+
+
+@given(actual=TEXT, value=TEXT.filter(bool), tags=st.frozensets(st.sampled_from(["a", "b", "vip"])))
+def test_negated_operators_are_exact_complements(actual: str, value: str, tags: frozenset[str]) -> None:
+    facts = replace(FACTS, subject=actual, body=actual, contact_name=actual or None, tags=tags)
+    pairs = [("contains", "not_contains"), ("is", "is_not"), ("is_empty", "is_not_empty")]
+    for field in ("subject", "body", "contact_name"):
+        for yes, no in pairs:
+            v = None if yes == "is_empty" else value
+            assert matches(cond(field, yes, v), facts) is not matches(cond(field, no, v), facts)
+    for yes, no in (("contains", "not_contains"), ("is_empty", "is_not_empty")):
+        v = None if yes == "is_empty" else "vip"
+        assert matches(cond("tags", yes, v), facts) is not matches(cond("tags", no, v), facts)
+
+    def fold(text: str) -> str:
+        return unicodedata.normalize("NFKC", text).casefold()
+
+    assert matches(cond("subject", "contains", value), facts) is (fold(value) in fold(actual))
+
+
+@given(
+    have=st.sampled_from(["low", "normal", "high", "urgent"]),
+    want=st.sampled_from(["low", "normal", "high", "urgent"]),
+)
+def test_priority_bounds_follow_the_order_low_normal_high_urgent(have: str, want: str) -> None:
+    order = ["low", "normal", "high", "urgent"]
+    facts = replace(FACTS, priority=have)
+    assert matches(cond("priority", "at_least", want), facts) is (order.index(have) >= order.index(want))
+    assert matches(cond("priority", "at_most", want), facts) is (order.index(have) <= order.index(want))
