@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.inbox import WAKE, wake
+from hub.inbox import WAKE, insert_note, wake
 from hub.models import Availability, ChannelKind, ConversationStatus, Priority
 from hub.rules.conditions import Facts
+from hub.rules.engine import RuleEngine
 from hub.rules.loader import load_ruleset
 from hub.rules.triggers import RuleEvent, evaluate
 from hub.scheduler import Scheduler
@@ -338,3 +340,46 @@ async def test_round_robin_needs_an_available_agent(
     conv = await services.inbox.conversation(result.conversation_id)
     assert conv.team_id == desk.id and conv.assignee_id is None
     assert len(await events_of(services, "assignment.no_agent_available")) == 1
+
+
+class FlakyReplies:
+    """Writes its reply as a note; its first call fails, after the actions before it ran."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send_template(
+        self, conn: AsyncConnection, conversation_id: int, template: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("renderer went away")
+        _, events = await insert_note(conn, conversation_id, None, f"[{template}]", now)
+        return events
+
+
+async def test_a_failure_halfway_through_the_actions_leaves_nothing_and_the_retry_applies_them_once(
+    services: Services, clock: FakeClock, tmp_path: Path
+) -> None:
+    write_rules(
+        tmp_path / "rules",
+        "triggers:\n  - name: ack\n    when: message.received\n"
+        "    then: [{tag: acked}, {add_note: {text: before}}, {reply_with_template: acknowledgement}]\n",
+    )
+    await services.rules.load()
+    replies = FlakyReplies()
+    engine = RuleEngine(lambda: services.rules.current, replies, clock)
+    timers = Scheduler(services.db, engine.handlers(), clock)
+    result = await services.inbox.ingest(inbound("<flaky@x>"))
+    assert await timers.run_due() == 1
+    conv = await services.inbox.conversation(result.conversation_id)
+    assert conv.tags == () and await events_of(services, "rule.fired") == []
+    clock.advance(minutes=5)
+    assert await timers.run_due() == 1
+    timeline = await services.inbox.timeline(result.conversation_id)
+    assert [m.text for m in timeline.messages if m.direction.value == "note"] == [
+        "before",
+        "[acknowledgement]",
+    ]
+    assert (await services.inbox.conversation(result.conversation_id)).tags == ("acked",)
+    assert len(await events_of(services, "rule.fired")) == 1 and replies.calls == 2
