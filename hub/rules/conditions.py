@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -253,22 +252,6 @@ def matches(conditions: Conditions | None, facts: Facts) -> bool:
     return conditions is None or conditions.test(facts)
 
 
-def fields_used(conditions: Conditions | None) -> set[str]:
-    """The fields a group of conditions tests, at any depth."""
-    found: set[str] = set()
-    if conditions is None:
-        return found
-    stack: list[Condition | Conditions] = [conditions]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Condition):
-            found.add(item.field)
-        else:
-            stack.extend(item.all)
-            stack.extend(item.any)
-    return found
-
-
 async def load_facts(
     conn: AsyncConnection,
     conversation_id: int,
@@ -326,17 +309,3 @@ async def _name(conn: AsyncConnection, column: Any, id_column: Any, row_id: int 
         return None
     value = (await conn.execute(select(column).where(id_column == row_id))).scalar()
     return str(value) if value is not None else None
-
-
-def describe(conditions: Conditions | None) -> Sequence[str]:
-    """The conditions as short lines, for `omnihub rules test`."""
-    if conditions is None:
-        return ()
-    lines: list[str] = []
-    for word, items in (("all", conditions.all), ("any", conditions.any)):
-        for item in items:
-            if isinstance(item, Condition):
-                lines.append(f"{word}: {item.field} {item.operator} {item.value!r}")
-            else:
-                lines.extend(f"{word}: ({line})" for line in describe(item))
-    return lines

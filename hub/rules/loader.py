@@ -125,11 +125,6 @@ class RuleSet:
         return self.get("triggers.yaml", TriggersFile)
 
 
-def defaults() -> RuleSet:
-    """The rule set of an empty folder."""
-    return _assemble(None, {}, {}, (), hashlib.sha256())
-
-
 def load_ruleset(directory: Path) -> RuleSet:
     """Load and validate a rules folder; raise `RuleSetInvalid` (a RuleError) listing every problem."""
     ruleset, problems = check_ruleset(directory)
