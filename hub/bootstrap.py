@@ -89,6 +89,15 @@ shutdown_seconds = {runtime.shutdown_seconds}
 # A failing channel is restarted with backoff, waiting at most this long between tries.
 channel_restart_max_seconds = {runtime.channel_restart_max_seconds}
 {runtime.undocumented}
+[company]
+# Who the hub answers for: signatures (E6), fax cover pages (F2) and greetings show these.
+# Signatures need an address and a phone number, or the pre-send check blocks replies.
+name = "Example Trading Ltd"
+department = "Customer Support"
+address = "1 Example Street, London EC1A 1AA"
+phone = "+44 20 7946 0000"
+email = "support@example.com"
+website = "https://example.com"
 # Channel accounts: one [[channels]] table per mailbox, number, line or chat widget.
 # `name` is the account's name (lower case, digits, - and _); `kind` picks the channel
 # type; the other keys belong to that kind. `enabled = false` keeps an entry but skips it.
@@ -114,7 +123,9 @@ def config_text() -> str:
     model = Config()
     values: dict[str, SimpleNamespace] = {}
     top_keys = [
-        k for k, f in Config.model_fields.items() if k not in SECTIONS and k not in ("channels", "base_dir")
+        k
+        for k, f in Config.model_fields.items()
+        if k not in SECTIONS and k not in ("channels", "base_dir", "company")
     ]
     values["top"] = _section_values(model, top_keys, "top")
     for name in SECTIONS:

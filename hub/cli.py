@@ -1,4 +1,4 @@
-"""The `omnihub` command: init, run, db, user, team, demo and stats."""
+"""The `omnihub` command: init, run, db, user, team, demo, rules and stats."""
 
 from __future__ import annotations
 
@@ -136,6 +136,27 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="fill the hub with sample data")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if the hub holds conversations")
     demo.set_defaults(handler=cmd_demo)
+
+    rules = commands.add_parser("rules", help="check and try the rule files").add_subparsers(
+        title="rules commands", metavar="COMMAND"
+    )
+    check = rules.add_parser("check", help="validate every rule file and print each problem")
+    check.add_argument(
+        "dir", nargs="?", type=Path, help="the rules folder (default: rules_dir of the config)"
+    )
+    check.add_argument(
+        "--templates",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the templates folder to render and check (default: templates_dir of the config)",
+    )
+    check.set_defaults(handler=cmd_rules_check)
+    try_rules = rules.add_parser("test", help="show what the rules would do with a sample message")
+    try_rules.add_argument("sample", type=Path, help="a .eml file or a JSON message")
+    try_rules.add_argument("--rules", type=Path, default=None, metavar="DIR", help="the rules folder")
+    try_rules.add_argument("--json", action="store_true", help="print JSON")
+    try_rules.set_defaults(handler=cmd_rules_test)
 
     stats = commands.add_parser("stats", help="show what the hub holds")
     stats.add_argument("--json", action="store_true", help="print JSON")
@@ -364,6 +385,66 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_report_sla(args: argparse.Namespace) -> int:
     """`omnihub report sla`."""
     return report_cli.run(_config(args), args)
+
+
+def _rules_dir(args: argparse.Namespace, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    config = _config(args)
+    return config.path(config.rules_dir)
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    """`omnihub rules check [DIR]`: every problem as `file:line:column: key: message`."""
+    from hub.rules.loader import check_ruleset
+
+    directory = _rules_dir(args, args.dir)
+    if not directory.is_dir():
+        raise HubError(f"{directory}: no such folder")
+    ruleset, problems = check_ruleset(directory)
+    for warning in ruleset.warnings if ruleset else ():
+        print(f"warning: {warning}", file=sys.stderr)
+    if problems or ruleset is None:
+        for problem in sorted(problems):
+            print(problem)
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {directory}", file=sys.stderr)
+        return 1
+    names = ", ".join(sorted(p for p in ruleset.sources))
+    print(f"{directory}: rules valid, version {ruleset.version} ({names or 'built-in defaults'})")
+    return _check_templates(args)
+
+
+def _check_templates(args: argparse.Namespace) -> int:
+    """Render every template in both languages and check what the rules require of them."""
+    from hub.templates import Templates, check_templates
+
+    folder: Path | None = args.templates
+    if folder is None:
+        try:
+            config = _config(args)
+        except ConfigError:
+            config = None
+        folder = config.path(config.templates_dir) if config is not None else None
+    templates = Templates([folder] if folder is not None and folder.is_dir() else [])
+    problems = check_templates(templates)
+    for problem in problems:
+        print(problem)
+    errors = [p for p in problems if p.severity == "error"]
+    where = ", ".join(str(f) for f in templates.folders)
+    print(f"templates: {len(errors)} errors, {len(problems) - len(errors)} warnings ({where})")
+    return 1 if errors else 0
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    """`omnihub rules test SAMPLE [--rules DIR]`: the triggers that fire and their actions."""
+    from hub.clock import utcnow
+    from hub.rules.loader import load_ruleset
+    from hub.rules.sample import format_report, load_sample, report
+
+    ruleset = load_ruleset(_rules_dir(args, args.rules))
+    data = report(ruleset, load_sample(args.sample, utcnow()))
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_report(data))
+    return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

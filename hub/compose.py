@@ -8,7 +8,7 @@ with a reason, which is audited with the message; warnings are stored on the mes
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from hub.errors import EtiquetteBlocked, NotAllowed
@@ -17,6 +17,9 @@ from hub.inbox import Inbox
 from hub.models import Agent, ChannelKind, Message, Role
 from hub.outbox import Outbox
 from hub.threads import TOKEN
+
+Signer = Callable[[int, str], Awaitable[str]]
+"""The signature for a reply on a conversation, in a language."""
 
 SUBJECT_CHANNELS = frozenset({ChannelKind.EMAIL, ChannelKind.FAX})
 REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|回复|答复)\s*[:：]\s*)+", re.IGNORECASE)
@@ -30,6 +33,10 @@ def reply_subject(subject: str | None, conversation_subject: str | None, convers
     return f"Re: {base} [#{conversation_id}]" if base else f"Re: [#{conversation_id}]"
 
 
+def _signed(text: str) -> bool:
+    return any(line == "-- " for line in text.splitlines())
+
+
 class Composer:
     """Checks drafts and queues replies that pass (or that a supervisor lets through)."""
 
@@ -37,6 +44,7 @@ class Composer:
         self.inbox = inbox
         self.outbox = outbox
         self.etiquette = etiquette
+        self.signer: Signer | None = None
 
     async def draft(
         self,
@@ -46,10 +54,13 @@ class Composer:
         html: str | None = None,
         *,
         automatic: bool = False,
+        language: str = "en",
     ) -> Draft:
-        """The message as it would be sent: on the conversation's channel, with the reply subject."""
+        """The message as it would be sent: its channel, the reply subject and, for mail, the signature."""
         conversation = await self.inbox.conversation(conversation_id)
         channel = conversation.channel
+        if channel in SUBJECT_CHANNELS and self.signer is not None and not _signed(text):
+            text = f"{text.rstrip()}\n\n{await self.signer(conversation_id, language)}"
         final_subject = (
             reply_subject(subject, conversation.subject, conversation_id)
             if channel in SUBJECT_CHANNELS
@@ -74,7 +85,7 @@ class Composer:
         self, conversation_id: int, text: str, subject: str | None, html: str | None, language: str
     ) -> tuple[Draft, list[Finding]]:
         """Check a draft as the agent types."""
-        draft = await self.draft(conversation_id, text, subject, html)
+        draft = await self.draft(conversation_id, text, subject, html, language=language)
         return draft, self.findings(draft, language)
 
     async def reply(
@@ -92,8 +103,9 @@ class Composer:
         language: str = "en",
     ) -> Message:
         """Check and queue a reply; EtiquetteBlocked on errors unless a supervisor overrides with a reason."""
-        draft = await self.draft(conversation_id, text, subject, html, automatic=automatic)
-        findings = self.findings(draft, agent.language if agent else language)
+        language = agent.language if agent else language
+        draft = await self.draft(conversation_id, text, subject, html, automatic=automatic, language=language)
+        findings = self.findings(draft, language)
         audit: dict[str, dict[str, Any]] = {}
         if has_errors(findings):
             errors = [f for f in findings if f.severity == "error"]
@@ -113,7 +125,7 @@ class Composer:
             message_meta["etiquette"] = [f.to_dict() for f in findings]
         return await self.outbox.reply(
             conversation_id,
-            text,
+            draft.text,
             agent_id=agent.id if agent else None,
             subject=draft.subject,
             html=html,

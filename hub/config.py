@@ -108,6 +108,17 @@ class RuntimeSection(Section):
     channel_restart_max_seconds: float = Field(300, gt=0)
 
 
+class CompanySection(Section):
+    """[company]: who the hub answers for, as signatures (E6), cover pages (F2) and greetings show it."""
+
+    name: str = Field("Customer Service", max_length=200)
+    department: str = Field("Customer Support", max_length=200)
+    address: str = Field("", max_length=500)
+    phone: str = Field("", max_length=50)
+    email: str = Field("", max_length=320)
+    website: str = Field("", max_length=500)
+
+
 class ChannelEntry(BaseModel):
     """One [[channels]] entry; its other keys are checked by the channel kind's own model."""
 
@@ -131,6 +142,7 @@ class Config(Section):
     inbox: InboxSection = InboxSection()
     outbox: OutboxSection = OutboxSection()
     runtime: RuntimeSection = RuntimeSection()
+    company: CompanySection = CompanySection()
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("templates")
     channels: list[ChannelEntry] = []

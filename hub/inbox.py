@@ -32,6 +32,7 @@ from hub.models import (
     Priority,
 )
 from hub.prepare import IngestLimits
+from hub.rules import queue as rule_queue
 from hub.store import BlobStore, Database, schema
 from hub.store.rows import all_of, by_id
 from hub.store.search import index_messages, index_terms, match_sql
@@ -172,24 +173,7 @@ class Inbox:
         """Add an internal note, which the customer never sees."""
         now = self.clock()
         async with self.db.write() as conn:
-            conv = await _conversation(conn, conversation_id)
-            row = {
-                "conversation_id": conversation_id,
-                "direction": Direction.NOTE.value,
-                "channel": conv.channel.value,
-                "channel_account": conv.channel_account,
-                "author_id": agent_id,
-                "text": body,
-                "meta": {},
-                "created_at": now,
-            }
-            mid = (
-                await conn.execute(insert(schema.messages).returning(schema.messages.c.id), row)
-            ).scalar_one()
-            await index_messages(conn, [{"id": mid, "terms": index_terms(body)}])
-            await _touch(conn, conversation_id, now)
-            events = [event_row("note.added", now, conversation_id, agent_id, message_id=mid)]
-            await record(conn, events)
+            mid, events = await insert_note(conn, conversation_id, agent_id, body, now)
             stored = (
                 (await conn.execute(select(schema.messages).where(schema.messages.c.id == mid)))
                 .mappings()
@@ -204,14 +188,9 @@ class Inbox:
         async with self.db.write() as conn:
             await _conversation(conn, conversation_id)
             if agent_id is not None:
-                active = (
-                    await conn.execute(select(schema.agents.c.active).where(schema.agents.c.id == agent_id))
-                ).scalar()
-                if active is None:
-                    raise NotFound(f"agent {agent_id} does not exist")
-                if not active:
-                    raise Conflict(f"agent {agent_id} is deactivated")
-            events = await self._set_assignee(conn, conversation_id, agent_id, by, now)
+                await check_assignable(conn, agent_id)
+            events = await set_assignee(conn, conversation_id, agent_id, by, now)
+            await rule_queue.enqueue(conn, events, now)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
 
@@ -220,70 +199,12 @@ class Inbox:
     ) -> Conversation:
         """Give the conversation to the team's available agent who was assigned longest ago."""
         now = self.clock()
-        tm, ag = schema.team_members, schema.agents
         async with self.db.write() as conn:
             await _conversation(conn, conversation_id)
-            seq = (
-                await conn.execute(
-                    select(schema.teams.c.assign_seq).where(schema.teams.c.id == team_id).with_for_update()
-                )
-            ).scalar()
-            if seq is None:
-                raise NotFound(f"team {team_id} does not exist")
-            never_first = tm.c.last_assigned_seq.is_(None).desc()
-            agent_id = (
-                await conn.execute(
-                    select(tm.c.agent_id)
-                    .join(ag, ag.c.id == tm.c.agent_id)
-                    .where(
-                        tm.c.team_id == team_id,
-                        ag.c.active.is_(True),
-                        ag.c.availability == Availability.AVAILABLE.value,
-                    )
-                    .order_by(never_first, tm.c.last_assigned_seq, tm.c.agent_id)
-                    .limit(1)
-                )
-            ).scalar()
-            await conn.execute(
-                update(schema.conversations)
-                .where(schema.conversations.c.id == conversation_id)
-                .values(team_id=team_id)
-            )
-            if agent_id is None:
-                events = [
-                    event_row("assignment.no_agent_available", now, conversation_id, by, team_id=team_id)
-                ]
-                await record(conn, events)
-            else:
-                await conn.execute(
-                    update(schema.teams).where(schema.teams.c.id == team_id).values(assign_seq=seq + 1)
-                )
-                await conn.execute(
-                    update(tm)
-                    .where(tm.c.team_id == team_id, tm.c.agent_id == agent_id)
-                    .values(last_assigned_seq=seq + 1)
-                )
-                events = await self._set_assignee(conn, conversation_id, agent_id, by, now, team_id=team_id)
+            events = await round_robin(conn, conversation_id, team_id, by, now)
+            await rule_queue.enqueue(conn, events, now)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
-
-    async def _set_assignee(
-        self,
-        conn: AsyncConnection,
-        conversation_id: int,
-        agent_id: int | None,
-        by: int | None,
-        now: datetime,
-        **extra: Any,
-    ) -> builtins.list[dict[str, Any]]:
-        await conn.execute(
-            update(schema.conversations)
-            .where(schema.conversations.c.id == conversation_id)
-            .values(assignee_id=agent_id, updated_at=now)
-        )
-        events = [event_row("conversation.assigned", now, conversation_id, by, assignee_id=agent_id, **extra)]
-        await record(conn, events)
-        return events
 
     async def set_status(
         self,
@@ -294,39 +215,9 @@ class Inbox:
     ) -> Conversation:
         """Change the status; snoozing needs a time in the future."""
         now = self.clock()
-        if status is ConversationStatus.SNOOZED:
-            if snoozed_until is None or snoozed_until <= now:
-                raise Conflict("snoozing needs a snoozed_until time in the future")
-        else:
-            snoozed_until = None
         async with self.db.write() as conn:
-            before = await _conversation(conn, conversation_id)
-            await conn.execute(
-                update(schema.conversations)
-                .where(schema.conversations.c.id == conversation_id)
-                .values(status=status.value, snoozed_until=snoozed_until, updated_at=now)
-            )
-            events = [
-                event_row(
-                    "conversation.status_changed",
-                    now,
-                    conversation_id,
-                    by,
-                    old=before.status.value,
-                    new=status.value,
-                    snoozed_until=snoozed_until.isoformat() if snoozed_until else None,
-                )
-            ]
-            await record(conn, events)
-            if snoozed_until is not None:
-                await scheduler.schedule(
-                    conn,
-                    WAKE,
-                    snoozed_until,
-                    f"{WAKE}:{conversation_id}:{snoozed_until.isoformat()}",
-                    conversation_id=conversation_id,
-                    now=now,
-                )
+            events = await change_status(conn, conversation_id, status, by, now, snoozed_until)
+            await rule_queue.enqueue(conn, events, now)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
 
@@ -338,36 +229,10 @@ class Inbox:
         by: int | None = None,
     ) -> Conversation:
         """Add and remove tags (lower-cased, trimmed)."""
-        add_set = {_tag(t) for t in add} - {""}
-        remove_set = {_tag(t) for t in remove} - {""}
         now = self.clock()
-        ct = schema.conversation_tags
         async with self.db.write() as conn:
             await _conversation(conn, conversation_id)
-            have = set(
-                (
-                    await conn.execute(select(ct.c.tag).where(ct.c.conversation_id == conversation_id))
-                ).scalars()
-            )
-            to_add = sorted(add_set - have - remove_set)
-            to_remove = sorted(remove_set & have)
-            if to_add:
-                await conn.execute(
-                    insert_ignore(conn, ct), [{"conversation_id": conversation_id, "tag": t} for t in to_add]
-                )
-            if to_remove:
-                await conn.execute(
-                    delete(ct).where(ct.c.conversation_id == conversation_id, ct.c.tag.in_(to_remove))
-                )
-            events = []
-            if to_add or to_remove:
-                events = [
-                    event_row(
-                        "conversation.tagged", now, conversation_id, by, added=to_add, removed=to_remove
-                    )
-                ]
-                await _touch(conn, conversation_id, now)
-                await record(conn, events)
+            events = await change_tags(conn, conversation_id, add, remove, by, now)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
 
@@ -377,25 +242,217 @@ class Inbox:
         """Change a conversation's priority."""
         now = self.clock()
         async with self.db.write() as conn:
-            before = await _conversation(conn, conversation_id)
-            await conn.execute(
-                update(schema.conversations)
-                .where(schema.conversations.c.id == conversation_id)
-                .values(priority=int(priority), updated_at=now)
-            )
-            events = [
-                event_row(
-                    "conversation.priority_changed",
-                    now,
-                    conversation_id,
-                    by,
-                    old=before.priority.name.lower(),
-                    new=priority.name.lower(),
-                )
-            ]
-            await record(conn, events)
+            events = await change_priority(conn, conversation_id, priority, by, now)
         self.bus.publish(events)
         return await self.conversation(conversation_id)
+
+
+# Changes in the caller's transaction; each returns the audit events it recorded.
+
+
+async def insert_note(
+    conn: AsyncConnection, conversation_id: int, agent_id: int | None, body: str, now: datetime
+) -> tuple[int, builtins.list[dict[str, Any]]]:
+    """Add an internal note; return its message id and the events."""
+    conv = await _conversation(conn, conversation_id)
+    row = {
+        "conversation_id": conversation_id,
+        "direction": Direction.NOTE.value,
+        "channel": conv.channel.value,
+        "channel_account": conv.channel_account,
+        "author_id": agent_id,
+        "text": body,
+        "meta": {},
+        "created_at": now,
+    }
+    mid = (await conn.execute(insert(schema.messages).returning(schema.messages.c.id), row)).scalar_one()
+    await index_messages(conn, [{"id": mid, "terms": index_terms(body)}])
+    await _touch(conn, conversation_id, now)
+    events = [event_row("note.added", now, conversation_id, agent_id, message_id=mid)]
+    await record(conn, events)
+    return mid, events
+
+
+async def check_assignable(conn: AsyncConnection, agent_id: int) -> None:
+    """Raise NotFound or Conflict unless the agent exists and is active."""
+    active = (
+        await conn.execute(select(schema.agents.c.active).where(schema.agents.c.id == agent_id))
+    ).scalar()
+    if active is None:
+        raise NotFound(f"agent {agent_id} does not exist")
+    if not active:
+        raise Conflict(f"agent {agent_id} is deactivated")
+
+
+async def round_robin(
+    conn: AsyncConnection, conversation_id: int, team_id: int, by: int | None, now: datetime
+) -> builtins.list[dict[str, Any]]:
+    """Move the conversation to the team and give it to the available member assigned longest ago."""
+    tm, ag = schema.team_members, schema.agents
+    seq = (
+        await conn.execute(
+            select(schema.teams.c.assign_seq).where(schema.teams.c.id == team_id).with_for_update()
+        )
+    ).scalar()
+    if seq is None:
+        raise NotFound(f"team {team_id} does not exist")
+    never_first = tm.c.last_assigned_seq.is_(None).desc()
+    agent_id = (
+        await conn.execute(
+            select(tm.c.agent_id)
+            .join(ag, ag.c.id == tm.c.agent_id)
+            .where(
+                tm.c.team_id == team_id,
+                ag.c.active.is_(True),
+                ag.c.availability == Availability.AVAILABLE.value,
+            )
+            .order_by(never_first, tm.c.last_assigned_seq, tm.c.agent_id)
+            .limit(1)
+        )
+    ).scalar()
+    await conn.execute(
+        update(schema.conversations)
+        .where(schema.conversations.c.id == conversation_id)
+        .values(team_id=team_id)
+    )
+    if agent_id is None:
+        events = [event_row("assignment.no_agent_available", now, conversation_id, by, team_id=team_id)]
+        await record(conn, events)
+        return events
+    await conn.execute(update(schema.teams).where(schema.teams.c.id == team_id).values(assign_seq=seq + 1))
+    await conn.execute(
+        update(tm).where(tm.c.team_id == team_id, tm.c.agent_id == agent_id).values(last_assigned_seq=seq + 1)
+    )
+    return await set_assignee(conn, conversation_id, agent_id, by, now, team_id=team_id)
+
+
+async def set_assignee(
+    conn: AsyncConnection,
+    conversation_id: int,
+    agent_id: int | None,
+    by: int | None,
+    now: datetime,
+    **extra: Any,
+) -> builtins.list[dict[str, Any]]:
+    """Set (or clear) the assignee."""
+    await conn.execute(
+        update(schema.conversations)
+        .where(schema.conversations.c.id == conversation_id)
+        .values(assignee_id=agent_id, updated_at=now)
+    )
+    events = [event_row("conversation.assigned", now, conversation_id, by, assignee_id=agent_id, **extra)]
+    await record(conn, events)
+    return events
+
+
+async def change_status(
+    conn: AsyncConnection,
+    conversation_id: int,
+    status: ConversationStatus,
+    by: int | None,
+    now: datetime,
+    snoozed_until: datetime | None = None,
+    **extra: Any,
+) -> builtins.list[dict[str, Any]]:
+    """Change the status; snoozing needs a time in the future."""
+    if status is ConversationStatus.SNOOZED:
+        if snoozed_until is None or snoozed_until <= now:
+            raise Conflict("snoozing needs a snoozed_until time in the future")
+    else:
+        snoozed_until = None
+    before = await _conversation(conn, conversation_id)
+    await conn.execute(
+        update(schema.conversations)
+        .where(schema.conversations.c.id == conversation_id)
+        .values(status=status.value, snoozed_until=snoozed_until, updated_at=now)
+    )
+    events = [
+        event_row(
+            "conversation.status_changed",
+            now,
+            conversation_id,
+            by,
+            old=before.status.value,
+            new=status.value,
+            snoozed_until=snoozed_until.isoformat() if snoozed_until else None,
+            **extra,
+        )
+    ]
+    await record(conn, events)
+    if snoozed_until is not None:
+        await scheduler.schedule(
+            conn,
+            WAKE,
+            snoozed_until,
+            f"{WAKE}:{conversation_id}:{snoozed_until.isoformat()}",
+            conversation_id=conversation_id,
+            now=now,
+        )
+    return events
+
+
+async def change_tags(
+    conn: AsyncConnection,
+    conversation_id: int,
+    add: Sequence[str],
+    remove: Sequence[str],
+    by: int | None,
+    now: datetime,
+    **extra: Any,
+) -> builtins.list[dict[str, Any]]:
+    """Add and remove tags (lower-cased, trimmed); no event when nothing changes."""
+    add_set = {_tag(t) for t in add} - {""}
+    remove_set = {_tag(t) for t in remove} - {""}
+    ct = schema.conversation_tags
+    have = set(
+        (await conn.execute(select(ct.c.tag).where(ct.c.conversation_id == conversation_id))).scalars()
+    )
+    to_add = sorted(add_set - have - remove_set)
+    to_remove = sorted(remove_set & have)
+    if to_add:
+        await conn.execute(
+            insert_ignore(conn, ct), [{"conversation_id": conversation_id, "tag": t} for t in to_add]
+        )
+    if to_remove:
+        await conn.execute(delete(ct).where(ct.c.conversation_id == conversation_id, ct.c.tag.in_(to_remove)))
+    if not (to_add or to_remove):
+        return []
+    events = [
+        event_row("conversation.tagged", now, conversation_id, by, added=to_add, removed=to_remove, **extra)
+    ]
+    await _touch(conn, conversation_id, now)
+    await record(conn, events)
+    return events
+
+
+async def change_priority(
+    conn: AsyncConnection,
+    conversation_id: int,
+    priority: Priority,
+    by: int | None,
+    now: datetime,
+    **extra: Any,
+) -> builtins.list[dict[str, Any]]:
+    """Change a conversation's priority."""
+    before = await _conversation(conn, conversation_id)
+    await conn.execute(
+        update(schema.conversations)
+        .where(schema.conversations.c.id == conversation_id)
+        .values(priority=int(priority), updated_at=now)
+    )
+    events = [
+        event_row(
+            "conversation.priority_changed",
+            now,
+            conversation_id,
+            by,
+            old=before.priority.name.lower(),
+            new=priority.name.lower(),
+            **extra,
+        )
+    ]
+    await record(conn, events)
+    return events
 
 
 async def wake(conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, Any]]:
@@ -424,6 +481,7 @@ async def wake(conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, 
         )
     ]
     await record(conn, events)
+    await rule_queue.enqueue(conn, events, timer.due_at)
     return events
 
 

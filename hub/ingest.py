@@ -24,6 +24,7 @@ from hub.errors import HubError
 from hub.events import EventBus, event_row, record
 from hub.models import ConversationStatus, Direction, Identity, InboundMessage, IngestResult, Priority
 from hub.prepare import IngestLimits, Prepared, prepare_batch
+from hub.rules import queue as rule_queue
 from hub.store import BlobStore, Database, ids, schema
 from hub.store.search import index_messages
 from hub.store.upsert import insert_ignore
@@ -176,6 +177,7 @@ class IngestPipeline:
                     channel=item.prepared.message.channel.value,
                 )
             )
+        await rule_queue.enqueue(conn, events, now, new_conversations=frozenset(new_ids))
         for index, p in enumerate(batch):
             if results[index] is None:
                 first = results[first_of_key[(p.message.channel_account, p.message.external_id)]]

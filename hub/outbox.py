@@ -40,6 +40,7 @@ from hub.models import (
     OutboundMessage,
     OutboundStatus,
 )
+from hub.rules import queue as rule_queue
 from hub.store import Database, schema
 from hub.store.claims import claim
 from hub.store.rows import all_of, by_id
@@ -138,67 +139,19 @@ class Outbox:
                 if existing.conversation_id != conversation_id:
                     raise Conflict("idempotency key already used for another conversation")
                 return existing
-            conv = await by_id(conn, schema.conversations, conversation_id, "conversation")
-            channel = ChannelKind(conv["channel"])
-            recipient = await _recipient(conn, conversation_id, conv["contact_id"], channel)
-            refs = await _reply_refs(conn, conversation_id)
-            message_meta = dict(meta or {})
-            if refs:
-                message_meta["reply_refs"] = refs
-            mid = (
-                await conn.execute(
-                    insert(schema.messages).returning(schema.messages.c.id),
-                    {
-                        "conversation_id": conversation_id,
-                        "direction": Direction.OUTBOUND.value,
-                        "channel": channel.value,
-                        "channel_account": conv["channel_account"],
-                        "sender": None,
-                        "author_id": agent_id,
-                        "subject": subject or conv["subject"],
-                        "text": text_body,
-                        "html": html,
-                        "automatic": automatic,
-                        "meta": message_meta,
-                        "created_at": now,
-                    },
-                )
-            ).scalar_one()
-            await conn.execute(
-                insert(schema.outbox),
-                {
-                    "message_id": mid,
-                    "conversation_id": conversation_id,
-                    "channel": channel.value,
-                    "channel_account": conv["channel_account"],
-                    "recipient_kind": recipient.kind.value,
-                    "recipient": recipient.address,
-                    "idempotency_key": key,
-                    "status": OutboundStatus.QUEUED.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                },
+            events = await queue_reply(
+                conn,
+                conversation_id,
+                text_body,
+                key=key,
+                agent_id=agent_id,
+                subject=subject,
+                html=html,
+                automatic=automatic,
+                meta=meta,
+                audit=audit,
+                now=now,
             )
-            await index_messages(conn, [{"id": mid, "terms": index_terms(subject, text_body)}])
-            values: dict[str, Any] = {"updated_at": now, "last_message_at": now}
-            if not automatic and conv["status"] == ConversationStatus.OPEN.value:
-                values["status"] = ConversationStatus.PENDING.value
-            await conn.execute(
-                update(schema.conversations)
-                .where(schema.conversations.c.id == conversation_id)
-                .values(**values)
-            )
-            events = [
-                event_row(
-                    "message.queued", now, conversation_id, agent_id, message_id=mid, automatic=automatic
-                ),
-                *(
-                    event_row(kind, now, conversation_id, agent_id, message_id=mid, **data)
-                    for kind, data in audit.items()
-                ),
-            ]
-            await record(conn, events)
             stored = await _message_for_key(conn, key)
         assert stored is not None
         self.bus.publish(events)
@@ -579,3 +532,79 @@ async def _reply_refs(conn: AsyncConnection, conversation_id: int) -> list[str]:
     if latest is None:
         return []
     return list((await conn.execute(select(r.c.ref).where(r.c.message_id == latest))).scalars())
+
+
+async def queue_reply(
+    conn: AsyncConnection,
+    conversation_id: int,
+    text_body: str,
+    *,
+    key: str,
+    agent_id: int | None,
+    subject: str | None,
+    html: str | None,
+    automatic: bool,
+    meta: Mapping[str, Any] | None,
+    audit: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Store a reply and its outbox entry in the caller's transaction; return the events to publish."""
+    conv = await by_id(conn, schema.conversations, conversation_id, "conversation")
+    channel = ChannelKind(conv["channel"])
+    recipient = await _recipient(conn, conversation_id, conv["contact_id"], channel)
+    refs = await _reply_refs(conn, conversation_id)
+    message_meta = dict(meta or {})
+    if refs:
+        message_meta["reply_refs"] = refs
+    mid = (
+        await conn.execute(
+            insert(schema.messages).returning(schema.messages.c.id),
+            {
+                "conversation_id": conversation_id,
+                "direction": Direction.OUTBOUND.value,
+                "channel": channel.value,
+                "channel_account": conv["channel_account"],
+                "sender": None,
+                "author_id": agent_id,
+                "subject": subject or conv["subject"],
+                "text": text_body,
+                "html": html,
+                "automatic": automatic,
+                "meta": message_meta,
+                "created_at": now,
+            },
+        )
+    ).scalar_one()
+    await conn.execute(
+        insert(schema.outbox),
+        {
+            "message_id": mid,
+            "conversation_id": conversation_id,
+            "channel": channel.value,
+            "channel_account": conv["channel_account"],
+            "recipient_kind": recipient.kind.value,
+            "recipient": recipient.address,
+            "idempotency_key": key,
+            "status": OutboundStatus.QUEUED.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+    )
+    await index_messages(conn, [{"id": mid, "terms": index_terms(subject, text_body)}])
+    values: dict[str, Any] = {"updated_at": now, "last_message_at": now}
+    if not automatic and conv["status"] == ConversationStatus.OPEN.value:
+        values["status"] = ConversationStatus.PENDING.value
+    await conn.execute(
+        update(schema.conversations).where(schema.conversations.c.id == conversation_id).values(**values)
+    )
+    events = [
+        event_row("message.queued", now, conversation_id, agent_id, message_id=mid, automatic=automatic),
+        *(
+            event_row(kind, now, conversation_id, agent_id, message_id=mid, **data)
+            for kind, data in audit.items()
+        ),
+    ]
+    await record(conn, events)
+    await rule_queue.enqueue(conn, events, now)
+    return events

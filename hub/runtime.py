@@ -120,6 +120,8 @@ class Hub:
         from hub.web.app import create_app
 
         self.services = services = await open_services(self.config)
+        await services.rules.load()
+        services.rules.start()
         self.http = aiohttp.ClientSession()
         services.attach_channels(self.http)
         services.inbox.start()
@@ -133,7 +135,7 @@ class Hub:
             )
             supervisor.start()
             self.supervisors.append(supervisor)
-        handlers = {inbox.WAKE: inbox.wake, **timer_handlers(services.sla)}
+        handlers = {inbox.WAKE: inbox.wake, **timer_handlers(services.sla), **services.rule_engine.handlers()}
         self.scheduler = Scheduler(services.db, handlers, services.clock, bus=services.bus)
         self.scheduler.start()
         services.sla.start()
@@ -157,6 +159,7 @@ class Hub:
             ("channels", self._stop_channels),
             ("scheduler", self._stop_scheduler),
             ("SLA clock", self._stop_sla),
+            ("rules", self._stop_rules),
             ("inbox", self._stop_inbox),
             ("http client", self._close_http),
             ("store", self._close_store),
@@ -181,6 +184,10 @@ class Hub:
     async def _stop_sla(self) -> None:
         if self.services is not None:
             await self.services.sla.stop()
+
+    async def _stop_rules(self) -> None:
+        if self.services is not None:
+            await self.services.rules.stop()
 
     async def _stop_dispatcher(self) -> None:
         if self.dispatcher is not None:

@@ -18,9 +18,13 @@ from hub.events import EventBus
 from hub.inbox import Inbox
 from hub.outbox import Outbox
 from hub.prepare import IngestLimits
+from hub.replies import TemplateReplies
+from hub.rules.engine import RuleEngine
+from hub.rules.source import RuleSource
 from hub.sla.service import SlaService
 from hub.store import BlobStore, Database
 from hub.store.migrate import upgrade
+from hub.templates import Templates
 
 
 @dataclass(slots=True)
@@ -37,7 +41,11 @@ class Services:
     directory: Directory
     sla: SlaService
     composer: Composer
+    templates: Templates
+    replies: TemplateReplies
     clock: Clock
+    rules: RuleSource
+    rule_engine: RuleEngine
     channels: dict[str, Channel] = field(default_factory=dict)
 
     def attach_channels(self, http: ClientSession) -> None:
@@ -53,8 +61,9 @@ class Services:
             self.channels[entry.entry.name] = channel_registry.build(entry, context)
 
     async def close(self) -> None:
-        """Stop the SLA clock and the inbox's batching, and close the database."""
+        """Stop the SLA clock, the rules' reloading and the inbox's batching, and close the database."""
         await self.sla.stop()
+        await self.rules.stop()
         await self.inbox.stop()
         await self.db.dispose()
 
@@ -75,6 +84,20 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
     inbox = Inbox(db, blobs, bus, limits, clock)
     inbox.committer.max_batch = config.inbox.max_batch
     outbox = Outbox(db, bus, clock)
+    rules = RuleSource(config.path(config.rules_dir), clock=clock)
+    sla = SlaService(db, bus, clock)
+    rules.on_change(lambda ruleset: sla.set_book(ruleset.policies))
+    composer = Composer(inbox, outbox, lambda: rules.loaded.etiquette if rules.loaded else None)
+    templates = Templates.for_config(config)
+    replies = TemplateReplies(
+        templates, composer, lambda: rules.loaded, config.company, config.hub.default_language
+    )
+
+    async def sign(conversation_id: int, lang: str) -> str:
+        async with db.read() as conn:
+            return await replies.signature(conn, conversation_id, lang)
+
+    composer.signer = sign
     return Services(
         config=config,
         db=db,
@@ -84,7 +107,11 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
         contacts=ContactService(db, clock),
         outbox=outbox,
         directory=Directory(db, clock),
-        sla=SlaService(db, bus, clock),
-        composer=Composer(inbox, outbox, lambda: None),
+        sla=sla,
+        composer=composer,
+        templates=templates,
+        replies=replies,
         clock=clock,
+        rules=rules,
+        rule_engine=RuleEngine(lambda: rules.current, replies, clock=clock),
     )

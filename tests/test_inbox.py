@@ -206,7 +206,9 @@ async def test_snooze_and_wake(services: Services, clock: FakeClock) -> None:
     await services.inbox.set_status(
         r.conversation_id, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(hours=1)
     )
-    timers = Scheduler(services.db, {WAKE: wake}, clock)
+    timers = Scheduler(services.db, {WAKE: wake, **services.rule_engine.handlers()}, clock)
+    await services.rules.load()
+    assert await timers.run_due() == 2  # the rule engine sees the message and the snooze
     assert await timers.run_due() == 0
     clock.advance(hours=1, seconds=1)
     assert await timers.run_due() == 1
@@ -222,7 +224,9 @@ async def test_a_changed_snooze_wakes_only_at_its_new_time(services: Services, c
     await services.inbox.set_status(
         cid, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(hours=3)
     )
-    timers = Scheduler(services.db, {WAKE: wake}, clock)
+    timers = Scheduler(services.db, {WAKE: wake, **services.rule_engine.handlers()}, clock)
+    await services.rules.load()
+    assert await timers.run_due() == 3  # the rule engine sees the message and both snoozes
     clock.advance(hours=2)
     assert await timers.run_due() == 1
     assert (await services.inbox.conversation(cid)).status is ConversationStatus.SNOOZED

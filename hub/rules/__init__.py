@@ -1,1 +1,1 @@
-"""Rule files: loading, validation, conditions and triggers."""
+"""Rule files: loading and validating them, conditions, triggers and their exactly-once firing."""

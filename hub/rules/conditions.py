@@ -1,28 +1,46 @@
-"""Conditions (`when` / `if`): all or any of field, operator, value, evaluated on a conversation's facts."""
+"""Conditions over a conversation and its message: the `if` of triggers and the `when` of SLA policies.
+
+A condition is `{field, operator, value}`; `Conditions` is `{all: [...], any: [...]}`, whose
+items are conditions or nested groups. Every field allows only the operators that make sense
+for it, and every value is checked when the rule file is loaded (regular expressions are
+compiled then), so evaluation, `matches`, is pure and cannot fail.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from hub.models import Priority
-
-Operator = Literal[
-    "is", "is_not", "in", "not_in", "contains", "not_contains", "matches", "starts_with", "ends_with",
-    "is_empty", "at_least",
-]  # fmt: skip
-
-TEXT_FIELDS = frozenset(
-    {"channel", "mailbox", "subject", "body", "sender", "language", "status", "team", "assignee"}
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationInfo,
+    field_validator,
 )
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.models import ChannelKind, ConversationStatus, Direction, Priority
+from hub.sla.calendar import BusinessCalendar
+from hub.store import schema
+from hub.store.rows import by_id
 
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """What conditions can look at: one conversation, and the message that prompted the question."""
+    """What conditions are evaluated on: one conversation (and its latest message), at one moment.
+
+    `mailbox` is the channel account (mailbox, phone line) the conversation is on; `body`,
+    `subject` and `sender` come from the message the event is about (or the latest inbound
+    one); `in_business_hours` is None when no calendar was given.
+    """
 
     channel: str
     mailbox: str | None
@@ -33,114 +51,261 @@ class Facts:
     tags: frozenset[str]
     priority: str
     status: str
-    team: str | None = None
-    assignee: str | None = None
-    in_business_hours: bool | None = None
-    contact_name: str | None = None
+    team: str | None
+    assignee: str | None
+    in_business_hours: bool | None
+    contact_name: str | None
+    conversation_id: int | None = None
+    message_id: int | None = None
+
+
+TEXT_OPERATORS = (
+    "is",
+    "is_not",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "matches",
+    "starts_with",
+    "ends_with",
+)
+CHOICE_OPERATORS = ("is", "is_not", "in", "not_in")
+EMPTY_OPERATORS = ("is_empty", "is_not_empty")
+PRIORITIES = tuple(p.name.lower() for p in Priority)
+
+OPERATORS: dict[str, tuple[str, ...]] = {
+    "channel": CHOICE_OPERATORS,
+    "mailbox": TEXT_OPERATORS + EMPTY_OPERATORS,
+    "subject": TEXT_OPERATORS + EMPTY_OPERATORS,
+    "body": TEXT_OPERATORS + EMPTY_OPERATORS,
+    "sender": TEXT_OPERATORS,
+    "language": CHOICE_OPERATORS,
+    "tags": ("contains", "not_contains", *EMPTY_OPERATORS),
+    "priority": ("is", "is_not", "in", "not_in", "at_least", "at_most"),
+    "status": CHOICE_OPERATORS,
+    "team": TEXT_OPERATORS + EMPTY_OPERATORS,
+    "assignee": TEXT_OPERATORS + EMPTY_OPERATORS,
+    "in_business_hours": ("is",),
+    "contact_name": TEXT_OPERATORS + EMPTY_OPERATORS,
+}
+"""The fields a condition may test, and the operators each one allows."""
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "channel": tuple(c.value for c in ChannelKind),
+    "status": tuple(s.value for s in ConversationStatus),
+    "priority": PRIORITIES,
+    "language": ("en", "zh"),
+}
+LIST_OPERATORS = frozenset({"in", "not_in"})
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 class Condition(BaseModel):
-    """One test of a field against a value."""
+    """One test: `field` compared by `operator` with `value` (text comparisons ignore case)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    field: Literal[
-        "channel", "mailbox", "subject", "body", "sender", "language", "tags", "priority", "status", "team",
-        "assignee", "in_business_hours",
-    ]  # fmt: skip
-    operator: Operator
-    value: Any = None
+    field: str
+    operator: str
+    value: Any = Field(default=None, validate_default=True)
+    _pattern: re.Pattern[str] | None = PrivateAttr(default=None)
 
-    @model_validator(mode="after")
-    def _fits(self) -> Condition:
-        allowed = _OPERATORS[self.field]
-        if self.operator not in allowed:
-            raise ValueError(
-                f"operator {self.operator!r} does not fit {self.field!r}; use one of {', '.join(allowed)}"
-            )
-        if self.operator in ("in", "not_in") and not isinstance(self.value, list):
-            raise ValueError(f"{self.operator!r} needs a list of values")
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, value: str) -> str:
+        if value not in OPERATORS:
+            raise ValueError(f"expected one of: {', '.join(OPERATORS)}; got {value!r}")
+        return value
+
+    @field_validator("operator")
+    @classmethod
+    def _operator_fits(cls, value: str, info: ValidationInfo) -> str:
+        field = info.data.get("field")
+        if field is None:
+            return value
+        allowed = OPERATORS[field]
+        if value not in allowed:
+            raise ValueError(f"{field} allows the operators: {', '.join(allowed)}; got {value!r}")
+        return value
+
+    @field_validator("value")
+    @classmethod
+    def _value_fits(cls, value: Any, info: ValidationInfo) -> Any:
+        field, operator = info.data.get("field"), info.data.get("operator")
+        if field is None or operator is None:
+            return value
+        return _check_value(field, operator, value)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Compile the regular expression of a `matches` condition once."""
         if self.operator == "matches":
-            try:
-                re.compile(str(self.value), re.IGNORECASE)
-            except re.error as err:
-                raise ValueError(f"not a valid regular expression: {err}") from None
-        if self.field == "priority":
-            values = self.value if isinstance(self.value, list) else [self.value]
-            bad = [v for v in values if str(v).upper() not in Priority.__members__]
-            if bad:
-                raise ValueError(f"unknown priority {bad[0]!r}; use one of low, normal, high, urgent")
-        if self.field == "in_business_hours" and not isinstance(self.value, bool):
-            raise ValueError("in_business_hours needs true or false")
-        return self
+            self._pattern = re.compile(self.value, re.IGNORECASE)
 
     def test(self, facts: Facts) -> bool:
         """Whether the facts pass this condition."""
         actual = getattr(facts, self.field)
         op = self.operator
-        if self.field == "tags":
-            tags: frozenset[str] = actual
-            if op == "is_empty":
-                return not tags if self.value in (None, True) else bool(tags)
-            wanted = {str(v).lower() for v in (self.value if isinstance(self.value, list) else [self.value])}
-            hit = bool(wanted & {t.lower() for t in tags})
-            return hit if op == "contains" else not hit
-        if self.field == "priority" and op == "at_least":
-            return bool(Priority[actual.upper()] >= Priority[str(self.value).upper()])
         if self.field == "in_business_hours":
-            return actual is (self.value if op == "is" else not self.value)
-        text = "" if actual is None else str(actual)
-        return _text_test(op, text, self.value)
+            return actual is not None and actual is self.value
+        if self.field == "tags":
+            if op in EMPTY_OPERATORS:
+                return (not actual) == (op == "is_empty")
+            found = _fold(self.value) in actual
+            return bool(found if op == "contains" else not found)
+        if self.field == "priority" and op in ("at_least", "at_most"):
+            have, want = PRIORITIES.index(actual), PRIORITIES.index(self.value)
+            return have >= want if op == "at_least" else have <= want
+        if op in EMPTY_OPERATORS:
+            return (not actual) == (op == "is_empty")
+        return _text_test(op, _fold(actual or ""), self.value, self._pattern)
 
 
-def _text_test(op: str, text: str, value: Any) -> bool:
-    low = text.casefold()
-    if op == "is_empty":
-        return not text if value in (None, True) else bool(text)
-    if op in ("in", "not_in"):
-        hit = low in {str(v).casefold() for v in value}
-        return hit if op == "in" else not hit
+def _text_test(op: str, actual: str, value: Any, pattern: re.Pattern[str] | None) -> bool:
     if op == "matches":
-        return re.search(str(value), text, re.IGNORECASE) is not None
-    needle = str(value).casefold()
-    results = {
-        "is": low == needle,
-        "is_not": low != needle,
-        "contains": needle in low,
-        "not_contains": needle not in low,
-        "starts_with": low.startswith(needle),
-        "ends_with": low.endswith(needle),
-    }
-    return results[op]
+        assert pattern is not None
+        return pattern.search(actual) is not None
+    if op in LIST_OPERATORS:
+        inside = actual in value
+        return inside if op == "in" else not inside
+    if op == "is":
+        return bool(actual == value)
+    if op == "is_not":
+        return bool(actual != value)
+    if op == "contains":
+        return value in actual
+    if op == "not_contains":
+        return value not in actual
+    if op == "starts_with":
+        return actual.startswith(value)
+    return actual.endswith(value)
 
 
-_TEXT_OPS: tuple[str, ...] = (
-    "is", "is_not", "in", "not_in", "contains", "not_contains", "matches",
-    "starts_with", "ends_with", "is_empty",
-)  # fmt: skip
-_OPERATORS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(TEXT_FIELDS, _TEXT_OPS),
-    "tags": ("contains", "not_contains", "is_empty"),
-    "priority": ("is", "is_not", "in", "not_in", "at_least"),
-    "in_business_hours": ("is", "is_not"),
-}
+def _check_value(field: str, operator: str, value: Any) -> Any:
+    if field == "in_business_hours":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false; got {value!r}")
+        return value
+    if operator in EMPTY_OPERATORS:
+        if value is not None:
+            raise ValueError(f"{operator} takes no value; remove it")
+        return None
+    if operator in LIST_OPERATORS:
+        items = value if isinstance(value, list) else None
+        if not items or not all(isinstance(v, str) for v in items):
+            raise ValueError(f"{operator} expects a list of text values, like [a, b]; got {value!r}")
+        return tuple(_choice(field, v) for v in items)
+    if not isinstance(value, str) or (not value and operator != "is"):
+        raise ValueError(f"{operator} expects a text value; got {value!r}")
+    if operator == "matches":
+        try:
+            re.compile(value, re.IGNORECASE)
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression: {err}") from None
+        return value
+    return _choice(field, value)
+
+
+def _choice(field: str, value: str) -> str:
+    folded = _fold(value)
+    choices = CHOICES.get(field)
+    if choices is not None and folded not in choices:
+        raise ValueError(f"expected one of: {', '.join(choices)}; got {value!r}")
+    return folded
+
+
+def _item_kind(value: Any) -> str:
+    if isinstance(value, dict) and ("all" in value or "any" in value):
+        return "__group__"
+    return "__condition__"
+
+
+Item = Annotated[
+    Annotated[Condition, Tag("__condition__")] | Annotated["Conditions", Tag("__group__")],
+    Discriminator(_item_kind),
+]
 
 
 class Conditions(BaseModel):
-    """All of these and any of those; empty means always."""
+    """All of `all` and at least one of `any` (when `any` is not empty); empty is always true."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    all: list[Condition | Conditions] = Field(default_factory=list)
-    any: list[Condition | Conditions] = Field(default_factory=list)
+    all: tuple[Item, ...] = ()
+    any: tuple[Item, ...] = Field(default=())
 
     def test(self, facts: Facts) -> bool:
-        """Whether the facts pass every `all` item and, if there are `any` items, one of them."""
+        """Whether the facts pass this group."""
         if not all(item.test(facts) for item in self.all):
             return False
         return not self.any or any(item.test(facts) for item in self.any)
 
 
+Conditions.model_rebuild()
+
+
 def matches(conditions: Conditions | None, facts: Facts) -> bool:
-    """Whether facts pass the conditions (no conditions: always)."""
+    """Whether the facts pass the conditions; no conditions always pass."""
     return conditions is None or conditions.test(facts)
+
+
+async def load_facts(
+    conn: AsyncConnection,
+    conversation_id: int,
+    message_id: int | None,
+    calendar: BusinessCalendar | None,
+    now: datetime,
+) -> Facts:
+    """The facts of a conversation from the store; the message is `message_id` or the latest inbound."""
+    conv = await by_id(conn, schema.conversations, conversation_id, "conversation")
+    m = schema.messages
+    stmt = select(m.c.id, m.c.subject, m.c.text, m.c.sender, m.c.meta)
+    if message_id is not None:
+        stmt = stmt.where(m.c.id == message_id)
+    else:
+        stmt = stmt.where(
+            m.c.conversation_id == conversation_id, m.c.direction == Direction.INBOUND.value
+        ).order_by(m.c.created_at.desc(), m.c.id.desc())
+    message = (await conn.execute(stmt.limit(1))).mappings().first()
+    contact = (
+        await conn.execute(
+            select(schema.contacts.c.name, schema.contacts.c.language).where(
+                schema.contacts.c.id == conv["contact_id"]
+            )
+        )
+    ).first()
+    ct = schema.conversation_tags
+    tags = frozenset(
+        (await conn.execute(select(ct.c.tag).where(ct.c.conversation_id == conversation_id))).scalars()
+    )
+    team = await _name(conn, schema.teams.c.name, schema.teams.c.id, conv["team_id"])
+    assignee = await _name(conn, schema.agents.c.username, schema.agents.c.id, conv["assignee_id"])
+    meta: dict[str, Any] = dict(message["meta"] or {}) if message else {}
+    language = str(meta.get("language") or (contact.language if contact else None) or "")
+    return Facts(
+        channel=conv["channel"],
+        mailbox=conv["channel_account"],
+        subject=(message["subject"] if message else None) or conv["subject"] or "",
+        body=message["text"] if message else "",
+        sender=(message["sender"] if message else None) or "",
+        language=language,
+        tags=tags,
+        priority=Priority(conv["priority"]).name.lower(),
+        status=conv["status"],
+        team=team,
+        assignee=assignee,
+        in_business_hours=calendar.is_open(now) if calendar is not None else None,
+        contact_name=(contact.name if contact else None) or meta.get("sender_name"),
+        conversation_id=conversation_id,
+        message_id=message["id"] if message else None,
+    )
+
+
+async def _name(conn: AsyncConnection, column: Any, id_column: Any, row_id: int | None) -> str | None:
+    if row_id is None:
+        return None
+    value = (await conn.execute(select(column).where(id_column == row_id))).scalar()
+    return str(value) if value is not None else None

@@ -97,7 +97,9 @@ async def _conversations(conn: AsyncConnection, ids: Sequence[int]) -> dict[int,
             status=r.status,
             team=r.team,
             assignee=r.assignee,
+            in_business_hours=None,
             contact_name=r.contact_name,
+            conversation_id=r.id,
         )
         out[r.id] = History(r.id, facts, r.team_id, r.assignee_id, ConversationStatus(r.status))
     return out

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.models import ConversationStatus
 from hub.rules.conditions import Conditions, Facts, matches
+from hub.rules.durations import Duration
 from hub.sla.calendar import BusinessCalendar, parse_hours
 from hub.sla.deadlines import Targets
-from hub.sla.durations import Duration
 from hub.sla.rings import AnswerTarget
 
 

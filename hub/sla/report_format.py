@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Literal
 
-from hub.sla.durations import format_duration
+from hub.rules.durations import format_duration
 from hub.sla.report import SlaReport
 
 Format = Literal["table", "csv", "json"]

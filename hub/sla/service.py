@@ -49,7 +49,8 @@ class SlaService:
             return AnswerTarget()
         facts = Facts(
             channel="voice", mailbox=line, subject="", body="", sender="", language="", tags=frozenset(),
-            priority="normal", status="open",
+            priority="normal", status="open", team=None, assignee=None, in_business_hours=None,
+            contact_name=None,
         )  # fmt: skip
         policy = self._book.select(facts)
         return policy.answer if policy is not None else self._book.answer

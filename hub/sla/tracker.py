@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import scheduler
 from hub.events import event_row, record
+from hub.rules import queue as rule_queue
 from hub.sla import followups, history, wakeups
 from hub.sla.deadlines import Deadline, StepKind, deadlines
 from hub.sla.history import History
@@ -269,6 +270,7 @@ async def _record_moments(
                 events.append(_event(cycle, what, at))
     events.sort(key=lambda e: e["at"])
     await record(conn, events)
+    await rule_queue.enqueue(conn, events, now)
     return events
 
 

@@ -1,0 +1,249 @@
+"""Templated replies the hub sends by itself: acknowledgements with their promise (E1, L8), trigger replies.
+
+`TemplateReplies.send_template` renders a template for the conversation's channel and the
+customer's language and time zone, adds the team signature where mail needs one (E6),
+computes the reply-time promise for acknowledgements, runs the pre-send check, and queues
+the reply in the caller's transaction. It stays silent, with an event saying why, when the
+customer's mail must not be answered automatically (loops, bulk mail), when this customer
+was acknowledged in the last day, or when the rendered reply breaks an etiquette rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.compose import SUBJECT_CHANNELS, Composer, _signed
+from hub.config import CompanySection
+from hub.errors import HubError, TemplateError
+from hub.etiquette import Draft, has_errors
+from hub.events import event_row, record
+from hub.models import ChannelKind, Direction
+from hub.outbox import queue_reply
+from hub.rules.loader import RuleSet
+from hub.sla import history
+from hub.sla.promise import promise_due
+from hub.store import schema
+from hub.templates import SAMPLES, Templates, normalize_language
+from hub.templates.dates import language
+
+ACKNOWLEDGE = "acknowledge"
+ACK_INTERVAL = timedelta(days=1)
+
+
+def blank(value: Any) -> Any:
+    """The shape of the sample context with every leaf empty, so strict templates find every key."""
+    if isinstance(value, Mapping):
+        return {k: blank(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return []
+    return None
+
+
+class TemplateReplies:
+    """The trigger engine's reply sender."""
+
+    def __init__(
+        self,
+        templates: Templates,
+        composer: Composer,
+        rules: Callable[[], RuleSet | None],
+        company: CompanySection,
+        default_language: str = "en",
+    ) -> None:
+        self.templates = templates
+        self.composer = composer
+        self.rules = rules
+        self.company = company
+        self.default_language = default_language
+
+    async def context(
+        self, conn: AsyncConnection, conversation_id: int, lang: str, reply_by: datetime | None
+    ) -> tuple[dict[str, Any], ChannelKind, ZoneInfo]:
+        """The template context of a conversation, its channel, and the customer's time zone."""
+        c, ct, t, a = schema.conversations, schema.contacts, schema.teams, schema.agents
+        row = (
+            await conn.execute(
+                select(
+                    c.c.id,
+                    c.c.subject,
+                    c.c.channel,
+                    c.c.created_at,
+                    ct.c.name.label("customer"),
+                    ct.c.timezone,
+                    t.c.name.label("team"),
+                    t.c.department,
+                    a.c.display_name.label("agent"),
+                )
+                .select_from(
+                    c.join(ct, ct.c.id == c.c.contact_id)
+                    .outerjoin(t, t.c.id == c.c.team_id)
+                    .outerjoin(a, a.c.id == c.c.assignee_id)
+                )
+                .where(c.c.id == conversation_id)
+            )
+        ).one()
+        zone = _zone(row.timezone, self._calendar_zone())
+        company = self.company
+        ctx: dict[str, Any] = copy.deepcopy(blank(SAMPLES[language(lang)]))
+        ctx["customer"].update(name=row.customer, language=lang, timezone=str(zone))
+        department = row.department or company.department
+        ctx["team"].update(
+            name=row.team or company.name, department=department, email=company.email or None,
+            phone=company.phone or None, address=company.address or None,
+        )  # fmt: skip
+        ctx["agent"].update(name=row.agent, department=department)
+        ctx["company"].update(
+            name=company.name, address=company.address or None, phone=company.phone or None,
+            email=company.email or None, website=company.website or None,
+        )  # fmt: skip
+        ctx["conversation"].update(
+            id=row.id, subject=row.subject, channel=row.channel, opened_at=row.created_at
+        )
+        ctx["alternative_contact"].update(
+            name=company.name, phone=company.phone or None, email=company.email or None
+        )
+        ctx["reply_by"] = reply_by
+        return ctx, ChannelKind(row.channel), zone
+
+    async def send_template(
+        self, conn: AsyncConnection, conversation_id: int, template: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Render, check and queue a reply in the caller's transaction; return the events recorded."""
+        ruleset = self.rules()
+        if ruleset is None:
+            raise HubError("no rules are loaded")
+        silent = await self._reason_to_stay_silent(conn, conversation_id, template, now)
+        if silent is not None:
+            return await _note(
+                conn, "rules.reply_suppressed", now, conversation_id, template=template, reason=silent
+            )
+        lang = await self._language(conn, conversation_id)
+        reply_by = (
+            await self._promise(conn, ruleset, conversation_id, now) if template == ACKNOWLEDGE else None
+        )
+        if template == ACKNOWLEDGE and reply_by is None:
+            return await _note(
+                conn, "rules.reply_suppressed", now, conversation_id, template=template,
+                reason="no SLA policy with a response target covers this conversation: no promise to make",
+            )  # fmt: skip
+        ctx, channel, zone = await self.context(conn, conversation_id, lang, reply_by)
+        text, subject = self._render(channel, template, lang, ctx, zone)
+        draft = Draft(channel, subject, text, is_reply=True, conversation_id=conversation_id, automatic=True)
+        findings = self.composer.findings(draft, lang)
+        if has_errors(findings):
+            return await _note(
+                conn, "rules.reply_blocked", now, conversation_id, template=template,
+                findings=[f.to_dict() for f in findings],
+            )  # fmt: skip
+        meta: dict[str, Any] = {"template": template}
+        if reply_by is not None:
+            meta["promise_due_at"] = reply_by.isoformat()
+        if findings:
+            meta["etiquette"] = [f.to_dict() for f in findings]
+        return await queue_reply(
+            conn, conversation_id, text, key=f"template:{template}:{conversation_id}:{uuid.uuid4().hex}",
+            agent_id=None, subject=subject, html=None, automatic=True, meta=meta, audit={}, now=now,
+        )  # fmt: skip
+
+    async def signature(self, conn: AsyncConnection, conversation_id: int, lang: str) -> str:
+        """The team signature (E6) for a reply on this conversation, starting with the `-- ` line."""
+        ctx, channel, zone = await self.context(conn, conversation_id, lang, None)
+        return self.templates.render(channel, "signature_team", lang, "txt", ctx, tz=zone).text
+
+    def _render(
+        self, channel: ChannelKind, template: str, lang: str, ctx: Mapping[str, Any], zone: ZoneInfo
+    ) -> tuple[str, str | None]:
+        text = self.templates.render(channel, template, lang, "txt", ctx, tz=zone).text
+        subject = None
+        if channel in SUBJECT_CHANNELS:
+            try:
+                subject = self.templates.render_subject(channel, template, lang, ctx, tz=zone)
+            except TemplateError:
+                subject = None
+            if not _signed(text):
+                signature = self.templates.render(channel, "signature_team", lang, "txt", ctx, tz=zone).text
+                text = f"{text.rstrip()}\n\n{signature}"
+        return text, subject
+
+    async def _reason_to_stay_silent(
+        self, conn: AsyncConnection, conversation_id: int, template: str, now: datetime
+    ) -> str | None:
+        m = schema.messages
+        last = (
+            await conn.execute(
+                select(m.c.meta)
+                .where(m.c.conversation_id == conversation_id, m.c.direction == Direction.INBOUND.value)
+                .order_by(m.c.created_at.desc(), m.c.id.desc())
+                .limit(1)
+            )
+        ).scalar()
+        auto = (last or {}).get("auto_reply")
+        if isinstance(auto, Mapping) and auto.get("allowed") is False:
+            return f"the customer's message must not be answered automatically: {auto.get('reason')}"
+        if auto is False:
+            return "the customer's message must not be answered automatically"
+        if template == ACKNOWLEDGE:
+            recent = await conn.execute(
+                select(m.c.meta).where(
+                    m.c.conversation_id == conversation_id,
+                    m.c.automatic,
+                    m.c.direction == Direction.OUTBOUND.value,
+                    m.c.created_at > now - ACK_INTERVAL,
+                )
+            )
+            if any((meta or {}).get("template") == ACKNOWLEDGE for (meta,) in recent):
+                return "this conversation was acknowledged less than a day ago"
+        return None
+
+    async def _language(self, conn: AsyncConnection, conversation_id: int) -> str:
+        c, ct = schema.conversations, schema.contacts
+        found = (
+            await conn.execute(
+                select(ct.c.language).join(c, c.c.contact_id == ct.c.id).where(c.c.id == conversation_id)
+            )
+        ).scalar()
+        return normalize_language(found or "") or language(self.default_language)
+
+    async def _promise(
+        self, conn: AsyncConnection, ruleset: RuleSet, conversation_id: int, now: datetime
+    ) -> datetime | None:
+        book = ruleset.policies
+        h = (await history.load(conn, [conversation_id])).get(conversation_id)
+        policy = book.select(h.facts) if h is not None else None
+        if h is None or policy is None:
+            return None
+        target = policy.targets.first_response or policy.targets.next_response
+        if target is None:
+            return None
+        inbound = [s.at for s in h.steps if s.kind.value == "inbound"]
+        received = inbound[-1] if inbound else now
+        return promise_due(received, target, book.promises.margin, policy.calendar, book.promises.rounding)
+
+    def _calendar_zone(self) -> ZoneInfo:
+        ruleset = self.rules()
+        return ruleset.policies.default_calendar.timezone if ruleset is not None else ZoneInfo("UTC")
+
+
+def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return fallback
+
+
+async def _note(
+    conn: AsyncConnection, kind: str, now: datetime, conversation_id: int, **data: Any
+) -> list[dict[str, Any]]:
+    events = [event_row(kind, now, conversation_id, None, **data)]
+    await record(conn, events)
+    return events

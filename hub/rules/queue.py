@@ -1,0 +1,89 @@
+"""Handing events to the triggers: one `rules.event` timer per event, in the event's own transaction.
+
+Whatever records an event a trigger could react to calls `enqueue` in the same transaction.
+The scheduler then fires each timer once (`hub.rules.engine` evaluates the triggers and
+applies their actions in the transaction that marks the timer fired), so every event is
+seen by the triggers exactly once, with several hub processes and across crashes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store import schema
+from hub.store.upsert import insert_ignore
+
+RULE_EVENT = "rules.event"
+RULE_TIME = "rules.time"
+QUEUED = frozenset(
+    {
+        "message.received",
+        "conversation.status_changed",
+        "conversation.reopened",
+        "conversation.assigned",
+        "message.queued",
+        "sla.warning",
+        "sla.breached",
+        "call.missed",
+        "voicemail.received",
+        "fax.received",
+    }
+)
+"""Event kinds that reach the rule engine (`conversation.created` travels with its first message)."""
+MAX_DEPTH = 5
+"""Events caused by triggers' actions are queued again up to this depth, so triggers cannot loop."""
+
+
+def event_key(event: dict[str, Any]) -> str:
+    """The timer key, also the event's id in audit records: stable for a received message."""
+    data = event.get("data") or {}
+    if event["kind"] == "message.received" and data.get("message_id") is not None:
+        return f"rules:event:message:{data['message_id']}"
+    return f"rules:event:{uuid.uuid4().hex}"
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    events: Sequence[dict[str, Any]],
+    now: datetime,
+    *,
+    new_conversations: frozenset[int] = frozenset(),
+    depth: int = 0,
+) -> int:
+    """Queue the events triggers may react to; `new_conversations` were created by these messages."""
+    if depth > MAX_DEPTH:
+        return 0
+    rows = []
+    first_message: set[int] = set()
+    for event in events:
+        if event["kind"] not in QUEUED or event.get("conversation_id") is None:
+            continue
+        cid = event["conversation_id"]
+        data = {k: v for k, v in (event.get("data") or {}).items() if _plain(v)}
+        if event["kind"] == "message.received" and cid in new_conversations and cid not in first_message:
+            first_message.add(cid)
+            data["new_conversation"] = True
+        rows.append(
+            {
+                "kind": RULE_EVENT,
+                "key": event_key(event),
+                "due_at": event["at"],
+                "conversation_id": cid,
+                "payload": {"event": event["kind"], "data": data, "depth": depth},
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    if rows:
+        await conn.execute(insert_ignore(conn, schema.timers), rows)
+    return len(rows)
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
