@@ -185,11 +185,10 @@ class TemplateReplies:
                 .limit(1)
             )
         ).scalar()
-        auto = (last or {}).get("auto_reply")
-        if isinstance(auto, Mapping) and auto.get("allowed") is False:
-            return f"the customer's message must not be answered automatically: {auto.get('reason')}"
-        if auto is False:
-            return "the customer's message must not be answered automatically"
+        meta = last or {}
+        if meta.get("auto_reply") is False:
+            reason = meta.get("auto_reply_reason") or "it says not to"
+            return f"the customer's message must not be answered automatically: {reason}"
         if template == ACKNOWLEDGE:
             recent = await conn.execute(
                 select(m.c.meta).where(
