@@ -436,13 +436,21 @@ def _check_templates(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    """`omnihub rules test SAMPLE [--rules DIR]`: the triggers that fire and their actions."""
+    """`omnihub rules test SAMPLE [--rules DIR]`: triggers and actions, SLA, acknowledgement, etiquette."""
     from hub.clock import utcnow
     from hub.rules.loader import load_ruleset
     from hub.rules.sample import format_report, load_sample, report
+    from hub.rules.sample_outcome import outcome
+    from hub.templates import Templates
 
     ruleset = load_ruleset(_rules_dir(args, args.rules))
-    data = report(ruleset, load_sample(args.sample, utcnow()))
+    sample = load_sample(args.sample, utcnow())
+    try:
+        config = _config(args)
+        templates = Templates.for_config(config)
+    except ConfigError:
+        templates = Templates()
+    data = report(ruleset, sample) | outcome(ruleset, sample, templates)
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_report(data))
     return 0
 

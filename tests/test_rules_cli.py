@@ -93,3 +93,24 @@ def test_rules_test_reads_json_messages_and_reports_bad_samples(tmp_path: Path, 
     assert code == 1 and "not valid JSON" in err
     code, _, err = run_cli(capsys, "rules", "test", str(sample), "--rules", str(DATA / "aliases"))
     assert code == 1 and "aliases (*a) are not allowed" in err
+
+
+def test_rules_test_shows_the_policy_the_promise_and_the_etiquette_findings(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    sample = tmp_path / "late.eml"
+    sample.write_bytes(
+        b"From: Wang Fang <wang.fang@example.cn>\r\nTo: support@example.com\r\n"
+        b"Subject: Order 48213 never arrived\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n"
+        b"My parcel never arrived and I don't know who to ask!!!\r\n"
+    )
+    code, out, err = run_cli(capsys, "rules", "test", str(sample), "--rules", str(SHIPPED))
+    assert code == 0, err
+    assert "  policy: standard\n  first_response: 4h" in out
+    assert "  promise: by Monday 23 November, 17:00" in out
+    assert "We will reply by Monday 23 November, 17:00." in out
+    assert "  - L1 error: " in out and "  - E5 warning: " in out
+    code, out, _ = run_cli(capsys, "rules", "test", str(sample), "--rules", str(SHIPPED), "--json")
+    data = json.loads(out)
+    assert data["acknowledgement"]["promise_due_at"] == "2026-11-23T17:00:00+00:00"
+    assert {f["rule_id"] for f in data["etiquette"]} >= {"L1", "E5"}

@@ -173,6 +173,22 @@ def format_report(data: dict[str, Any]) -> str:
             for name, value in action.items():
                 lines.append(f"    {name}: {json.dumps(value, ensure_ascii=False)}")
     for section, value in data.items():
-        if section not in ("rules_version", "message", "triggers"):
-            lines.append(f"{section}: {json.dumps(value, ensure_ascii=False)}")
+        if section in ("rules_version", "message", "triggers"):
+            continue
+        if isinstance(value, dict):
+            lines.append(f"{section}:")
+            lines.extend(f"  {key}: {_shown(item)}" for key, item in value.items())
+        elif isinstance(value, list):
+            lines.append(f"{section}:" if value else f"{section}: none")
+            lines.extend(f"  - {_shown(item)}" for item in value)
+        else:
+            lines.append(f"{section}: {_shown(value)}")
     return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return value.replace("\n", "\n    ")
+    if isinstance(value, dict) and "rule_id" in value:
+        return f"{value['rule_id']} {value['severity']}: {value['message']}"
+    return json.dumps(value, ensure_ascii=False)
