@@ -40,4 +40,4 @@ async def test_migrated_schema_matches_the_declared_one(services: Services) -> N
 async def test_upgrade_is_idempotent(services: Services) -> None:
     before = await current_revision(services.db)
     await upgrade(services.db)
-    assert await current_revision(services.db) == before == "0001"
+    assert await current_revision(services.db) == before == "0002"

@@ -290,3 +290,14 @@ timers = Table(
     Column("created_at", Stamp, nullable=False),
     Index("ix_timers_status_due", "status", "due_at"),
 )
+
+imap_cursors = Table(
+    "imap_cursors",
+    metadata,
+    Column("channel_account", String(100), primary_key=True),
+    Column("mailbox", String(255), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("highest_modseq", BigInteger),
+    Column("updated_at", Stamp, nullable=False),
+)

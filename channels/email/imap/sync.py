@@ -1,0 +1,286 @@
+"""Pulling one mailbox into the inbox, exactly once, one bad mail never stalling the rest.
+
+A pass (`MailboxSync.run_once`) selects the mailbox, compares its UIDVALIDITY with the
+stored cursor (a change means: rescan from UID 1 and let ingest deduplicate; nothing is
+wiped), lists the UIDs above the cursor, reads their RFC822.SIZE in batches of 200, and
+fetches, parses and stores them batch by batch. Each batch's cursor advance commits in the
+same transaction as its messages. Oversized mail (headers kept) and mail that cannot be
+parsed or stored go to quarantine with a reason, and the cursor moves past them. After a
+batch is committed, the optional after-commit action (`\\Seen` or a move) runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from channels.email.imap import cursor
+from channels.email.imap.client import BATCH, ImapSession
+from channels.email.imap.cursor import Cursor
+from hub import quarantine
+from hub.clock import Clock, utcnow
+from hub.inbox import Inbox
+from hub.ingest import TRANSIENT
+from hub.models import InboundMessage, IngestResult
+from hub.store import schema
+
+log = logging.getLogger(__name__)
+
+Parse = Callable[[bytes, str], InboundMessage]
+"""`(raw message, mailbox) -> InboundMessage`; raises on mail it cannot read."""
+
+MAX_FETCH_BYTES = 16 * 1024 * 1024
+
+
+class AfterCommit(enum.StrEnum):
+    """What to do on the server with mail once it is stored."""
+
+    NOTHING = "nothing"
+    SEEN = "seen"
+    MOVE = "move"
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxSettings:
+    """How one mailbox of an account is pulled."""
+
+    account: str
+    mailbox: str
+    max_message_bytes: int = 35 * 1024 * 1024
+    after_commit: AfterCommit = AfterCommit.NOTHING
+    move_to: str | None = None
+
+
+@dataclass(slots=True)
+class PassResult:
+    """What one sync pass did."""
+
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    rescanned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    uid: int
+    raw: bytes
+
+
+class MailboxSync:
+    """Pulls one mailbox; stateless between passes apart from the cursor in the store."""
+
+    def __init__(self, inbox: Inbox, settings: MailboxSettings, parse: Parse, clock: Clock = utcnow) -> None:
+        self.inbox = inbox
+        self.settings = settings
+        self.parse = parse
+        self.clock = clock
+
+    async def run_once(self, session: ImapSession) -> PassResult:
+        """One pass: store everything above the cursor; return what happened."""
+        s = self.settings
+        status = await session.select(s.mailbox)
+        stored = await cursor.load(self.inbox.db, s.account, s.mailbox)
+        result = PassResult()
+        if stored is not None and stored.uidvalidity != status.uidvalidity:
+            log.warning(
+                "%s/%s: UIDVALIDITY changed from %d to %d; rescanning the mailbox and skipping duplicates",
+                s.account,
+                s.mailbox,
+                stored.uidvalidity,
+                status.uidvalidity,
+            )
+            stored = None
+            result.rescanned = True
+        position = stored or Cursor(status.uidvalidity, 0, status.highest_modseq)
+        if stored is None:
+            await cursor.store(self.inbox.db, s.account, s.mailbox, position, self.clock())
+        if status.uidnext is not None and status.uidnext <= position.last_uid + 1:
+            return result
+        uids = await session.uids_after(position.last_uid)
+        for start in range(0, len(uids), BATCH):
+            chunk = uids[start : start + BATCH]
+            position = await self._batch(session, position, chunk, status.highest_modseq, result)
+        return result
+
+    async def settle(self, session: ImapSession) -> None:
+        """Apply the after-commit action to everything the cursor covers (after a crash between
+        storing and flagging, the flag is set now; nothing is fetched twice)."""
+        s = self.settings
+        if s.after_commit is AfterCommit.NOTHING:
+            return
+        stored = await cursor.load(self.inbox.db, s.account, s.mailbox)
+        if stored is None or stored.last_uid == 0:
+            return
+        status = await session.select(s.mailbox)
+        if status.uidvalidity != stored.uidvalidity or status.exists == 0:
+            return
+        await self._after_commit(session, range(1, stored.last_uid + 1))
+
+    async def _batch(
+        self,
+        session: ImapSession,
+        position: Cursor,
+        uids: list[int],
+        modseq: int | None,
+        result: PassResult,
+    ) -> Cursor:
+        s = self.settings
+        sizes = await session.sizes(uids)
+        wanted = [uid for uid in uids if uid in sizes and sizes[uid] <= s.max_message_bytes]
+        for uid in (uid for uid in uids if uid in sizes and sizes[uid] > s.max_message_bytes):
+            await self._quarantine_oversized(session, position.uidvalidity, uid, sizes[uid])
+            result.quarantined += 1
+        fetched: list[_Fetched] = []
+        for group in _by_size(wanted, sizes, MAX_FETCH_BYTES):
+            bodies = await session.bodies(group)
+            fetched.extend(_Fetched(uid, bodies[uid]) for uid in group if uid in bodies)
+        parsed, bad = await asyncio.to_thread(self._parse_all, fetched, position.uidvalidity)
+        for item, reason in bad:
+            await self._quarantine(position.uidvalidity, item.uid, item.raw, reason)
+            result.quarantined += 1
+        after = Cursor(position.uidvalidity, max(uids), modseq)
+        await self._store(parsed, after, result)
+        await self._after_commit(session, [uid for uid, _ in parsed])
+        return after
+
+    def _parse_all(
+        self, fetched: list[_Fetched], uidvalidity: int
+    ) -> tuple[list[tuple[int, InboundMessage]], list[tuple[_Fetched, str]]]:
+        parsed: list[tuple[int, InboundMessage]] = []
+        bad: list[tuple[_Fetched, str]] = []
+        for item in fetched:
+            try:
+                message = self.parse(item.raw, self.settings.mailbox)
+            except Exception as err:  # noqa: BLE001
+                bad.append((item, f"unparseable: {type(err).__name__}: {err}"))
+                continue
+            where = {"mailbox": self.settings.mailbox, "uid": item.uid, "uidvalidity": uidvalidity}
+            parsed.append((item.uid, dataclasses.replace(message, meta={**message.meta, "imap": where})))
+        return parsed, bad
+
+    async def _store(
+        self, parsed: list[tuple[int, InboundMessage]], after: Cursor, result: PassResult
+    ) -> None:
+        s = self.settings
+
+        async def advance(conn: AsyncConnection, _results: list[IngestResult]) -> None:
+            await cursor.save(conn, s.account, s.mailbox, after, self.clock())
+
+        messages = [m for _, m in parsed]
+        try:
+            results = await self.inbox.ingest_many(messages, in_transaction=advance)
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001
+            log.warning(
+                "%s/%s: a batch of %d failed; storing one by one", s.account, s.mailbox, len(messages)
+            )
+        else:
+            _count(results, result)
+            return
+        for index, (uid, message) in enumerate(parsed):
+            step = Cursor(
+                after.uidvalidity, uid if index < len(parsed) - 1 else after.last_uid, after.highest_modseq
+            )
+
+            async def advance_one(conn: AsyncConnection, _r: list[IngestResult], step: Cursor = step) -> None:
+                await cursor.save(conn, s.account, s.mailbox, step, self.clock())
+
+            try:
+                _count(await self.inbox.ingest_many([message], in_transaction=advance_one), result)
+            except TRANSIENT:
+                raise
+            except Exception as err:  # noqa: BLE001
+                reason = f"not storable: {type(err).__name__}: {err}".splitlines()[0]
+                await self._quarantine(after.uidvalidity, uid, message.raw or b"", reason)
+                await cursor.store(self.inbox.db, s.account, s.mailbox, step, self.clock())
+                result.quarantined += 1
+        if not parsed:
+            await cursor.store(self.inbox.db, s.account, s.mailbox, after, self.clock())
+
+    async def _after_commit(self, session: ImapSession, uids: Sequence[int]) -> None:
+        s = self.settings
+        if s.after_commit is AfterCommit.NOTHING or not uids:
+            return
+        ordered = sorted(uids)
+        if s.after_commit is AfterCommit.SEEN:
+            await session.add_flags(ordered, r"\Seen")
+        elif s.move_to:
+            await session.move(ordered, s.move_to)
+
+    async def _quarantine_oversized(
+        self, session: ImapSession, uidvalidity: int, uid: int, size: int
+    ) -> None:
+        s = self.settings
+        headers = await session.headers([uid])
+        reason = (
+            f"oversized: RFC822.SIZE {size} is over the limit of {s.max_message_bytes} bytes; "
+            f"headers kept, the message stays on the server"
+        )
+        log.warning("%s/%s: UID %d %s", s.account, s.mailbox, uid, reason)
+        await self._quarantine(uidvalidity, uid, headers.get(uid, b""), reason)
+
+    async def _quarantine(self, uidvalidity: int, uid: int, raw: bytes, reason: str) -> None:
+        s = self.settings
+        ref = source_ref(s.mailbox, uidvalidity, uid)
+        if await _already_quarantined(self.inbox, s.account, ref):
+            return
+        log.warning("%s/%s: quarantining UID %d: %s", s.account, s.mailbox, uid, reason)
+        await quarantine.record(
+            self.inbox.db,
+            self.inbox.blobs,
+            channel_account=s.account,
+            external_id=ref,
+            reason=reason,
+            payload=raw,
+            now=self.clock(),
+        )
+
+
+def source_ref(mailbox: str, uidvalidity: int, uid: int) -> str:
+    """Where a message lives on the server, as quarantine records name it."""
+    return f"imap:{mailbox}:{uidvalidity}:{uid}"
+
+
+async def _already_quarantined(inbox: Inbox, account: str, ref: str) -> bool:
+    q = schema.quarantine
+    async with inbox.db.read() as conn:
+        row = (
+            await conn.execute(
+                select(q.c.id).where(q.c.channel_account == account, q.c.external_id == ref).limit(1)
+            )
+        ).first()
+    return row is not None
+
+
+def _count(results: list[IngestResult], into: PassResult) -> None:
+    for r in results:
+        if r.duplicate:
+            into.duplicates += 1
+        else:
+            into.stored += 1
+
+
+def _by_size(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """Split UIDs into fetch groups of at most `limit` bytes (a bigger single mail goes alone)."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if current and total + size > limit:
+            groups.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    if current:
+        groups.append(current)
+    return groups
