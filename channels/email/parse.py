@@ -13,6 +13,7 @@ its line ends normalised to CRLF.
 from __future__ import annotations
 
 import email
+import fnmatch
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
@@ -24,8 +25,10 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
-from channels.email import charsets
+from channels.email import bounces, charsets, loops, quotes
+from channels.email.bounces import ReadReceipt, Report
 from channels.email.html import ATTACHMENT_URL, sanitise, to_text
+from channels.email.loops import Verdict
 from hub.errors import ChannelError, PayloadTooLarge
 from hub.models import ChannelKind, Identity, IdentityKind, InboundAttachment, InboundMessage
 
@@ -53,16 +56,39 @@ DEFAULT_LIMITS = ParseLimits()
 
 
 @dataclass(frozen=True, slots=True)
+class MailRules:
+    """Account facts parsing needs: our own addresses (never answered automatically) and
+    which mail is fax-to-mail (sender glob patterns such as `*@fax.example.com`, or mailboxes)."""
+
+    own_addresses: frozenset[str] = frozenset()
+    fax_senders: tuple[str, ...] = ()
+    fax_mailboxes: frozenset[str] = frozenset()
+
+    def is_fax(self, sender: str, mailbox: str | None) -> bool:
+        """Whether a mail from `sender` found in `mailbox` came from a fax-to-mail service."""
+        if mailbox is not None and mailbox in self.fax_mailboxes:
+            return True
+        return any(fnmatch.fnmatchcase(sender.lower(), p.lower()) for p in self.fax_senders)
+
+
+DEFAULT_RULES = MailRules()
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
     """A parsed mail: the message for `Inbox.ingest` and the defects met while parsing.
 
-    `defects` is also stored on `message.meta["defects"]`; `email` is the stdlib message for
-    checks that need the headers (bounces, loop rules).
+    `defects` is also stored on `message.meta["defects"]`. `report` is set for bounces and
+    read receipts: the channel records them on the outgoing message they are about
+    (`report.delivery_result()`, when `report.original_message_id` is ours) instead of
+    opening a conversation. `auto_reply` says whether an automatic answer is allowed (also on
+    `meta["auto_reply"]`, with `meta["auto_reply_reason"]`).
     """
 
     message: InboundMessage
     defects: tuple[str, ...]
-    email: EmailMessage = field(repr=False)
+    auto_reply: Verdict
+    report: Report | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +108,7 @@ def parse_message(
     mailbox: str | None = None,
     limits: ParseLimits = DEFAULT_LIMITS,
     received_at: datetime | None = None,
+    rules: MailRules = DEFAULT_RULES,
 ) -> Parsed:
     """Parse one raw mail received on `account` (from IMAP `mailbox`, or None for SMTP).
 
@@ -112,7 +139,10 @@ def parse_message(
         return ATTACHMENT_URL.format(sha256=sha) if sha else None
 
     safe = sanitise(body.html, cid_url) if body.html is not None else None
-    text = body.text if body.text is not None else (to_text(body.html) if body.html else "")
+    full = body.text if body.text is not None else (to_text(body.html) if body.html else "")
+    parts = quotes.split(full)
+    verdict = loops.verdict(msg, sender.address, rules.own_addresses)
+    report = bounces.classify(msg, raw, sender.address)
 
     meta: dict[str, Any] = {
         "mailbox": mailbox,
@@ -120,7 +150,16 @@ def parse_message(
         "to": _addresses(msg, "To"),
         "cc": _addresses(msg, "Cc"),
         "defects": list(defects),
+        **verdict.as_meta(),
     }
+    if parts.quoted:
+        meta["quoted"] = parts.quoted
+    if parts.signature:
+        meta["signature"] = parts.signature
+    if rules.is_fax(sender.address, mailbox):
+        meta["tags"] = ["fax"]
+    if report is not None:
+        meta["report"] = _report_meta(report)
     if safe is not None:
         if safe.remote_images:
             meta["remote_images"] = list(safe.remote_images)
@@ -137,7 +176,7 @@ def parse_message(
         external_id=external_id(raw, message_id),
         sender=sender,
         sender_name=name or None,
-        text=text,
+        text=parts.new or full,
         html=safe.html if safe is not None else None,
         subject=subject or None,
         received_at=_received(msg, received_at),
@@ -148,7 +187,23 @@ def parse_message(
         language=_language(msg),
         meta=meta,
     )
-    return Parsed(inbound, tuple(defects), msg)
+    return Parsed(inbound, tuple(defects), verdict, report)
+
+
+def _report_meta(report: Report) -> dict[str, Any]:
+    if isinstance(report, ReadReceipt):
+        return {
+            "kind": "read_receipt",
+            "original_message_id": report.original_message_id,
+            "recipient": report.recipient,
+            "disposition": report.disposition,
+        }
+    return {
+        "kind": "bounce" if report.permanent else "delay",
+        "original_message_id": report.original_message_id,
+        "reason": report.reason,
+        "recipients": {r.address: r.describe() for r in report.recipients},
+    }
 
 
 def peek(raw: bytes) -> Peek:
