@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -172,10 +173,6 @@ class Dovecot:
     def _own(self, path: Path) -> None:
         if os.geteuid() != 0:
             return
-        for parent in path.parents:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o011)
         for item in itertools.chain([path], path.rglob("*")):
             shutil.chown(item, self.user, self.group)
 
@@ -186,13 +183,22 @@ def dovecot_available() -> bool:
 
 
 @pytest.fixture
-def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
-    """A running dovecot for one test."""
+def dovecot() -> Iterator[Dovecot]:
+    """A running dovecot for one test.
+
+    Its folder is not under pytest's temporary directory: running as root, dovecot reads
+    mail as the `dovecot` user, and pytest keeps its base directory private (0700).
+    """
     from tests.conftest import unavailable
 
     if not dovecot_available():
         unavailable("dovecot (Debian package dovecot-imapd)")
-    server = Dovecot(tmp_path / "dovecot")
-    server.start()
-    yield server
-    server.stop()
+    root = Path(tempfile.mkdtemp(prefix="omnihub-dovecot-"))
+    root.chmod(0o711)
+    server = Dovecot(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop(kill=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -23,6 +23,7 @@ from channels.email.imap.responses import MailboxStatus
 from hub.errors import ChannelAuthError, ChannelUnavailable
 
 BATCH = 200
+READ_SLICE = 2048
 IDLE_MAX_SECONDS = 28 * 60
 T = TypeVar("T")
 
@@ -83,6 +84,7 @@ class ImapSession:
             )
         else:
             client = aioimaplib.IMAP4(server.host, server.port, timeout=server.timeout)
+        _feed_in_slices(client.protocol)
         session = cls(server, client)
         try:
             await session._login()
@@ -263,6 +265,18 @@ class ImapSession:
             raise ImapError(
                 f"IMAP {self.server.host}:{self.server.port}: {type(err).__name__}: {err}"
             ) from err
+
+
+def _feed_in_slices(protocol: Any) -> None:
+    """Hand received data to aioimaplib's parser in small slices: it recurses once per line,
+    and a big read (many short lines) deep in a call stack overflows the recursion limit."""
+    receive = protocol.data_received
+
+    def data_received(data: bytes) -> None:
+        for start in range(0, len(data), READ_SLICE):
+            receive(data[start : start + READ_SLICE])
+
+    protocol.data_received = data_received
 
 
 def _text(lines: Sequence[Any]) -> str:
