@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email
 import fnmatch
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
+from email.policy import EmailPolicy
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
@@ -208,7 +210,7 @@ def _report_meta(report: Report) -> dict[str, Any]:
 
 def peek(raw: bytes) -> Peek:
     """Headers-only parse: the Message-ID, the external id, subject and sender address."""
-    head = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    head = BytesHeaderParser(policy=POLICY).parsebytes(raw)
     message_id = first_msgid(_header(head, "Message-ID"))
     sender = parseaddr(_header(head, "From") or "")[1] or None
     return Peek(message_id, external_id(raw, message_id), _header(head, "Subject"), sender)
@@ -299,8 +301,25 @@ class _Body:
         return body
 
 
+class _CachedPolicy(EmailPolicy):
+    """`policy.default`, but a header is parsed once per value, not on every `get`."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):
+            return value
+        return _parsed_header(name, value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_header(name: str, value: str) -> Any:
+    return policy.default.header_fetch_parse(name, value)
+
+
+POLICY = _CachedPolicy()
+
+
 def _parse_bytes(raw: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(raw, policy=policy.default)
+    msg = email.message_from_bytes(raw, policy=POLICY)
     assert isinstance(msg, EmailMessage)
     return msg
 

@@ -21,6 +21,7 @@ _ATTRIBUTION = [
     re.compile(r"^\s*\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日.{0,300}写道\s*[:：]?\s*$", re.DOTALL),
     re.compile(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}.{0,300}(?:wrote|写道|schrieb.*)\s*[:：]?\s*$", re.DOTALL),
 ]
+_ATTRIBUTION_WORD = re.compile(r"wrote|schrieb|écrit|写道", re.IGNORECASE)
 _SEPARATOR = re.compile(
     r"^\s*(?:-{2,}\s*(?:Original Message|Forwarded message|Ursprüngliche Nachricht|Weitergeleitete Nachricht"
     r"|原始邮件|转发邮件|原邮件)\s*-{2,}|_{20,}|-{20,})\s*$",
@@ -71,11 +72,20 @@ def _quote_start(lines: list[str]) -> int:
             return i
         if _FIRST_HEADER.match(line) and _header_block_near(lines, i):
             return _separator_above(lines, i)
-        for span in (1, 2, 3):
-            joined = " ".join(x.strip() for x in lines[i : i + span])
-            if any(p.match(joined) for p in _ATTRIBUTION) and len(joined) < 400:
-                return i
+        if _attribution_at(lines, i):
+            return i
     return _trailing_quote(lines)
+
+
+def _attribution_at(lines: list[str], i: int) -> bool:
+    window = lines[i : i + 3]
+    if not any(_ATTRIBUTION_WORD.search(x) for x in window):
+        return False
+    for span in (1, 2, 3):
+        joined = " ".join(x.strip() for x in window[:span])
+        if len(joined) < 400 and any(p.match(joined) for p in _ATTRIBUTION):
+            return True
+    return False
 
 
 def _is_quote_line(line: str) -> bool:
