@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import ChannelState
 from channels.email.imap.client import ImapServer, ImapSession
-from channels.email.imap.sync import MailboxSettings, MailboxSync, Parse
+from channels.email.imap.sync import Divert, MailboxSettings, MailboxSync, Parse
 from hub.aio import backoff, cancel_and_wait
 from hub.clock import Clock, utcnow
 from hub.errors import ChannelAuthError
@@ -56,11 +56,12 @@ class ImapPoller:
         parse: Parse,
         settings: PollSettings | None = None,
         clock: Clock = utcnow,
+        divert: Divert | None = None,
     ) -> None:
         self.inbox = inbox
         self.server = server
         self.settings = settings or PollSettings()
-        self.syncs = [MailboxSync(inbox, m, parse, clock) for m in mailboxes]
+        self.syncs = [MailboxSync(inbox, m, parse, clock, divert) for m in mailboxes]
         self.account = mailboxes[0].account if mailboxes else ""
         self.passes = 0
         self._down: dict[str, str] = {}

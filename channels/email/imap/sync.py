@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import enum
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 Parse = Callable[[bytes, str], InboundMessage]
 """`(raw message, mailbox) -> InboundMessage`; raises on mail it cannot read."""
+
+Divert = Callable[[InboundMessage], Awaitable[bool]]
+"""Takes a parsed mail that is not for the inbox (a bounce about our mail); True if it did."""
 
 MAX_FETCH_BYTES = 16 * 1024 * 1024
 
@@ -65,6 +68,7 @@ class PassResult:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    diverted: int = 0
     rescanned: bool = False
 
 
@@ -77,11 +81,19 @@ class _Fetched:
 class MailboxSync:
     """Pulls one mailbox; stateless between passes apart from the cursor in the store."""
 
-    def __init__(self, inbox: Inbox, settings: MailboxSettings, parse: Parse, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        settings: MailboxSettings,
+        parse: Parse,
+        clock: Clock = utcnow,
+        divert: Divert | None = None,
+    ) -> None:
         self.inbox = inbox
         self.settings = settings
         self.parse = parse
         self.clock = clock
+        self.divert = divert
 
     async def run_once(self, session: ImapSession) -> PassResult:
         """One pass: store everything above the cursor; return what happened."""
@@ -146,6 +158,14 @@ class MailboxSync:
         for item, reason in bad:
             await self._quarantine(position.uidvalidity, item.uid, item.raw, reason)
             result.quarantined += 1
+        if self.divert is not None:
+            kept = []
+            for uid, message in parsed:
+                if await self.divert(message):
+                    result.diverted += 1
+                else:
+                    kept.append((uid, message))
+            parsed = kept
         after = Cursor(position.uidvalidity, max(uids), modseq)
         await self._store(parsed, after, result)
         await self._after_commit(session, [uid for uid, _ in parsed])
