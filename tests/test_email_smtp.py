@@ -543,3 +543,27 @@ async def test_a_bounce_marks_the_outgoing_message_failed_with_reason_and_recipi
     assert entry.last_error is not None and "nobody@example.com: 5.1.1" in entry.last_error
     timeline = await services.inbox.timeline(stored.conversation_id)
     assert len(timeline.messages) == 2
+
+
+async def test_a_reply_citing_only_our_message_id_joins_the_conversation(
+    services: Services, sink_server: Callable[[Sink], Awaitable[int]]
+) -> None:
+    first = mail_from("anna@example.com", "Parcel", "p1@example.com")
+    stored = await services.inbox.ingest(parse_message(first, account="acme").message)
+    await services.outbox.reply(stored.conversation_id, "It left today.", agent_id=None, subject="Re: Parcel")
+    sink = Sink()
+    dispatcher = Dispatcher(
+        services.db,
+        services.outbox,
+        {"acme": SmtpChannel(await sink_server(sink))},
+        services.config.outbox,
+        clock=services.clock,
+    )
+    assert await dispatcher.dispatch_once() == 1
+    ours = parse_message(sink.mails[0].original_content or b"", account="x").message.external_id
+    answer = (
+        f"From: anna@example.com\r\nTo: support@acme.test\r\nSubject: thanks\r\n"
+        f"Message-ID: <p2@example.com>\r\nIn-Reply-To: {ours}\r\n\r\nThanks!\r\n"
+    ).encode()
+    result = await services.inbox.ingest(parse_message(answer, account="acme").message)
+    assert result.conversation_id == stored.conversation_id and not result.new_conversation
