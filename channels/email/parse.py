@@ -210,7 +210,8 @@ def _report_meta(report: Report) -> dict[str, Any]:
 
 def peek(raw: bytes) -> Peek:
     """Headers-only parse: the Message-ID, the external id, subject and sender address."""
-    head = BytesHeaderParser(policy=POLICY).parsebytes(raw)
+    end = _HEADER_BODY.search(raw)
+    head = BytesHeaderParser(policy=POLICY).parsebytes(raw[: end.start()] if end else raw)
     message_id = first_msgid(_header(head, "Message-ID"))
     sender = parseaddr(_header(head, "From") or "")[1] or None
     return Peek(message_id, external_id(raw, message_id), _header(head, "Subject"), sender)
@@ -433,7 +434,9 @@ def _header(msg: Message, name: str) -> str | None:
     raw = _raw_header(msg, name)
     if raw is None:
         return None
-    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+    if "=?" not in raw and raw.isascii():
+        value = raw
+    elif any("\udc80" <= ch <= "\udcff" for ch in raw):
         value = charsets.repair_header(raw)
     else:
         try:
