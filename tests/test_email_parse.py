@@ -177,6 +177,20 @@ def test_remote_images_load_when_an_agent_asks() -> None:
     assert safe.missing_cids == ("gone",)
 
 
+def test_held_back_images_load_on_request_and_nothing_else_changes() -> None:
+    message = parse("html_inline_image.eml").message
+    assert message.html is not None
+    shown = html.show_remote_images(message.html)
+    assert '<img src="https://tracker.example.net/open.gif?id=42" width="1" height="1">' in shown
+    assert shown.replace('src="https://tracker', 'data-remote-src="https://tracker') == message.html
+
+
+def test_language_from_content_language_or_chinese_text() -> None:
+    assert parse("outlook_reply_de.eml").message.language == "de"
+    assert parse("foxmail_reply_zh.eml").message.language == "zh"
+    assert parse("gmail_reply.eml").message.language is None
+
+
 def test_html_only_mail_gets_text_for_agents() -> None:
     assert html.to_text("<h1>Title</h1><p>One<br>two</p><ul><li>a</li></ul>").split() == [
         "Title",

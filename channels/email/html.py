@@ -16,6 +16,7 @@ ATTACHMENT_URL = "/api/attachments/by-hash/{sha256}"
 """Where an inline (`cid:`) image is served from, by the SHA-256 of its content."""
 
 _REMOTE_SRC = re.compile(r"(<img\b[^>]*?\s)src(\s*=\s*[\"']?\s*https?:)", re.IGNORECASE)
+_HELD_BACK = re.compile(rf"(<img\b[^>]*?\s){REMOTE_ATTR}=", re.IGNORECASE)
 _TAGS = nh3.ALLOWED_TAGS | {"center", "font"}
 _ATTRIBUTES = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
@@ -66,6 +67,11 @@ def sanitise(html: str, cid_url: Callable[[str], str | None], *, allow_remote: b
         link_rel="noopener noreferrer nofollow",
     )
     return SafeHtml(cleaned, tuple(remote), tuple(missing))
+
+
+def show_remote_images(safe_html: str) -> str:
+    """Sanitised HTML with its held-back remote images loaded, for when an agent asks."""
+    return _HELD_BACK.sub(r"\1src=", safe_html)
 
 
 def to_text(html: str) -> str:

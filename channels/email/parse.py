@@ -38,6 +38,7 @@ MAX_ID_LENGTH = 900
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOUNDARY_LINE = re.compile(rb"^--([ -~]{1,70}?)(--)?[ \t]*\r?$", re.MULTILINE)
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _HEADER_BODY = re.compile(rb"\r?\n\r?\n")
 _CONTENT_TYPE = re.compile(rb"(?im)^content-type:.*\r?\n(?:[ \t].*\r?\n)*")
 
@@ -186,7 +187,7 @@ def parse_message(
         reply_refs=reply_refs(msg),
         own_refs=(message_id,) if message_id else (),
         raw=raw,
-        language=_language(msg),
+        language=_language(msg, parts.new or full),
         meta=meta,
     )
     return Parsed(inbound, tuple(defects), verdict, report)
@@ -492,12 +493,16 @@ def _received(msg: Message, received_at: datetime | None) -> datetime:
     return now
 
 
-def _language(msg: Message) -> str | None:
+def _language(msg: Message, text: str) -> str | None:
+    """The primary subtag of Content-Language; else "zh" for text written mostly in Chinese."""
     value = _header(msg, "Content-Language")
-    if not value:
-        return None
-    first = value.split(",")[0].strip()
-    return first[:16] or None
+    if value:
+        primary = value.split(",")[0].strip().split("-")[0].lower()
+        if re.fullmatch(r"[a-z]{2,3}", primary):
+            return primary
+    han = len(_HAN.findall(text))
+    letters = sum(ch.isalpha() for ch in text)
+    return "zh" if han >= 2 and han * 5 >= letters else None
 
 
 def iter_addresses(values: Iterable[str]) -> list[str]:
