@@ -310,6 +310,7 @@ def test_ordinary_mail_may_be_acknowledged() -> None:
 
 
 def test_one_acknowledgement_per_sender_per_conversation_per_day() -> None:
+    """E1's acknowledgement goes at most once per sender, conversation and day."""
     limiter = AckLimiter()
     assert limiter.allow("Anna@example.com", 7, NOW)
     assert not limiter.allow("anna@example.com", 7, NOW + timedelta(hours=23))
@@ -409,6 +410,7 @@ def test_our_message_ids_encode_the_conversation_and_cannot_be_forged() -> None:
 
 
 def test_composed_reply_threads_signs_and_reads_back() -> None:
+    """E5: the HTML mail carries the text part; E6: the signature follows `-- `."""
     mail = compose(
         outbound(html="<p>Dear Anna</p>"),
         SENDER,

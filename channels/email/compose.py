@@ -2,9 +2,10 @@
 
 Our Message-IDs encode the conversation and the message, `<c123.m456.<hmac>@host>`, signed
 with the account's secret so a reply maps back without a lookup and cannot be forged. The
-text part is always there (with the signature after a `-- ` line, RFC 3676); an HTML part
-makes it `multipart/alternative`; attachments wrap that in `multipart/mixed`. Automatic
-mail carries `Auto-Submitted: auto-replied` and `X-Auto-Response-Suppress: All`.
+text part is always there (etiquette E5: every HTML mail carries a faithful text/plain
+part), with the signature after a `-- ` line (E6; RFC 3676); an HTML part makes it
+`multipart/alternative`; attachments wrap that in `multipart/mixed`. Automatic mail (E1's
+acknowledgements) carries `Auto-Submitted: auto-replied` and `X-Auto-Response-Suppress: All`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """When the hub must never answer a mail automatically, and the limits on what it does send.
 
 `verdict` reads one mail (RFC 3834 and the de-facto headers of common mailers) and says whether
-an automatic reply is allowed, and if not, why. `AckLimiter` allows one acknowledgement per
-sender per conversation per day; `CircuitBreaker` stops automatic mail to an address that
-receives too many in a window, and reports the trip once so the hub can alert.
+an automatic reply (etiquette E1's acknowledgement) is allowed, and if not, why. `AckLimiter`
+allows one acknowledgement per sender per conversation per day; `CircuitBreaker` stops
+automatic mail to an address that receives too many in a window, and reports the trip once
+so the hub can alert.
 """
 
 from __future__ import annotations
