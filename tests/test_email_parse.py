@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -503,3 +504,34 @@ async def test_the_same_mail_twice_and_to_two_of_our_addresses_is_one_message(se
     a = await services.inbox.ingest(parse_message(nameless, account="acme").message)
     b = await services.inbox.ingest(parse_message(nameless.replace(b"\r\n", b"\n"), account="acme").message)
     assert b.duplicate and a.message_id == b.message_id
+
+
+# --- hostile input --------------------------------------------------------------------------
+
+
+def test_damaged_mail_parses_or_is_refused_with_a_reason_never_crashes() -> None:
+    rng = random.Random(20261123)
+    originals = [p.read_bytes() for p in sorted(PAYLOADS.glob("*.eml"))]
+    splices = [b"\r\n", b"\n\n", b"=?", b"?=", b"--", b"\x00", b"<>", b";", b'"', b"boundary=", b"=?utf-8?b?"]
+    outcomes = {"parsed": 0, "refused": 0}
+    for _ in range(1500):
+        raw = bytearray(rng.choice(originals))
+        roll = rng.random()
+        if roll < 0.4:
+            for _ in range(rng.randint(1, 10)):
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+        elif roll < 0.6:
+            raw = raw[: rng.randrange(len(raw))]
+        elif roll < 0.85:
+            at = rng.randrange(len(raw))
+            raw[at:at] = rng.choice(splices)
+        else:
+            raw = bytearray(rng.randbytes(rng.randint(0, 300)))
+        try:
+            parsed = parse_message(bytes(raw), account="a")
+        except (UnparseableMail, PayloadTooLarge):
+            outcomes["refused"] += 1
+        else:
+            assert parsed.message.raw == bytes(raw)
+            outcomes["parsed"] += 1
+    assert outcomes["parsed"] > 800 and outcomes["refused"] > 100

@@ -19,7 +19,7 @@ from flufl.bounce import all_failures
 from channels.email.loops import is_system_sender
 from hub.models import DeliveryResult, OutboundStatus
 
-_OUR_ID = re.compile(rb"<c\d+\.m\d+\.[0-9a-z]+@[^<>\s]+>", re.IGNORECASE)
+_OUR_ID = re.compile(rb"<c\d+\.m\d+\.[0-9a-z]+@[A-Za-z0-9.-]+>", re.IGNORECASE)
 _MSGID = re.compile(r"<[^<>\s]+>")
 _STATUS = re.compile(r"\b([245])\.\d{1,3}\.\d{1,3}\b")
 _BOUNCE_SUBJECT = re.compile(

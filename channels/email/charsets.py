@@ -34,7 +34,7 @@ def canonical(label: str | None) -> str | None:
     label = ALIASES.get(label, label)
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):
         return None
 
 

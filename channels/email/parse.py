@@ -314,7 +314,10 @@ class _CachedPolicy(EmailPolicy):
 
 @functools.lru_cache(maxsize=1024)
 def _parsed_header(name: str, value: str) -> Any:
-    return policy.default.header_fetch_parse(name, value)
+    try:
+        return policy.default.header_fetch_parse(name, value)
+    except Exception:  # noqa: BLE001 - the stdlib header parser has bugs on hostile input
+        return "".join(value.splitlines())
 
 
 POLICY = _CachedPolicy()
@@ -337,7 +340,7 @@ def _repair_boundary(msg: EmailMessage, raw: bytes, defects: list[str]) -> Email
         defects.append("multipart without boundary; body read as plain text")
         return msg
     head = _CONTENT_TYPE.sub(b"", head + b"\r\n").rstrip(b"\r\n")
-    ctype = f'Content-Type: {msg.get_content_type()}; boundary="{found}"'.encode("ascii")
+    ctype = f'Content-Type: {msg.get_content_type()}; boundary="{found}"'.encode("ascii", "replace")
     defects.append(f"multipart without boundary; found boundary {found!r} in the body")
     return _parse_bytes(head + b"\r\n" + ctype + b"\r\n\r\n" + body)
 
