@@ -438,6 +438,12 @@ def test_composed_reply_threads_signs_and_reads_back() -> None:
     assert back.html is not None and "ACME Support<br>" in back.html
 
 
+def test_line_breaks_in_a_subject_cannot_inject_headers() -> None:
+    mail = compose(outbound(subject="Re: order\r\nBcc: victim@example.com\n [#123]"), SENDER, now=NOW)
+    assert mail["Subject"] == "Re: order Bcc: victim@example.com [#123]"
+    assert "Bcc" not in mail
+
+
 def test_automatic_mail_is_marked_so_no_one_answers_it() -> None:
     mail = compose(outbound(automatic=True), SENDER, now=NOW)
     assert mail["Auto-Submitted"] == "auto-replied" and mail["X-Auto-Response-Suppress"] == "All"

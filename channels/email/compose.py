@@ -86,7 +86,7 @@ def compose(
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["From"] = Address(sender.name or "", addr_spec=sender.address)
     msg["To"] = out.recipient.address
-    msg["Subject"] = out.subject or ""
+    msg["Subject"] = " ".join((out.subject or "").split())
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id(
         out.conversation_id, out.message_id, domain=sender.domain, secret=sender.secret
