@@ -22,7 +22,9 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 log = logging.getLogger(__name__)
-logging.getLogger("mail.log").setLevel(logging.WARNING)
+_aiosmtpd_log = logging.getLogger("mail.log")
+_aiosmtpd_log.setLevel(logging.WARNING)
+_aiosmtpd_log.addFilter(lambda record: "login_data is deprecated" not in str(record.msg))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class SmtpReceiver:
         login = data.login.decode("utf-8", "replace")
         expected = self.settings.users.get(login)
         ok = expected is not None and hmac.compare_digest(expected.encode(), data.password)
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
 
 class _Handler:
