@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -25,6 +27,7 @@ from channels.email.imap import cursor
 from channels.email.imap.client import BATCH, ImapSession
 from channels.email.imap.cursor import Cursor
 from hub import quarantine
+from hub.aio import cancel_and_wait
 from hub.clock import Clock, utcnow
 from hub.inbox import Inbox
 from hub.ingest import TRANSIENT
@@ -34,7 +37,8 @@ from hub.store import schema
 log = logging.getLogger(__name__)
 
 Parse = Callable[[bytes, str], InboundMessage]
-"""`(raw message, mailbox) -> InboundMessage`; raises on mail it cannot read."""
+"""`(raw message, mailbox) -> InboundMessage`; raises on mail it cannot read. Must pickle
+(a module-level function or a `functools.partial` of one) to run in worker processes."""
 
 Divert = Callable[[InboundMessage], Awaitable[bool]]
 """Takes a parsed mail that is not for the inbox (a bounce about our mail); True if it did."""
@@ -88,12 +92,14 @@ class MailboxSync:
         parse: Parse,
         clock: Clock = utcnow,
         divert: Divert | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.inbox = inbox
         self.settings = settings
         self.parse = parse
         self.clock = clock
         self.divert = divert
+        self.executor = executor
 
     async def run_once(self, session: ImapSession) -> PassResult:
         """One pass: store everything above the cursor; return what happened."""
@@ -117,9 +123,30 @@ class MailboxSync:
         if status.uidnext is not None and status.uidnext <= position.last_uid + 1:
             return result
         uids = await session.uids_after(position.last_uid)
-        for start in range(0, len(uids), BATCH):
-            chunk = uids[start : start + BATCH]
-            position = await self._batch(session, position, chunk, status.highest_modseq, result)
+        chunks = [uids[start : start + BATCH] for start in range(0, len(uids), BATCH)]
+        if not chunks:
+            return result
+        uidvalidity = position.uidvalidity
+        ahead: asyncio.Task[list[_Fetched]] | None = asyncio.create_task(
+            self._fetch(session, uidvalidity, chunks[0], result)
+        )
+        try:
+            for index, chunk in enumerate(chunks):
+                assert ahead is not None
+                fetched = await ahead
+                ahead = None
+                if index + 1 < len(chunks):
+                    ahead = asyncio.create_task(self._fetch(session, uidvalidity, chunks[index + 1], result))
+                after = Cursor(uidvalidity, max(chunk), status.highest_modseq)
+                done = await self._process(fetched, after, result)
+                if ahead is not None:
+                    await asyncio.wait({ahead})
+                await self._after_commit(session, done)
+        finally:
+            if ahead is not None:
+                await cancel_and_wait(ahead)
+                if not ahead.cancelled():
+                    ahead.exception()
         return result
 
     async def settle(self, session: ImapSession) -> None:
@@ -136,27 +163,32 @@ class MailboxSync:
             return
         await self._after_commit(session, range(1, stored.last_uid + 1))
 
-    async def _batch(
-        self,
-        session: ImapSession,
-        position: Cursor,
-        uids: list[int],
-        modseq: int | None,
-        result: PassResult,
-    ) -> Cursor:
+    async def _fetch(
+        self, session: ImapSession, uidvalidity: int, uids: list[int], result: PassResult
+    ) -> list[_Fetched]:
+        """Sizes first; oversized mail to quarantine (headers only); then the bodies of the rest."""
         s = self.settings
         sizes = await session.sizes(uids)
         wanted = [uid for uid in uids if uid in sizes and sizes[uid] <= s.max_message_bytes]
         for uid in (uid for uid in uids if uid in sizes and sizes[uid] > s.max_message_bytes):
-            await self._quarantine_oversized(session, position.uidvalidity, uid, sizes[uid])
+            await self._quarantine_oversized(session, uidvalidity, uid, sizes[uid])
             result.quarantined += 1
         fetched: list[_Fetched] = []
         for group in _by_size(wanted, sizes, MAX_FETCH_BYTES):
             bodies = await session.bodies(group)
             fetched.extend(_Fetched(uid, bodies[uid]) for uid in group if uid in bodies)
-        parsed, bad = await asyncio.to_thread(self._parse_all, fetched, position.uidvalidity)
+        return fetched
+
+    async def _process(self, fetched: list[_Fetched], after: Cursor, result: PassResult) -> list[int]:
+        """Parse (in a worker), quarantine what cannot be read, divert reports, store with the
+        cursor; return the UIDs now stored."""
+        job = functools.partial(parse_batch, self.parse, self.settings.mailbox, after.uidvalidity, fetched)
+        if self.executor is None:
+            parsed, bad = await asyncio.to_thread(job)
+        else:
+            parsed, bad = await asyncio.get_running_loop().run_in_executor(self.executor, job)
         for item, reason in bad:
-            await self._quarantine(position.uidvalidity, item.uid, item.raw, reason)
+            await self._quarantine(after.uidvalidity, item.uid, item.raw, reason)
             result.quarantined += 1
         if self.divert is not None:
             kept = []
@@ -166,25 +198,8 @@ class MailboxSync:
                 else:
                     kept.append((uid, message))
             parsed = kept
-        after = Cursor(position.uidvalidity, max(uids), modseq)
         await self._store(parsed, after, result)
-        await self._after_commit(session, [uid for uid, _ in parsed])
-        return after
-
-    def _parse_all(
-        self, fetched: list[_Fetched], uidvalidity: int
-    ) -> tuple[list[tuple[int, InboundMessage]], list[tuple[_Fetched, str]]]:
-        parsed: list[tuple[int, InboundMessage]] = []
-        bad: list[tuple[_Fetched, str]] = []
-        for item in fetched:
-            try:
-                message = self.parse(item.raw, self.settings.mailbox)
-            except Exception as err:  # noqa: BLE001
-                bad.append((item, f"unparseable: {type(err).__name__}: {err}"))
-                continue
-            where = {"mailbox": self.settings.mailbox, "uid": item.uid, "uidvalidity": uidvalidity}
-            parsed.append((item.uid, dataclasses.replace(message, meta={**message.meta, "imap": where})))
-        return parsed, bad
+        return [uid for uid, _ in parsed]
 
     async def _store(
         self, parsed: list[tuple[int, InboundMessage]], after: Cursor, result: PassResult
@@ -263,6 +278,24 @@ class MailboxSync:
             payload=raw,
             now=self.clock(),
         )
+
+
+def parse_batch(
+    parse: Parse, mailbox: str, uidvalidity: int, fetched: list[_Fetched]
+) -> tuple[list[tuple[int, InboundMessage]], list[tuple[_Fetched, str]]]:
+    """Parse fetched mail (blocking; runs in a thread or a worker process): the messages, each
+    marked with where it lives on the server, and the mail that could not be read, with why."""
+    parsed: list[tuple[int, InboundMessage]] = []
+    bad: list[tuple[_Fetched, str]] = []
+    for item in fetched:
+        try:
+            message = parse(item.raw, mailbox)
+        except Exception as err:  # noqa: BLE001
+            bad.append((item, f"unparseable: {type(err).__name__}: {err}"))
+            continue
+        where = {"mailbox": mailbox, "uid": item.uid, "uidvalidity": uidvalidity}
+        parsed.append((item.uid, dataclasses.replace(message, meta={**message.meta, "imap": where})))
+    return parsed, bad
 
 
 def source_ref(mailbox: str, uidvalidity: int, uid: int) -> str:
