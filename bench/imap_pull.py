@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import random
 import shutil
 import subprocess
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -103,13 +106,16 @@ def realistic(count: int, seed: int = 11) -> list[bytes]:
     return out
 
 
-async def hub_pull(dovecot: Dovecot, store: dict[str, Any], root: Path) -> tuple[int, float]:
+async def hub_pull(
+    dovecot: Dovecot, store: dict[str, Any], root: Path, workers: Executor | None
+) -> tuple[int, float]:
     """Pull the mailbox into a fresh hub; return (messages stored, seconds)."""
     config = hub_config.parse({"store": store, "hub": {"data_dir": str(root / "data")}}, root)
     services = await open_services(config)
     try:
         parse = _parser()
-        sync = MailboxSync(services.inbox, MailboxSettings(account="bench", mailbox="INBOX"), parse)
+        mailbox = MailboxSettings(account="bench", mailbox="INBOX")
+        sync = MailboxSync(services.inbox, mailbox, parse, executor=workers)
         session = await ImapSession.open(ImapServer(dovecot.host, dovecot.port, USER, PASSWORD, tls=False))
         try:
             began = time.perf_counter()
@@ -181,9 +187,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--parse-workers", type=int, default=2, help="worker processes for MIME parsing")
     args = parser.parse_args()
+    workers = (
+        ProcessPoolExecutor(args.parse_workers, mp_context=multiprocessing.get_context("spawn"))
+        if args.parse_workers
+        else None
+    )
     base = Path(tempfile.mkdtemp(prefix="omnihub-imap-bench-"))
-    base.chmod(0o711)
+    os.chmod(base, 0o711)
     dovecot = Dovecot(base / "dovecot")
     dovecot.start()
     try:
@@ -191,16 +203,17 @@ async def main() -> None:
         mails = realistic(args.messages)
         dovecot.deliver(USER, mails)
         size = sum(len(m) for m in mails) / len(mails)
-        print(
-            f"mailbox: {len(mails)} messages, {size / 1024:.1f} KB on average, filled in {time.perf_counter() - began:.0f} s"
-        )
+        filled = time.perf_counter() - began
+        print(f"mailbox: {len(mails)} messages, {size / 1024:.1f} KB on average, filled in {filled:.0f} s")
         results: list[tuple[str, int, float]] = []
         sqlite_root = base / "hub-sqlite"
         sqlite_root.mkdir()
         results.append(
             (
                 "hub, SQLite",
-                *await hub_pull(dovecot, {"url": f"sqlite+aiosqlite:///{sqlite_root}/hub.db"}, sqlite_root),
+                *await hub_pull(
+                    dovecot, {"url": f"sqlite+aiosqlite:///{sqlite_root}/hub.db"}, sqlite_root, workers
+                ),
             )
         )
         schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -216,7 +229,7 @@ async def main() -> None:
                 results.append(
                     (
                         "hub, PostgreSQL",
-                        *await hub_pull(dovecot, {"url": url, "schema_name": schema}, pg_root),
+                        *await hub_pull(dovecot, {"url": url, "schema_name": schema}, pg_root, workers),
                     )
                 )
             finally:
@@ -229,6 +242,8 @@ async def main() -> None:
     finally:
         dovecot.stop(kill=True)
         shutil.rmtree(base, ignore_errors=True)
+        if workers is not None:
+            workers.shutdown()
     reference = next((r for r in results if r[0] == "mbsync"), None)
     print(f"\n{'puller':<18}{'messages':>10}{'seconds':>10}{'msg/s':>10}{'vs mbsync':>11}")
     for name, count, seconds in results:

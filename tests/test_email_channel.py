@@ -67,6 +67,7 @@ def entry(imap_port: int | None, smtp_port: int, **extra: Any) -> dict[str, Any]
             "username": "support",
             "password": "env:OMNIHUB_TEST_IMAP_PASSWORD",
             "poll_seconds": 3600,
+            "parse_workers": 1,
         }
     return data
 

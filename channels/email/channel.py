@@ -13,7 +13,9 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -93,6 +95,7 @@ class EmailChannel:
         self.poller: ImapPoller | None = None
         self.receiver: SmtpReceiver | None = None
         self._sink: InboundSink | None = None
+        self._workers: ProcessPoolExecutor | None = None
         self._started = False
 
     async def start(self, sink: InboundSink) -> None:
@@ -103,6 +106,10 @@ class EmailChannel:
             inbox = self.context.inbox
             if inbox is None:
                 raise ChannelError(f"{self.name}: IMAP needs the inbox in the channel context")
+            if s.imap.parse_workers and self._workers is None:
+                self._workers = ProcessPoolExecutor(
+                    s.imap.parse_workers, mp_context=multiprocessing.get_context("spawn")
+                )
             self.poller = ImapPoller(
                 inbox,
                 s.imap.server(),
@@ -110,6 +117,7 @@ class EmailChannel:
                 self.parse,
                 s.imap.poll_settings(),
                 divert=self._report,
+                executor=self._workers,
             )
             await self.poller.verify()
             self.poller.start()
@@ -151,6 +159,9 @@ class EmailChannel:
             await poller.stop()
         if receiver is not None:
             await receiver.stop()
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            await asyncio.to_thread(workers.shutdown, wait=True, cancel_futures=True)
 
     def state(self) -> ChannelState:
         """The IMAP side's health (SMTP receiving is up while the channel runs)."""

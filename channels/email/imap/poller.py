@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -57,11 +58,12 @@ class ImapPoller:
         settings: PollSettings | None = None,
         clock: Clock = utcnow,
         divert: Divert | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.inbox = inbox
         self.server = server
         self.settings = settings or PollSettings()
-        self.syncs = [MailboxSync(inbox, m, parse, clock, divert) for m in mailboxes]
+        self.syncs = [MailboxSync(inbox, m, parse, clock, divert, executor) for m in mailboxes]
         self.account = mailboxes[0].account if mailboxes else ""
         self.passes = 0
         self._down: dict[str, str] = {}

@@ -32,7 +32,8 @@ class ImapSettings(BaseModel):
     Log in with `password` or, for XOAUTH2, `oauth_token` (both may be `env:VARIABLE`).
     `mailboxes` are pulled each on its own connection (e.g. `["INBOX", "Fax"]`).
     `after_commit` is `nothing`, `seen` (set `\\Seen`) or `move` (to `move_to`), done only
-    after the mail is stored.
+    after the mail is stored. `parse_workers` > 0 parses mail in that many worker processes
+    (MIME parsing is the slow part of a large first sync); 0 parses in a thread.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,6 +52,7 @@ class ImapSettings(BaseModel):
     max_message_bytes: int = Field(35 * 1024 * 1024, gt=0)
     after_commit: Literal["nothing", "seen", "move"] = "nothing"
     move_to: str | None = None
+    parse_workers: int = Field(0, ge=0, le=32)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
