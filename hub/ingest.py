@@ -160,6 +160,7 @@ class IngestPipeline:
         placed, created = _place(batch, fresh, contact_of, threads, now)
         await _insert_conversations(conn, created)
         await _insert_messages(conn, placed)
+        await _insert_tags(conn, placed)
         reopened = await _touch_conversations(conn, [p for p in placed if isinstance(p.target, int)], now)
         audit = [event_row("conversation.reopened", now, cid) for cid in sorted(reopened)]
         await record(conn, audit)
@@ -294,6 +295,21 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
     if attachments:
         await conn.execute(insert(schema.attachments), attachments)
     await index_messages(conn, terms)
+
+
+async def _insert_tags(conn: AsyncConnection, placed: list[_Placed]) -> None:
+    """Tags a channel put on a message (`meta["tags"]`, e.g. `fax` for fax-to-mail) go on its conversation."""
+    rows = {
+        (p.conversation_id, tag)
+        for p in placed
+        for raw in p.prepared.message.meta.get("tags") or ()
+        if (tag := str(raw).strip().lower()[:64])
+    }
+    if rows:
+        await conn.execute(
+            insert_ignore(conn, schema.conversation_tags),
+            [{"conversation_id": cid, "tag": tag} for cid, tag in sorted(rows)],
+        )
 
 
 async def _existing(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from channels.email.compose import SMTP_POLICY, FileData, Sender, compose, messa
 from channels.email.loops import AckLimiter, CircuitBreaker
 from channels.email.parse import (
     MailRules,
+    Parsed,
     ParseLimits,
     UnparseableMail,
     external_id,
@@ -36,8 +38,8 @@ def payload(name: str) -> bytes:
     return (PAYLOADS / name).read_bytes()
 
 
-def parse(name: str, **kwargs: object):  # type: ignore[no-untyped-def]
-    return parse_message(payload(name), account="acme", mailbox="INBOX", rules=OURS, **kwargs)  # type: ignore[arg-type]
+def parse(name: str, **kwargs: Any) -> Parsed:
+    return parse_message(payload(name), **({"account": "acme", "mailbox": "INBOX", "rules": OURS} | kwargs))
 
 
 # --- charsets -------------------------------------------------------------------------------
@@ -541,3 +543,15 @@ def test_damaged_mail_parses_or_is_refused_with_a_reason_never_crashes() -> None
             assert parsed.message.raw == bytes(raw)
             outcomes["parsed"] += 1
     assert outcomes["parsed"] > 800 and outcomes["refused"] > 100
+
+
+async def test_fax_to_mail_conversations_are_tagged_fax(services: Services) -> None:
+    rules = MailRules(fax_senders=("*@example.org",))
+    fax = await services.inbox.ingest(
+        parse_message(payload("no_boundary.eml"), account="a", rules=rules).message
+    )
+    mail = await services.inbox.ingest(
+        parse_message(payload("gmail_reply.eml"), account="a", rules=rules).message
+    )
+    assert (await services.inbox.conversation(fax.conversation_id)).tags == ("fax",)
+    assert (await services.inbox.conversation(mail.conversation_id)).tags == ()
