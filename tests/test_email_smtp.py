@@ -309,6 +309,7 @@ async def test_only_allow_listed_recipients_are_accepted(receiver: tuple[SmtpRec
     assert delivery.inboxes == ("support", "fax")
     assert delivery.raw == b"Return-Path: <anna@example.com>\r\n" + raw
     assert delivery.mail_from == "anna@example.com" and delivery.peer == "127.0.0.1"
+    assert abs(datetime.now(UTC) - delivery.received_at).total_seconds() < 30
 
 
 async def test_250_only_after_the_message_is_stored(receiver: tuple[SmtpReceiver, Collector]) -> None:

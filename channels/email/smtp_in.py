@@ -17,6 +17,7 @@ import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -44,13 +45,15 @@ class ReceiverSettings:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One received mail: raw bytes (with `Return-Path` added), envelope, our recipients, inboxes."""
+    """One received mail: raw bytes (with `Return-Path` added), envelope, our recipients, inboxes,
+    and when it arrived (pass it to `parse_message(received_at=...)`: a sender's Date may be old)."""
 
     raw: bytes
     mail_from: str
     recipients: tuple[str, ...]
     inboxes: tuple[str, ...]
     peer: str
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 Deliver = Callable[[Delivery], Awaitable[Any]]
