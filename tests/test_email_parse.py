@@ -194,6 +194,18 @@ def test_language_from_content_language_or_chinese_text() -> None:
     assert parse("gmail_reply.eml").message.language is None
 
 
+def test_outlook_html_reply_splits_at_its_header_block_without_stray_indentation() -> None:
+    text = html.to_text(
+        '<div dir="ltr"><p>Thanks, the refund arrived.</p><p>Regards<br>Tom</p></div><hr>'
+        '<div id="divRplyFwdMsg"><font face="Calibri"><b>From:</b> ACME Support &lt;support@acme.test&gt;<br>'
+        "<b>Sent:</b> Monday, November 3, 2025 4:05 PM<br><b>To:</b> Tom<br><b>Subject:</b> Refund [#9]"
+        "</font></div><div><p>Dear Tom, your refund is on its way.</p></div>"
+    )
+    cut = quotes.split(text)
+    assert cut.new == "Thanks, the refund arrived.\n\nRegards\nTom"
+    assert cut.quoted.startswith("From: ACME Support <support@acme.test>\nSent: Monday")
+
+
 def test_html_only_mail_gets_text_for_agents() -> None:
     assert html.to_text("<h1>Title</h1><p>One<br>two</p><ul><li>a</li></ul>").split() == [
         "Title",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import nh3
 from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
 REMOTE_ATTR = "data-remote-src"
@@ -26,7 +27,7 @@ _ATTRIBUTES = {
     "th": {"colspan", "rowspan", "align", "valign", "width"},
     "table": {"align", "width", "border", "cellpadding", "cellspacing"},
 }
-_TEXT_CONFIG = ParserConfig(display_links=False, display_images=False)
+_TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=False, display_images=False)
 
 
 @dataclass(frozen=True, slots=True)
