@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 import channels as registry
 from channels.base import ChannelContext, ChannelState
 from channels.email.channel import EmailChannel
+from channels.email.imap.sync import parse_source_ref, source_ref
 from hub import quarantine
-from hub.errors import ConfigError
+from hub.errors import ChannelError, ConfigError
 from hub.inbox import ConversationFilter
 from hub.models import OutboundStatus
 from hub.outbox import Dispatcher
@@ -213,3 +214,41 @@ def test_bad_account_settings_name_the_problem(
     with pytest.raises(ConfigError, match="channels\\[0\\]") as err:
         registry.configured(make_config(channels=[data]))
     assert message in str(err.value)
+
+
+async def test_quarantined_mail_can_be_reprocessed(
+    services: Services,
+    make_config: Any,
+    dovecot: Dovecot,  # noqa: F811
+    smtp_sink: tuple[Sink, int],
+) -> None:
+    data = entry(dovecot.port, smtp_sink[1])
+    data["imap"] = {**data["imap"], "max_message_bytes": 20_000, "parse_workers": 0}
+    channel = build(services, make_config, data)
+    services.inbox.start()
+    big = mail(7, body="A long complaint. " * 3000 + "\n")
+    dovecot.deliver("support", [big, b"Subject: who?\r\n\r\nno sender\r\n"])
+    await channel.start(services.inbox.ingest)
+    try:
+
+        async def both_held() -> bool:
+            return len(await quarantine.entries(services.db)) == 2
+
+        await until(both_held)
+        held = {e.reason.split(":")[0]: e for e in await quarantine.entries(services.db)}
+        assert set(held) == {"oversized", "unparseable"}
+
+        result = await channel.reprocess(held["oversized"].id)
+        assert not result.duplicate
+        assert await rows(services, schema.messages) == 1
+        with pytest.raises(ChannelError, match="still unreadable"):
+            await channel.reprocess(held["unparseable"].id)
+        [left] = await quarantine.entries(services.db)
+        assert left.id == held["unparseable"].id
+    finally:
+        await channel.stop()
+
+
+def test_quarantine_refs_name_mailbox_validity_and_uid() -> None:
+    assert parse_source_ref(source_ref("Fax: 传真", 17, 4)) == ("Fax: 传真", 17, 4)
+    assert parse_source_ref("smtp:anna@example.com") is None

@@ -23,7 +23,9 @@ from aiohttp import web
 from channels.base import Capabilities, ChannelContext, ChannelState, InboundSink
 from channels.email import compose, smtp_out
 from channels.email.compose import FileData, Sender
+from channels.email.imap.client import ImapSession
 from channels.email.imap.poller import ImapPoller
+from channels.email.imap.sync import parse_source_ref
 from channels.email.loops import CircuitBreaker
 from channels.email.parse import MailRules, ParseLimits, parse_message
 from channels.email.settings import EmailSettings
@@ -32,7 +34,7 @@ from hub import quarantine
 from hub.clock import utcnow
 from hub.errors import ChannelError, DeliveryRejected
 from hub.ingest import Quarantined
-from hub.models import DeliveryResult, InboundMessage, OutboundMessage, OutboundStatus
+from hub.models import DeliveryResult, InboundMessage, IngestResult, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,49 @@ class EmailChannel:
         if self.poller is not None:
             return self.poller.state()
         return ChannelState.CONNECTED
+
+    async def reprocess(self, quarantine_id: int) -> IngestResult:
+        """Store a quarantined mail of this account after all: oversized IMAP mail is fetched
+        from the server whatever its size, other mail is parsed again from its kept bytes.
+        Raises ChannelError if it still cannot be read (it stays in quarantine)."""
+        inbox = self.context.inbox
+        if inbox is None:
+            raise ChannelError(f"{self.name}: re-processing needs the inbox")
+        item = await quarantine.entry(inbox.db, quarantine_id)
+        if item.channel_account != self.name:
+            raise ChannelError(f"quarantine entry {quarantine_id} belongs to {item.channel_account}")
+        where = parse_source_ref(item.external_id or "")
+        mailbox: str | None = where[0] if where else None
+        if where is not None and item.reason.startswith("oversized") and self.settings.imap is not None:
+            raw = await self._fetch_from_server(*where)
+        elif item.raw_sha256 is not None:
+            raw = await self.context.blobs.get(item.raw_sha256)
+        else:
+            raise ChannelError(f"quarantine entry {quarantine_id} kept no bytes to re-process")
+        limits = ParseLimits(max_raw_bytes=max(len(raw), self.limits.max_raw_bytes))
+        try:
+            message = await asyncio.to_thread(
+                parse_for, raw, mailbox, account=self.name, limits=limits, rules=self.rules
+            )
+        except Exception as err:
+            raise ChannelError(f"still unreadable: {type(err).__name__}: {err}") from err
+        [result] = await inbox.ingest_many([message])
+        await quarantine.resolve(inbox.db, quarantine_id, utcnow())
+        return result
+
+    async def _fetch_from_server(self, mailbox: str, uidvalidity: int, uid: int) -> bytes:
+        assert self.settings.imap is not None
+        session = await ImapSession.open(self.settings.imap.server())
+        try:
+            status = await session.select(mailbox)
+            if status.uidvalidity != uidvalidity:
+                raise ChannelError(f"{mailbox} was renumbered on the server; UID {uid} is no longer valid")
+            bodies = await session.bodies([uid])
+        finally:
+            await session.close()
+        if uid not in bodies:
+            raise ChannelError(f"UID {uid} is no longer in {mailbox}")
+        return bodies[uid]
 
     async def _report(self, message: InboundMessage) -> bool:
         """Record a bounce or read receipt on our outgoing mail; False if it is not about one."""

@@ -303,6 +303,17 @@ def source_ref(mailbox: str, uidvalidity: int, uid: int) -> str:
     return f"imap:{mailbox}:{uidvalidity}:{uid}"
 
 
+def parse_source_ref(ref: str) -> tuple[str, int, int] | None:
+    """`(mailbox, uidvalidity, uid)` from a `source_ref`, or None if `ref` is not one."""
+    if not ref.startswith("imap:"):
+        return None
+    mailbox, _, rest = ref[5:].rpartition(":")
+    mailbox, _, validity = mailbox.rpartition(":")
+    if not mailbox or not validity.isdigit() or not rest.isdigit():
+        return None
+    return mailbox, int(validity), int(rest)
+
+
 async def _already_quarantined(inbox: Inbox, account: str, ref: str) -> bool:
     q = schema.quarantine
     async with inbox.db.read() as conn:
