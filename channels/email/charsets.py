@@ -57,7 +57,7 @@ def decode(data: bytes, declared: str | None) -> tuple[str, str | None]:
             return text, f"unknown charset {declared!r}, decoded as {name}"
         if declared:
             return text, f"text is not {declared!r}, decoded as {name}"
-        return text, None if _plain_ascii(data) else f"no charset declared, decoded as {name}"
+        return text, None if data.isascii() else f"no charset declared, decoded as {name}"
     return data.decode("cp1252", errors="replace"), f"undecodable text in charset {declared!r}, replaced"
 
 
@@ -72,7 +72,3 @@ def repair_header(value: str) -> str:
         except UnicodeDecodeError:
             continue
     return data.decode("cp1252", errors="replace")
-
-
-def _plain_ascii(data: bytes) -> bool:
-    return data.isascii()

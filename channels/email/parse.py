@@ -17,7 +17,7 @@ import fnmatch
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -473,14 +473,6 @@ def _addresses(msg: Message, name: str) -> list[str]:
     return [a.lower() for _, a in getaddresses(values) if "@" in a]
 
 
-def all_recipients(msg: Message) -> list[str]:
-    """Every address in To, Cc, Delivered-To and X-Original-To, lower-cased, in order."""
-    out: list[str] = []
-    for name in ("To", "Cc", "Delivered-To", "X-Original-To"):
-        out.extend(_addresses(msg, name))
-    return list(dict.fromkeys(out))
-
-
 def _received(msg: Message, received_at: datetime | None) -> datetime:
     now = datetime.now(UTC)
     if received_at is not None:
@@ -506,8 +498,3 @@ def _language(msg: Message, text: str) -> str | None:
     han = len(_HAN.findall(text))
     letters = sum(ch.isalpha() for ch in text)
     return "zh" if han >= 2 and han * 5 >= letters else None
-
-
-def iter_addresses(values: Iterable[str]) -> list[str]:
-    """Addresses out of header values, lower-cased."""
-    return [a.lower() for _, a in getaddresses(list(values)) if "@" in a]
