@@ -153,6 +153,27 @@ async def test_idle_push_brings_new_mail_without_polling(
     assert poller.state() is ChannelState.STOPPED
 
 
+async def test_without_idle_the_mailbox_is_polled(
+    services: Services,
+    dovecot: Dovecot,  # noqa: F811
+) -> None:
+    poller = ImapPoller(
+        services.inbox, server(dovecot), [settings()], parser(), PollSettings(idle=False, poll_seconds=0.3)
+    )
+    poller.start()
+    try:
+        await until(lambda: poller.passes >= 1)
+        dovecot.deliver(USER, [mail(1), mail(2)])
+
+        async def arrived() -> bool:
+            return len(await stored(services)) == 2
+
+        await until(arrived, 10)
+        assert poller.passes >= 2
+    finally:
+        await poller.stop()
+
+
 @pytest.mark.slow
 async def test_a_5000_message_mailbox_arrives_complete(
     services: Services,
