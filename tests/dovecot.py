@@ -30,7 +30,7 @@ listen = 127.0.0.1
 base_dir = {tmp}/run
 state_dir = {tmp}/state
 log_path = {tmp}/dovecot.log
-ssl = no
+{ssl}
 first_valid_uid = 1
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -50,7 +50,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 {extra}
@@ -79,10 +80,12 @@ def free_port() -> int:
 class Dovecot:
     """One dovecot instance; `stop()` and `start()` again keep the port and the mail."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, tls: bool = False) -> None:
         self.root = root
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self.tls_port = free_port() if tls else 0
+        self.certificate = root / "cert.pem"
         self._process: subprocess.Popen[bytes] | None = None
         self._serial = itertools.count()
         if os.geteuid() == 0:
@@ -97,10 +100,30 @@ class Dovecot:
             extra = NON_ROOT.format(user=self.user, group=self.group)
         for sub in ("run", "state", "mail"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        ssl = "ssl = no"
+        if tls:
+            key = root / "key.pem"
+            subprocess.run(
+                [
+                    *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+                    *("-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                    *("-keyout", str(key), "-out", str(self.certificate)),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            ssl = f"ssl = yes\nssl_cert = <{self.certificate}\nssl_key = <{key}"
         self.config = root / "dovecot.conf"
         self.config.write_text(
             CONFIG.format(
-                tmp=root, password=PASSWORD, uid=self.user, gid=self.group, port=self.port, extra=extra
+                tmp=root,
+                password=PASSWORD,
+                uid=self.user,
+                gid=self.group,
+                port=self.port,
+                tls_port=self.tls_port,
+                ssl=ssl,
+                extra=extra,
             )
         )
 
@@ -189,13 +212,23 @@ def dovecot() -> Iterator[Dovecot]:
     Its folder is not under pytest's temporary directory: running as root, dovecot reads
     mail as the `dovecot` user, and pytest keeps its base directory private (0700).
     """
+    yield from _running(tls=False)
+
+
+@pytest.fixture
+def dovecot_tls() -> Iterator[Dovecot]:
+    """A running dovecot that also offers implicit TLS on `tls_port` (self-signed `certificate`)."""
+    yield from _running(tls=True)
+
+
+def _running(tls: bool) -> Iterator[Dovecot]:
     from tests.conftest import unavailable
 
     if not dovecot_available():
         unavailable("dovecot (Debian package dovecot-imapd)")
     root = Path(tempfile.mkdtemp(prefix="omnihub-dovecot-"))
     root.chmod(0o711)
-    server = Dovecot(root)
+    server = Dovecot(root, tls=tls)
     try:
         server.start()
         yield server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from channels.base import ChannelState
 from channels.email.imap import cursor
-from channels.email.imap.client import ImapServer, ImapSession
+from channels.email.imap.client import ImapError, ImapServer, ImapSession
 from channels.email.imap.poller import ImapPoller, PollSettings
 from channels.email.imap.sync import AfterCommit, MailboxSettings, MailboxSync
 from channels.email.parse import parse_message
@@ -23,7 +24,7 @@ from hub.errors import ChannelAuthError
 from hub.models import InboundMessage
 from hub.services import Services
 from hub.store import schema
-from tests.dovecot import PASSWORD, Dovecot, dovecot  # noqa: F401
+from tests.dovecot import PASSWORD, Dovecot, dovecot, dovecot_tls  # noqa: F401
 
 ACCOUNT = "support"
 USER = "support"
@@ -362,6 +363,21 @@ async def test_oversized_and_unparseable_mail_is_quarantined_and_the_mailbox_car
     again = await sync.run_once(session)
     assert (again.stored, again.quarantined) == (0, 0)
     assert len(await quarantined(services)) == 2
+
+
+async def test_implicit_tls_checks_the_certificate(dovecot_tls: Dovecot) -> None:  # noqa: F811
+    trusted = ssl.create_default_context(cafile=str(dovecot_tls.certificate))
+    tls = ImapServer(
+        "127.0.0.1", dovecot_tls.tls_port, USER, PASSWORD, tls=True, timeout=5, ssl_context=trusted
+    )
+    session = await ImapSession.open(tls)
+    try:
+        assert (await session.select("INBOX")).exists == 0
+    finally:
+        await session.close()
+    untrusted = ImapServer("127.0.0.1", dovecot_tls.tls_port, USER, PASSWORD, tls=True, timeout=5)
+    with pytest.raises(ImapError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        await ImapSession.open(untrusted)
 
 
 async def test_wrong_password_is_a_credentials_error(dovecot: Dovecot) -> None:  # noqa: F811
