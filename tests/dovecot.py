@@ -80,7 +80,9 @@ def free_port() -> int:
 class Dovecot:
     """One dovecot instance; `stop()` and `start()` again keep the port and the mail."""
 
-    def __init__(self, root: Path, port: int | None = None, tls: bool = False) -> None:
+    def __init__(
+        self, root: Path, port: int | None = None, tls: bool = False, oauth_introspection: str | None = None
+    ) -> None:
         self.root = root
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -113,6 +115,8 @@ class Dovecot:
                 capture_output=True,
             )
             ssl = f"ssl = yes\nssl_cert = <{self.certificate}\nssl_key = <{key}"
+        if oauth_introspection:
+            extra += self._oauth(oauth_introspection)
         self.config = root / "dovecot.conf"
         self.config.write_text(
             CONFIG.format(
@@ -125,6 +129,18 @@ class Dovecot:
                 ssl=ssl,
                 extra=extra,
             )
+        )
+
+    def _oauth(self, url: str) -> str:
+        """XOAUTH2 logins, each token checked at `url` (RFC 7662 introspection, POST)."""
+        ext = self.root / "oauth2.conf.ext"
+        ext.write_text(
+            f"introspection_mode = post\nintrospection_url = {url}\nforce_introspection = yes\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
+        return (
+            "auth_mechanisms = plain login xoauth2\n"
+            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2\n  args = {ext}\n}}\n"
         )
 
     def start(self, timeout: float = 10.0) -> None:

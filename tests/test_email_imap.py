@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import ssl
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -378,6 +382,51 @@ async def test_implicit_tls_checks_the_certificate(dovecot_tls: Dovecot) -> None
     untrusted = ImapServer("127.0.0.1", dovecot_tls.tls_port, USER, PASSWORD, tls=True, timeout=5)
     with pytest.raises(ImapError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         await ImapSession.open(untrusted)
+
+
+async def test_xoauth2_login_and_a_refused_token() -> None:
+    from aiohttp import web
+
+    from tests.conftest import unavailable
+    from tests.dovecot import dovecot_available
+
+    if not dovecot_available():
+        unavailable("dovecot (Debian package dovecot-imapd)")
+    asked: list[str] = []
+
+    async def introspect(request: web.Request) -> web.Response:
+        token = str((await request.post()).get("token"))
+        asked.append(token)
+        return web.json_response(
+            {"active": True, "username": USER} if token == "valid-token" else {"active": False}
+        )
+
+    app = web.Application()
+    app.router.add_post("/introspect", introspect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    root = Path(tempfile.mkdtemp(prefix="omnihub-dovecot-"))
+    os.chmod(root, 0o711)
+    oauth = Dovecot(root, oauth_introspection=f"http://127.0.0.1:{runner.addresses[0][1]}/introspect")
+    oauth.start()
+    try:
+        session = await ImapSession.open(
+            ImapServer("127.0.0.1", oauth.port, USER, oauth_token="valid-token", tls=False, timeout=5)
+        )
+        try:
+            assert (await session.select("INBOX")).exists == 0
+        finally:
+            await session.close()
+        with pytest.raises(ChannelAuthError):
+            await ImapSession.open(
+                ImapServer("127.0.0.1", oauth.port, USER, oauth_token="expired", tls=False, timeout=5)
+            )
+        assert asked == ["valid-token", "expired"]
+    finally:
+        oauth.stop(kill=True)
+        shutil.rmtree(root, ignore_errors=True)
+        await runner.cleanup()
 
 
 async def test_wrong_password_is_a_credentials_error(dovecot: Dovecot) -> None:  # noqa: F811

@@ -84,7 +84,7 @@ class ImapSession:
             )
         else:
             client = aioimaplib.IMAP4(server.host, server.port, timeout=server.timeout)
-        _feed_in_slices(client.protocol)
+        _harden(client.protocol)
         session = cls(server, client)
         try:
             await session._login()
@@ -267,16 +267,30 @@ class ImapSession:
             ) from err
 
 
-def _feed_in_slices(protocol: Any) -> None:
-    """Hand received data to aioimaplib's parser in small slices: it recurses once per line,
-    and a big read (many short lines) deep in a call stack overflows the recursion limit."""
+def _harden(protocol: Any) -> None:
+    """Work around two aioimaplib faults on this connection's protocol object.
+
+    Received data goes to its parser in small slices: it recurses once per line, and a big
+    read (many short lines) deep in a call stack overflows the recursion limit. And a refused
+    XOAUTH2 login gets the empty answer SASL asks for (RFC 7628), so the server says NO
+    instead of both sides waiting for ever.
+    """
     receive = protocol.data_received
+    continuation = protocol._continuation
 
     def data_received(data: bytes) -> None:
         for start in range(0, len(data), READ_SLICE):
             receive(data[start : start + READ_SLICE])
 
+    def on_continuation(line: bytes) -> None:
+        pending = protocol.pending_sync_command
+        if pending is not None and pending.name == "AUTHENTICATE" and protocol.transport is not None:
+            protocol.transport.write(b"\r\n")
+            return
+        continuation(line)
+
     protocol.data_received = data_received
+    protocol._continuation = on_continuation
 
 
 def _text(lines: Sequence[Any]) -> str:
