@@ -44,6 +44,7 @@ Divert = Callable[[InboundMessage], Awaitable[bool]]
 """Takes a parsed mail that is not for the inbox (a bounce about our mail); True if it did."""
 
 MAX_FETCH_BYTES = 16 * 1024 * 1024
+PARSE_JOBS = 4
 
 
 class AfterCommit(enum.StrEnum):
@@ -80,6 +81,9 @@ class PassResult:
 class _Fetched:
     uid: int
     raw: bytes
+
+
+_ParsedBatch = tuple[list[tuple[int, InboundMessage]], list[tuple["_Fetched", str]]]
 
 
 class MailboxSync:
@@ -127,27 +131,35 @@ class MailboxSync:
         if not chunks:
             return result
         uidvalidity = position.uidvalidity
-        ahead: asyncio.Task[list[_Fetched]] | None = asyncio.create_task(
-            self._fetch(session, uidvalidity, chunks[0], result)
-        )
+        fetching, parsing = self._read_ahead(session, uidvalidity, chunks[0], result)
         try:
             for index, chunk in enumerate(chunks):
-                assert ahead is not None
-                fetched = await ahead
-                ahead = None
+                parsed, bad = await parsing
+                current = fetching
                 if index + 1 < len(chunks):
-                    ahead = asyncio.create_task(self._fetch(session, uidvalidity, chunks[index + 1], result))
+                    fetching, parsing = self._read_ahead(session, uidvalidity, chunks[index + 1], result)
                 after = Cursor(uidvalidity, max(chunk), status.highest_modseq)
-                done = await self._process(fetched, after, result)
-                if ahead is not None:
-                    await asyncio.wait({ahead})
+                done = await self._process(parsed, bad, after, result)
+                if fetching is not current:
+                    await asyncio.wait({fetching})
                 await self._after_commit(session, done)
         finally:
-            if ahead is not None:
-                await cancel_and_wait(ahead)
-                if not ahead.cancelled():
-                    ahead.exception()
+            for task in (fetching, parsing):
+                await cancel_and_wait(task)
+                if not task.cancelled():
+                    task.exception()
         return result
+
+    def _read_ahead(
+        self, session: ImapSession, uidvalidity: int, uids: list[int], result: PassResult
+    ) -> tuple[asyncio.Task[list[_Fetched]], asyncio.Task[_ParsedBatch]]:
+        """Fetch a batch and then parse it, in the background, while the batch before is stored."""
+        fetching = asyncio.create_task(self._fetch(session, uidvalidity, uids, result))
+
+        async def parse_when_fetched() -> _ParsedBatch:
+            return await self._parse(await fetching, uidvalidity)
+
+        return fetching, asyncio.create_task(parse_when_fetched())
 
     async def settle(self, session: ImapSession) -> None:
         """Apply the after-commit action to everything the cursor covers (after a crash between
@@ -179,14 +191,36 @@ class MailboxSync:
             fetched.extend(_Fetched(uid, bodies[uid]) for uid in group if uid in bodies)
         return fetched
 
-    async def _process(self, fetched: list[_Fetched], after: Cursor, result: PassResult) -> list[int]:
-        """Parse (in a worker), quarantine what cannot be read, divert reports, store with the
-        cursor; return the UIDs now stored."""
-        job = functools.partial(parse_batch, self.parse, self.settings.mailbox, after.uidvalidity, fetched)
+    async def _parse(self, fetched: list[_Fetched], uidvalidity: int) -> _ParsedBatch:
+        """Parse in a thread, or spread over the worker processes."""
+        mailbox = self.settings.mailbox
         if self.executor is None:
-            parsed, bad = await asyncio.to_thread(job)
-        else:
-            parsed, bad = await asyncio.get_running_loop().run_in_executor(self.executor, job)
+            return await asyncio.to_thread(parse_batch, self.parse, mailbox, uidvalidity, fetched)
+        loop = asyncio.get_running_loop()
+        size = max(1, -(-len(fetched) // PARSE_JOBS))
+        jobs = [
+            loop.run_in_executor(
+                self.executor,
+                functools.partial(parse_batch, self.parse, mailbox, uidvalidity, fetched[i : i + size]),
+            )
+            for i in range(0, len(fetched), size)
+        ]
+        parsed: list[tuple[int, InboundMessage]] = []
+        bad: list[tuple[_Fetched, str]] = []
+        for job_parsed, job_bad in await asyncio.gather(*jobs):
+            parsed.extend(job_parsed)
+            bad.extend(job_bad)
+        return parsed, bad
+
+    async def _process(
+        self,
+        parsed: list[tuple[int, InboundMessage]],
+        bad: list[tuple[_Fetched, str]],
+        after: Cursor,
+        result: PassResult,
+    ) -> list[int]:
+        """Quarantine what could not be read, divert reports, store the rest with the cursor;
+        return the UIDs now stored."""
         for item, reason in bad:
             await self._quarantine(after.uidvalidity, item.uid, item.raw, reason)
             result.quarantined += 1
@@ -280,9 +314,7 @@ class MailboxSync:
         )
 
 
-def parse_batch(
-    parse: Parse, mailbox: str, uidvalidity: int, fetched: list[_Fetched]
-) -> tuple[list[tuple[int, InboundMessage]], list[tuple[_Fetched, str]]]:
+def parse_batch(parse: Parse, mailbox: str, uidvalidity: int, fetched: list[_Fetched]) -> _ParsedBatch:
     """Parse fetched mail (blocking; runs in a thread or a worker process): the messages, each
     marked with where it lives on the server, and the mail that could not be read, with why."""
     parsed: list[tuple[int, InboundMessage]] = []
