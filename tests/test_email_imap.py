@@ -68,8 +68,8 @@ def bulk(count: int) -> list[bytes]:
 
 
 def parser(account: str = ACCOUNT) -> Callable[[bytes, str], InboundMessage]:
-    def parse(raw: bytes, mailbox: str) -> InboundMessage:
-        return parse_message(raw, account=account, mailbox=mailbox).message
+    def parse(raw: bytes, mailbox: str, *, received_at: datetime | None = None) -> InboundMessage:
+        return parse_message(raw, account=account, mailbox=mailbox, received_at=received_at).message
 
     return parse
 
@@ -131,6 +131,22 @@ async def test_a_pass_stores_new_mail_once_and_moves_the_cursor(
     assert len(await stored(services)) == 4
     again = await sync.run_once(session)
     assert (again.stored, again.duplicates) == (0, 0)
+
+
+async def test_the_servers_arrival_time_wins_over_the_date_header(
+    services: Services,
+    dovecot: Dovecot,  # noqa: F811
+    session: ImapSession,
+) -> None:
+    arrived = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
+    dovecot.deliver(USER, [mail(1)])  # its Date header says 2026-11-20 09:00
+    for path in dovecot.maildir(USER).joinpath("new").iterdir():
+        os.utime(path, (arrived.timestamp(), arrived.timestamp()))
+    await MailboxSync(services.inbox, settings(), parser()).run_once(session)
+    m = schema.messages
+    async with services.db.read() as conn:
+        [created] = (await conn.execute(select(m.c.created_at))).scalars().all()
+    assert created == arrived
 
 
 async def test_idle_push_brings_new_mail_without_polling(

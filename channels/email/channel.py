@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -40,10 +41,18 @@ log = logging.getLogger(__name__)
 
 
 def parse_for(
-    raw: bytes, mailbox: str | None, *, account: str, limits: ParseLimits, rules: MailRules
+    raw: bytes,
+    mailbox: str | None,
+    *,
+    account: str,
+    limits: ParseLimits,
+    rules: MailRules,
+    received_at: datetime | None = None,
 ) -> InboundMessage:
     """Parse one mail of an account (a module-level function, so worker processes can run it)."""
-    return parse_message(raw, account=account, mailbox=mailbox, limits=limits, rules=rules).message
+    return parse_message(
+        raw, account=account, mailbox=mailbox, limits=limits, rules=rules, received_at=received_at
+    ).message
 
 
 def report_result(message: InboundMessage) -> DeliveryResult | None:
@@ -228,7 +237,9 @@ class EmailChannel:
     async def _received(self, delivery: Delivery) -> Any:
         """Store one mail from the SMTP receiver (parsed off the loop); quarantine what cannot be read."""
         try:
-            message = await asyncio.to_thread(self.parse, delivery.raw, None)
+            message = await asyncio.to_thread(
+                functools.partial(self.parse, received_at=delivery.received_at), delivery.raw, None
+            )
         except Exception as err:
             reason = f"unparseable: {type(err).__name__}: {err}".splitlines()[0]
             log.warning("%s: quarantining mail from <%s>: %s", self.name, delivery.mail_from, reason)

@@ -14,6 +14,7 @@ import contextlib
 import ssl
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aioimaplib
@@ -149,16 +150,21 @@ class ImapSession:
 
     async def bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
         """The full messages of at most `BATCH` UIDs, without setting `\\Seen`."""
+        return {uid: raw for uid, (raw, _) in (await self.bodies_and_dates(uids)).items()}
+
+    async def bodies_and_dates(self, uids: Sequence[int]) -> dict[int, tuple[bytes, datetime | None]]:
+        """The full messages of at most `BATCH` UIDs with their INTERNALDATE, without `\\Seen`."""
         if len(uids) > BATCH:
             raise ValueError(f"at most {BATCH} UIDs per body fetch")
         if not uids:
             return {}
         response = await self._ok(
-            self._client.uid("fetch", uid_set(uids), "(UID BODY.PEEK[])"),
+            self._client.uid("fetch", uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])"),
             "UID FETCH BODY",
             self.server.fetch_timeout,
         )
-        return responses.bodies(response.lines)
+        dates = responses.internal_dates(response.lines)
+        return {uid: (raw, dates.get(uid)) for uid, raw in responses.bodies(response.lines).items()}
 
     async def headers(self, uids: Sequence[int]) -> dict[int, bytes]:
         """The header blocks of at most `BATCH` UIDs (for mail too big to fetch whole)."""

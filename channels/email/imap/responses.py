@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 _CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS")
@@ -12,6 +13,7 @@ _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 _FETCH = re.compile(rb"^\d+ FETCH \(")
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,4 +95,19 @@ def bodies(lines: Sequence[bytes | bytearray]) -> dict[int, bytes]:
             if uid:
                 found[int(uid.group(1))] = pending
             pending = None
+    return found
+
+
+def internal_dates(lines: Sequence[bytes | bytearray]) -> dict[int, datetime]:
+    """UID -> INTERNALDATE (when the server received the mail) from a FETCH response."""
+    found: dict[int, datetime] = {}
+    for line in lines:
+        if not isinstance(line, bytes) or not _FETCH.match(line):
+            continue
+        uid, date = _UID.search(line), _INTERNALDATE.search(line)
+        if uid and date:
+            try:
+                found[int(uid.group(1))] = datetime.strptime(date.group(1).decode(), "%d-%b-%Y %H:%M:%S %z")
+            except ValueError:
+                continue
     return found

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,9 +38,15 @@ from hub.store import schema
 
 log = logging.getLogger(__name__)
 
-Parse = Callable[[bytes, str], InboundMessage]
-"""`(raw message, mailbox) -> InboundMessage`; raises on mail it cannot read. Must pickle
-(a module-level function or a `functools.partial` of one) to run in worker processes."""
+
+class Parse(Protocol):
+    """`(raw message, mailbox, received_at=INTERNALDATE) -> InboundMessage`; raises on mail it
+    cannot read. Must pickle (a module-level function or a `functools.partial` of one) to run
+    in worker processes."""
+
+    def __call__(self, raw: bytes, mailbox: str, /, *, received_at: datetime | None = None) -> InboundMessage:
+        """Parse one mail."""
+
 
 Divert = Callable[[InboundMessage], Awaitable[bool]]
 """Takes a parsed mail that is not for the inbox (a bounce about our mail); True if it did."""
@@ -81,6 +89,7 @@ class PassResult:
 class _Fetched:
     uid: int
     raw: bytes
+    received_at: datetime | None = None
 
 
 _ParsedBatch = tuple[list[tuple[int, InboundMessage]], list[tuple["_Fetched", str]]]
@@ -187,8 +196,8 @@ class MailboxSync:
             result.quarantined += 1
         fetched: list[_Fetched] = []
         for group in _by_size(wanted, sizes, MAX_FETCH_BYTES):
-            bodies = await session.bodies(group)
-            fetched.extend(_Fetched(uid, bodies[uid]) for uid in group if uid in bodies)
+            bodies = await session.bodies_and_dates(group)
+            fetched.extend(_Fetched(uid, *bodies[uid]) for uid in group if uid in bodies)
         return fetched
 
     async def _parse(self, fetched: list[_Fetched], uidvalidity: int) -> _ParsedBatch:
@@ -321,7 +330,7 @@ def parse_batch(parse: Parse, mailbox: str, uidvalidity: int, fetched: list[_Fet
     bad: list[tuple[_Fetched, str]] = []
     for item in fetched:
         try:
-            message = parse(item.raw, mailbox)
+            message = parse(item.raw, mailbox, received_at=item.received_at)
         except Exception as err:  # noqa: BLE001
             bad.append((item, f"unparseable: {type(err).__name__}: {err}"))
             continue
