@@ -206,6 +206,15 @@ def test_outlook_html_reply_splits_at_its_header_block_without_stray_indentation
     assert cut.quoted.startswith("From: ACME Support <support@acme.test>\nSent: Monday")
 
 
+def test_an_empty_text_part_gives_way_to_the_html_part() -> None:
+    raw = (
+        b"From: a@example.com\r\nContent-Type: multipart/alternative; boundary=X\r\n\r\n"
+        b"--X\r\nContent-Type: text/plain\r\n\r\n \r\n"
+        b"--X\r\nContent-Type: text/html\r\n\r\n<p>Only here</p>\r\n--X--\r\n"
+    )
+    assert parse_message(raw, account="a").message.text == "Only here"
+
+
 def test_html_only_mail_gets_text_for_agents() -> None:
     assert html.to_text("<h1>Title</h1><p>One<br>two</p><ul><li>a</li></ul>").split() == [
         "Title",

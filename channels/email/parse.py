@@ -142,7 +142,9 @@ def parse_message(
         return ATTACHMENT_URL.format(sha256=sha) if sha else None
 
     safe = sanitise(body.html, cid_url) if body.html is not None else None
-    full = body.text if body.text is not None else (to_text(body.html) if body.html else "")
+    full = body.text or ""
+    if not full.strip() and body.html:
+        full = to_text(body.html)
     parts = quotes.split(full)
     verdict = loops.verdict(msg, sender.address, rules.own_addresses)
     report = bounces.classify(msg, raw, sender.address)

@@ -64,7 +64,7 @@ class SmtpReceiver:
 
     def __init__(self, settings: ReceiverSettings, deliver: Deliver) -> None:
         self.settings = settings
-        self._deliver = deliver
+        self.deliver = deliver
         self._recipients = {k.lower(): v for k, v in settings.recipients.items()}
         self._server: asyncio.Server | None = None
         self._tls = _tls_context(settings)
@@ -158,7 +158,7 @@ class _Handler:
             peer=str(session.peer[0]) if session.peer else "",
         )
         try:
-            await self.receiver._deliver(delivery)
+            await self.receiver.deliver(delivery)
         except Exception:
             log.exception("could not store mail from <%s>; asked the sender to retry", mail_from)
             return "451 4.3.0 could not store the message, try again later"
