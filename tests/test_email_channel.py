@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -23,6 +24,7 @@ from hub.outbox import Dispatcher
 from hub.services import Services
 from hub.store import schema
 from tests.dovecot import PASSWORD, Dovecot, dovecot  # noqa: F401
+from tests.hubproc import HubProcess
 from tests.test_email_imap import mail, until
 
 NAME = "support"
@@ -252,3 +254,54 @@ async def test_quarantined_mail_can_be_reprocessed(
 def test_quarantine_refs_name_mailbox_validity_and_uid() -> None:
     assert parse_source_ref(source_ref("Fax: 传真", 17, 4)) == ("Fax: 传真", 17, 4)
     assert parse_source_ref("smtp:anna@example.com") is None
+
+
+@pytest.mark.slow
+async def test_a_hub_process_pulls_a_mailbox_and_stops_cleanly(
+    tmp_path: Path,
+    store_settings: dict[str, Any],
+    dovecot: Dovecot,  # noqa: F811
+) -> None:
+    store = "\n".join(f'{k} = "{v}"' for k, v in store_settings.items())
+    config = tmp_path / "omnihub.toml"
+    config.write_text(
+        f'[hub]\ndata_dir = "{tmp_path / "data"}"\n[store]\n{store}\n[web]\nport = 0\n\n'
+        '[[channels]]\nname = "support"\nkind = "email"\naddress = "support@shop.example"\n'
+        'id_secret = "s3cret-for-ids"\n'
+        f'[channels.imap]\nhost = "127.0.0.1"\nport = {dovecot.port}\ntls = false\n'
+        f'username = "support"\npassword = "{PASSWORD}"\nparse_workers = 1\n'
+    )
+    dovecot.deliver("support", [mail(1), mail(2)])
+    hub = HubProcess(config)
+    try:
+        await hub.start()
+
+        await until(lambda: _stored_count_is(config, 2), 30)
+        dovecot.deliver("support", [mail(3)])
+        await until(lambda: _stored_count_is(config, 3), 15)
+        code = await hub.terminate(15)
+    finally:
+        await hub.ensure_stopped()
+    assert code == 0, hub.log
+    assert "stopped cleanly" in hub.log
+    assert "still pending" not in hub.log and "Task was destroyed" not in hub.log
+    assert PASSWORD not in hub.log
+
+
+async def _stored_count(config: Path) -> int:
+    from hub import config as hub_config
+    from hub.store import Database
+
+    cfg = hub_config.load(config)
+    db = Database(cfg.store_url, schema=cfg.store.schema_name)
+    try:
+        async with db.read() as conn:
+            return int((await conn.execute(select(func.count()).select_from(schema.messages))).scalar_one())
+    except Exception:  # the hub may not have created its tables yet
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def _stored_count_is(config: Path, count: int) -> bool:
+    return await _stored_count(config) == count
