@@ -249,6 +249,22 @@ def test_chinese_client_replies_split_at_the_original_mail_marker_and_attributio
     assert netease.meta["quoted"].startswith("在 2025年11月6日 10:00，ACME 客服")
 
 
+@pytest.mark.parametrize(
+    ("text", "new", "quote_starts"),
+    [
+        ("Fine.\n\nOn 3 Nov 2025, at 16:05, ACME <s@a.test> wrote:\n\n> Hi", "Fine.", "On 3 Nov"),
+        ("Merci.\n\nLe lun. 3 nov. 2025 à 16:05, ACME <s@a.test> a écrit :\n> Bonjour", "Merci.", "Le lun."),
+        ("OK\n\n-----Original Message-----\nFrom: ACME\nSent: Monday\n\nDear Tom", "OK", "-----Orig"),
+        ("Danke\n\n-----Ursprüngliche Nachricht-----\nVon: A\nAn: Max\n\nHallo", "Danke", "-----Urs"),
+        ("好的\n\n发件人：ACME 客服 <s@a.test>\n发送时间：2025年11月3日 16:05\n\n您好", "好的", "发件人："),
+        ('收到\n\n2025-11-03 16:05:00 "ACME 客服" <s@a.test> 写道：\n> 您好', "收到", "2025-11-03"),
+    ],
+)
+def test_quote_headers_of_many_clients_and_languages(text: str, new: str, quote_starts: str) -> None:
+    cut = quotes.split(text)
+    assert cut.new == new and cut.quoted.startswith(quote_starts)
+
+
 def test_signature_after_the_delimiter_and_sent_from_lines() -> None:
     cut = quotes.split(
         "Thanks!\n-- \nAnna Berg\nACME\n\nAm 3. Nov. 2025 schrieb Support <s@a.test>:\n> Hallo"
