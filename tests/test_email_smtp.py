@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -14,7 +15,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 from aiohttp import web
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from channels.base import Capabilities, ChannelState, InboundSink
 from channels.email.compose import FileData, Sender, compose
@@ -253,6 +254,33 @@ async def test_starttls_and_auth_against_the_receiver(certificate: tuple[str, st
         assert len(got) == 1
     finally:
         await receiver.stop()
+
+
+class OAuthSink(Sink):
+    """A sink that requires XOAUTH2 with one token."""
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        fields = base64.b64decode(args[1]).decode().split("\x01")
+        ok = fields[:2] == ["user=support@acme.test", "auth=Bearer tok-123"]
+        return AuthResult(success=ok, handled=False, message=None if ok else "535 5.7.8 bad token")
+
+
+async def test_xoauth2_login() -> None:
+    sink = OAuthSink()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(sink, auth_require_tls=False), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mail = compose(outbound(), SENDER, now=NOW)
+    try:
+        good = plain(port, username="support@acme.test", oauth_token="tok-123")
+        await deliver(good, mail, sender="support@acme.test", recipients=["anna@example.com"])
+        assert len(sink.mails) == 1
+        bad = plain(port, username="support@acme.test", oauth_token="expired")
+        with pytest.raises(ChannelAuthError, match="535"):
+            await deliver(bad, mail, sender="support@acme.test", recipients=["anna@example.com"])
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 # --- receiving ------------------------------------------------------------------------------

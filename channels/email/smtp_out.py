@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
@@ -26,7 +26,10 @@ Security = Literal["starttls", "tls", "auto", "none"]
 
 @dataclass(frozen=True, slots=True)
 class SmtpServer:
-    """Where and how to send: `starttls` (587), `tls` (465), `auto` (STARTTLS if offered), `none`."""
+    """Where and how to send: `starttls` (587), `tls` (465), `auto` (STARTTLS if offered), `none`.
+
+    Log in with `username` and `password`, or `username` and an OAuth2 `oauth_token` (XOAUTH2).
+    """
 
     host: str
     port: int = 587
@@ -36,6 +39,7 @@ class SmtpServer:
     timeout: float = 60
     local_hostname: str | None = None
     cafile: str | None = None
+    oauth_token: str | None = None
 
 
 async def deliver(
@@ -51,7 +55,8 @@ async def deliver(
             hostname=server.host,
             port=server.port,
             username=server.username,
-            password=server.password,
+            password=None if server.oauth_token else server.password,
+            oauth_token_generator=_token(server.oauth_token) if server.oauth_token else None,
             timeout=server.timeout,
             use_tls=server.security == "tls",
             start_tls={"starttls": True, "tls": False, "none": False, "auto": None}[server.security],
@@ -71,6 +76,13 @@ async def deliver(
         provider_id=str(msg["Message-ID"]),
         refused={addr: f"{r.code} {r.message}" for addr, r in refused.items()},
     )
+
+
+def _token(token: str) -> Callable[[], Awaitable[str]]:
+    async def current() -> str:
+        return token
+
+    return current
 
 
 def _context(server: SmtpServer) -> ssl.SSLContext | None:
