@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from channels.email.imap import responses, utf7
-from channels.email.imap.client import uid_set
+from channels.email.imap.client import uid_set, uid_set_pieces
 
 
 def test_mailbox_names_in_modified_utf7_round_trip() -> None:
@@ -23,6 +23,10 @@ def test_mailbox_names_in_modified_utf7_round_trip() -> None:
 def test_uid_sets_are_compact() -> None:
     assert uid_set([1, 2, 3, 5, 7, 8, 10]) == "1:3,5,7:8,10"
     assert uid_set([42]) == "42"
+    assert uid_set_pieces(range(1, 100_001)) == ["1:100000"]
+    pieces = uid_set_pieces(range(1, 3000, 2), max_chars=100)
+    assert all(len(p) <= 100 for p in pieces)
+    assert [int(u) for p in pieces for u in p.split(",")] == list(range(1, 3000, 2))
 
 
 def test_responses_are_read_whatever_the_item_order() -> None:

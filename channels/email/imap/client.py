@@ -67,6 +67,23 @@ def uid_set(uids: Sequence[int]) -> str:
     return ",".join(parts)
 
 
+def uid_set_pieces(uids: Sequence[int], max_chars: int = 1000) -> list[str]:
+    """UID sets for commands that take any number of UIDs, each short enough for one line
+    (a contiguous range of any length is one piece)."""
+    pieces: list[str] = []
+    current = ""
+    for part in uid_set(sorted(uids)).split(","):
+        if not part:
+            continue
+        if current and len(current) + 1 + len(part) > max_chars:
+            pieces.append(current)
+            current = ""
+        current = f"{current},{part}" if current else part
+    if current:
+        pieces.append(current)
+    return pieces
+
+
 class ImapSession:
     """A logged-in connection; after any `ImapError` it must be closed and replaced."""
 
@@ -177,24 +194,27 @@ class ImapSession:
 
     async def add_flags(self, uids: Sequence[int], flags: str) -> None:
         """Add flags (e.g. `\\Seen`) to messages."""
-        for start in range(0, len(uids), BATCH):
-            chunk = uids[start : start + BATCH]
+        for piece in uid_set_pieces(uids):
             await self._ok(
-                self._client.uid("store", uid_set(chunk), "+FLAGS.SILENT", f"({flags})"), "UID STORE"
+                self._client.uid("store", piece, "+FLAGS.SILENT", f"({flags})"),
+                "UID STORE",
+                self.server.fetch_timeout,
             )
 
     async def move(self, uids: Sequence[int], mailbox: str) -> None:
         """Move messages to another mailbox (MOVE, else COPY + delete + expunge)."""
         target = utf7.quoted(mailbox)
-        for start in range(0, len(uids), BATCH):
-            chunk = uid_set(uids[start : start + BATCH])
+        seconds = self.server.fetch_timeout
+        for piece in uid_set_pieces(uids):
             if "MOVE" in self.capabilities:
-                await self._ok(self._client.uid("move", chunk, target), "UID MOVE")
+                await self._ok(self._client.uid("move", piece, target), "UID MOVE", seconds)
                 continue
-            await self._ok(self._client.uid("copy", chunk, target), "UID COPY")
-            await self._ok(self._client.uid("store", chunk, "+FLAGS.SILENT", r"(\Deleted)"), "UID STORE")
+            await self._ok(self._client.uid("copy", piece, target), "UID COPY", seconds)
+            await self._ok(
+                self._client.uid("store", piece, "+FLAGS.SILENT", r"(\Deleted)"), "UID STORE", seconds
+            )
             if "UIDPLUS" in self.capabilities:
-                await self._ok(self._client.uid("expunge", chunk), "UID EXPUNGE")
+                await self._ok(self._client.uid("expunge", piece), "UID EXPUNGE", seconds)
 
     async def wait_for_news(self, seconds: float) -> bool:
         """IDLE for up to `seconds` (capped below 29 minutes); True if the server pushed news."""

@@ -288,11 +288,10 @@ class MailboxSync:
         s = self.settings
         if s.after_commit is AfterCommit.NOTHING or not uids:
             return
-        ordered = sorted(uids)
         if s.after_commit is AfterCommit.SEEN:
-            await session.add_flags(ordered, r"\Seen")
+            await session.add_flags(uids, r"\Seen")
         elif s.move_to:
-            await session.move(ordered, s.move_to)
+            await session.move(uids, s.move_to)
 
     async def _quarantine_oversized(
         self, session: ImapSession, uidvalidity: int, uid: int, size: int
