@@ -23,10 +23,11 @@ from channels.email.imap.client import ImapError, ImapServer, ImapSession
 from channels.email.imap.poller import ImapPoller, PollSettings
 from channels.email.imap.sync import AfterCommit, MailboxSettings, MailboxSync
 from channels.email.parse import parse_message
+from hub import config as hub_config
 from hub import quarantine
 from hub.errors import ChannelAuthError
 from hub.models import InboundMessage
-from hub.services import Services
+from hub.services import Services, open_services
 from hub.store import schema
 from tests.dovecot import PASSWORD, Dovecot, dovecot, dovecot_tls  # noqa: F401
 
@@ -195,12 +196,26 @@ async def test_without_idle_the_mailbox_is_polled(
         await poller.stop()
 
 
+@pytest.fixture
+async def sqlite_services(tmp_path: Path) -> AsyncIterator[Services]:
+    """Services on SQLite only, for a test whose PostgreSQL run would add time and no coverage
+    (the batch path on PostgreSQL is exercised by the kill-and-restart test)."""
+    config = hub_config.parse(
+        {"store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"}, "hub": {"data_dir": str(tmp_path)}},
+        tmp_path,
+    )
+    svc = await open_services(config)
+    yield svc
+    await svc.close()
+
+
 @pytest.mark.slow
 async def test_a_5000_message_mailbox_arrives_complete(
-    services: Services,
+    sqlite_services: Services,
     dovecot: Dovecot,  # noqa: F811
     session: ImapSession,
 ) -> None:
+    services = sqlite_services
     dovecot.deliver(USER, bulk(5000))
     result = await MailboxSync(services.inbox, settings(), parser()).run_once(session)
     assert result.stored == 5000
