@@ -17,14 +17,22 @@ class _Table(BaseModel):
 
 
 class SmtpSettings(_Table):
-    """Outbound SMTP: `starttls` (587), `tls` (465), `auto` (STARTTLS when offered) or `none`."""
+    """Outbound SMTP: `starttls` (587), `tls` (465), `auto` (STARTTLS when offered) or `none`;
+    log in with `username` and `password`, or `username` and `oauth_token` (XOAUTH2)."""
 
     host: str
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "tls", "auto", "none"] = "starttls"
     username: str | None = None
     password: Secret | None = None
+    oauth_token: Secret | None = None
     timeout_seconds: float = Field(60, gt=0)
+
+    @model_validator(mode="after")
+    def _one_login(self) -> Self:
+        if self.password is not None and self.oauth_token is not None:
+            raise ValueError("give password or oauth_token, not both")
+        return self
 
     def server(self) -> SmtpServer:
         """The sending server."""
@@ -34,6 +42,7 @@ class SmtpSettings(_Table):
             security=self.security,
             username=self.username,
             password=self.password.get_secret_value() if self.password else None,
+            oauth_token=self.oauth_token.get_secret_value() if self.oauth_token else None,
             timeout=self.timeout_seconds,
         )
 
