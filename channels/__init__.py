@@ -10,6 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from channels import api, memory
 from channels.base import Channel, ChannelContext
+from channels.email import channel as email_channel
+from channels.email.settings import EmailSettings
 from hub import config as hub_config
 from hub.config import ChannelEntry, Config, format_validation_error
 from hub.errors import ConfigError
@@ -29,6 +31,7 @@ REGISTRY: dict[str, ChannelType] = {
     for t in (
         ChannelType("memory", memory.MemorySettings, memory.create),
         ChannelType("api", api.ApiSettings, api.create),
+        ChannelType("email", EmailSettings, email_channel.create),
     )
 }
 

@@ -13,6 +13,7 @@ from aiohttp import ClientSession, web
 from hub.models import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
 
 if TYPE_CHECKING:
+    from hub.inbox import Inbox
     from hub.store import BlobStore
 
 
@@ -51,7 +52,9 @@ class ChannelContext:
     """The shared resources a channel may use; the runtime owns and closes them.
 
     `http` is the process's one `aiohttp.ClientSession`; `public_url` is the address
-    providers call back on (behind a proxy, the proxy's); `blobs` stores media.
+    providers call back on (behind a proxy, the proxy's); `blobs` stores media. `inbox` is
+    for pull channels that commit their own cursor with each batch (`Inbox.ingest_many`
+    with `in_transaction`) and quarantine what they cannot parse.
     """
 
     http: ClientSession
@@ -59,6 +62,7 @@ class ChannelContext:
     public_url: str
     data_dir: Path
     report_status: StatusSink | None = field(default=None)
+    inbox: Inbox | None = field(default=None)
 
 
 StatusSink = Callable[[str, str, DeliveryResult], Awaitable[bool]]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import records
+from hub.errors import NotFound
 from hub.models import Attachment
 from hub.store import Database, schema
 from hub.store.rows import all_of, by_id
@@ -28,3 +29,13 @@ async def one(db: Database, attachment_id: int) -> Attachment:
     """One attachment's record; raise NotFound."""
     async with db.read() as conn:
         return records.attachment(await by_id(conn, schema.attachments, attachment_id, "attachment"))
+
+
+async def by_hash(db: Database, sha256: str) -> Attachment:
+    """The first attachment stored with this content hash (inline mail images link by it); raise NotFound."""
+    a = schema.attachments
+    async with db.read() as conn:
+        rows = await all_of(conn, select(a).where(a.c.sha256 == sha256).order_by(a.c.id).limit(1))
+    if not rows:
+        raise NotFound(f"no attachment has the content {sha256}")
+    return records.attachment(rows[0])

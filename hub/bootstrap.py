@@ -106,6 +106,37 @@ website = "https://example.com"
 # conversations under them, and replies sent on them count as delivered at once.
 # Remove them when you connect real channels.
 {demo_channels}
+# An e-mail account. Out of the box it receives mail over SMTP on 127.0.0.1:2525 for
+# support@hub.localhost: send it a test mail with any client (see the README). Replies
+# need an outgoing server: fill in [channels.smtp]. To pull a mailbox, add [channels.imap].
+[[channels]]
+name = "mail"
+kind = "email"
+address = "support@hub.localhost"
+display_name = "Support"
+# Signs the hub's Message-IDs so replies find their conversation and cannot be forged.
+id_secret = "{mail_id_secret}"
+# Further addresses of ours (never answered automatically), and fax-to-mail senders.
+# aliases = ["info@example.com"]
+# fax_senders = ["*@fax.example.com"]
+
+[channels.receiver]
+# Accepted recipients (an address, or "@domain" for all of it), each with its inbox label.
+recipients = {{ "support@hub.localhost" = "support" }}
+host = "127.0.0.1"
+port = 2525
+# max_bytes = 36700160
+# users = {{ relay = "env:OMNIHUB_SMTP_RELAY_PASSWORD" }}   # require AUTH
+# tls_cert = "tls/cert.pem"                                  # offer STARTTLS
+# tls_key = "tls/key.pem"
+
+# [channels.smtp]
+# host = "smtp.example.com"
+# port = 587
+# security = "starttls"
+# username = "support@example.com"
+# password = "env:OMNIHUB_SMTP_PASSWORD"
+
 # An API account: any system can post customer messages to
 # POST /webhooks/api/<name>/messages and receive the replies on outbound_url; both ways
 # are signed with the shared secret (header X-Omnihub-Signature: sha256=<HMAC-SHA256>).
@@ -132,7 +163,7 @@ def config_text() -> str:
         section = getattr(model, name)
         values[name] = _section_values(section, list(type(section).model_fields), name)
     demo = "".join(f'[[channels]]\nname = "demo-{kind}"\nkind = "memory"\n\n' for kind in DEMO_CHANNELS)
-    return CONFIG_TEMPLATE.format(demo_channels=demo, **values)
+    return CONFIG_TEMPLATE.format(demo_channels=demo, mail_id_secret=secrets.token_urlsafe(24), **values)
 
 
 def _section_values(obj: BaseModel, keys: list[str], placeholder: str) -> SimpleNamespace:

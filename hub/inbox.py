@@ -17,7 +17,7 @@ from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
 from hub.events import EventBus, event_row, record
 from hub.group_commit import GroupCommitter
-from hub.ingest import IngestPipeline
+from hub.ingest import IngestPipeline, TxHook
 from hub.models import (
     Availability,
     Call,
@@ -107,9 +107,11 @@ class Inbox:
         """Store one inbound message exactly once; return where it went."""
         return await self.committer.submit(message)
 
-    async def ingest_many(self, messages: Sequence[InboundMessage]) -> list[IngestResult]:
-        """Store a batch in one transaction."""
-        return await self.pipeline.ingest_many(messages)
+    async def ingest_many(
+        self, messages: Sequence[InboundMessage], *, in_transaction: TxHook | None = None
+    ) -> list[IngestResult]:
+        """Store a batch in one transaction, with `in_transaction`'s writes committed alongside."""
+        return await self.pipeline.ingest_many(messages, in_transaction=in_transaction)
 
     # Reading
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 RETRIES_ON_CONFLICT = 3
 TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError)
 CONTACT_LOCKS = 0x636F6E74
+
+TxHook = Callable[[AsyncConnection, list[IngestResult]], Awaitable[None]]
+"""Extra writes committed in the same transaction as a batch (e.g. a mail cursor advancing)."""
 
 
 class Quarantined(HubError):
@@ -76,9 +79,15 @@ class IngestPipeline:
         self.limits = limits or IngestLimits()
         self.clock = clock
 
-    async def ingest_many(self, batch: Sequence[InboundMessage]) -> list[IngestResult]:
-        """Store a batch in one transaction; the results are in the batch's order."""
-        return await self.store(await self.prepare(batch))
+    async def ingest_many(
+        self, batch: Sequence[InboundMessage], *, in_transaction: TxHook | None = None
+    ) -> list[IngestResult]:
+        """Store a batch in one transaction; the results are in the batch's order.
+
+        `in_transaction` runs inside that transaction after the batch is written, so its
+        writes commit (or roll back) together with the messages.
+        """
+        return await self.store(await self.prepare(batch), in_transaction=in_transaction)
 
     async def ingest_one(self, message: InboundMessage) -> IngestResult:
         """Store one message; quarantine it if its content cannot be stored, and raise Quarantined."""
@@ -104,12 +113,16 @@ class IngestPipeline:
         """The work that needs no database, in a thread while the loop commits the previous batch."""
         return await asyncio.to_thread(prepare_batch, self.blobs.root, self.limits, list(batch))
 
-    async def store(self, prepared: list[Prepared]) -> list[IngestResult]:
+    async def store(
+        self, prepared: list[Prepared], *, in_transaction: TxHook | None = None
+    ) -> list[IngestResult]:
         """Store prepared messages in one transaction, retried if another writer raced us."""
         for attempt in range(RETRIES_ON_CONFLICT):
             try:
                 async with self.db.write() as conn:
                     results, events = await self._store(conn, prepared)
+                    if in_transaction is not None:
+                        await in_transaction(conn, results)
             except IntegrityError:
                 if attempt == RETRIES_ON_CONFLICT - 1:
                     raise
@@ -148,6 +161,7 @@ class IngestPipeline:
         placed, created = _place(batch, fresh, contact_of, threads, now)
         await _insert_conversations(conn, created)
         await _insert_messages(conn, placed)
+        await _insert_tags(conn, placed)
         reopened = await _touch_conversations(conn, [p for p in placed if isinstance(p.target, int)], now)
         audit = [event_row("conversation.reopened", now, cid) for cid in sorted(reopened)]
         await record(conn, audit)
@@ -283,6 +297,21 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
     if attachments:
         await conn.execute(insert(schema.attachments), attachments)
     await index_messages(conn, terms)
+
+
+async def _insert_tags(conn: AsyncConnection, placed: list[_Placed]) -> None:
+    """Tags a channel put on a message (`meta["tags"]`, e.g. `fax` for fax-to-mail) go on its conversation."""
+    rows = {
+        (p.conversation_id, tag)
+        for p in placed
+        for raw in p.prepared.message.meta.get("tags") or ()
+        if (tag := str(raw).strip().lower()[:64])
+    }
+    if rows:
+        await conn.execute(
+            insert_ignore(conn, schema.conversation_tags),
+            [{"conversation_id": cid, "tag": tag} for cid, tag in sorted(rows)],
+        )
 
 
 async def _existing(

@@ -45,6 +45,7 @@ from hub.store import Database, schema
 from hub.store.claims import claim
 from hub.store.rows import all_of, by_id
 from hub.store.search import index_messages, index_terms
+from hub.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +429,11 @@ class Dispatcher:
             if done.rowcount == 0:
                 log.info("outbox row %s changed while it was being sent; keeping the newer state", row["id"])
                 return
+            if result is not None and error is None and result.provider_id:
+                ref = {"ref": result.provider_id, "conversation_id": row["conversation_id"]}
+                await conn.execute(
+                    insert_ignore(conn, schema.message_refs), [ref | {"message_id": row["message_id"]}]
+                )
             events = [
                 event_row(
                     f"message.{kind}",

@@ -8,7 +8,9 @@ batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ MAX_NAME = 255
 MAX_ADDRESS = 320
 MAX_REF = 998
 MAX_LANGUAGE = 16
+BLOB_WRITERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +51,16 @@ class Prepared:
 
 
 def prepare_batch(blob_root: Path, limits: IngestLimits, batch: list[InboundMessage]) -> list[Prepared]:
-    """Prepare every message of a batch (blocking: run it in a thread or a worker process)."""
+    """Prepare every message of a batch (blocking: run it in a thread or a worker process).
+
+    Blob writes mostly wait for fsync; several threads at once share the file system's
+    journal commits, which makes a batch of raw mails several times faster to store.
+    """
     blobs = BlobStore(blob_root)
-    return [prepare(blobs, limits, message) for message in batch]
+    if len(batch) < 2:
+        return [prepare(blobs, limits, message) for message in batch]
+    with ThreadPoolExecutor(min(BLOB_WRITERS, len(batch))) as pool:
+        return list(pool.map(functools.partial(prepare, blobs, limits), batch))
 
 
 def prepare(blobs: BlobStore, limits: IngestLimits, message: InboundMessage) -> Prepared:

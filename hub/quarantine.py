@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from hub import records
+from hub.errors import NotFound
 from hub.models import InboundMessage
 from hub.store import BlobStore, Database, schema
 from hub.store.rows import all_of, by_id
@@ -69,6 +70,15 @@ async def record(
                 )
             ).scalar_one()
         )
+
+
+async def resolve(db: Database, quarantine_id: int, now: datetime) -> None:
+    """Mark an item as dealt with (e.g. re-processed into the inbox); raise NotFound."""
+    q = schema.quarantine
+    async with db.write() as conn:
+        done = await conn.execute(update(q).where(q.c.id == quarantine_id).values(resolved_at=now))
+    if done.rowcount == 0:
+        raise NotFound(f"no quarantine entry {quarantine_id}")
 
 
 async def entries(db: Database, *, unresolved_only: bool = True, limit: int = 100) -> list[QuarantineEntry]:

@@ -56,6 +56,7 @@ class Services:
             public_url=self.config.hub.public_url,
             data_dir=self.config.data_dir,
             report_status=self.outbox.record_status,
+            inbox=self.inbox,
         )
         for entry in channel_registry.configured(self.config):
             self.channels[entry.entry.name] = channel_registry.build(entry, context)

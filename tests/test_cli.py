@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import channels
 from hub import bootstrap, defaults
 from hub import runtime as hub_runtime
 from hub.cli import main
@@ -85,8 +86,10 @@ def test_written_configuration_documents_the_defaults(tmp_path: Path) -> None:
         "demo-voice",
         "demo-fax",
         "demo-chat",
+        "mail",
     ]
-    assert {c.kind for c in written.channels} == {"memory"}
+    assert {c.kind for c in written.channels} == {"memory", "email"}
+    assert channels.configured(written)[-1].settings.receiver.port == 2525  # type: ignore[attr-defined]
     text = bootstrap.config_text()
     for section in bootstrap.SECTIONS:
         for key in type(getattr(model, section)).model_fields:

@@ -335,3 +335,14 @@ tasks = Table(
     Column("overdue_event_at", Stamp),
     Index("ix_tasks_status_due", "status", "due_at"),
 )
+
+imap_cursors = Table(
+    "imap_cursors",
+    metadata,
+    Column("channel_account", String(100), primary_key=True),
+    Column("mailbox", String(255), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("highest_modseq", BigInteger),
+    Column("updated_at", Stamp, nullable=False),
+)

@@ -1,0 +1,276 @@
+"""The e-mail channel: one account's IMAP and SMTP inbound and SMTP outbound.
+
+Inbound mail from either path is parsed with `parse.parse_message`. Bounces and read
+receipts about our own mail update that outgoing message's status instead of opening a
+conversation; everything else goes to the inbox. Mail that cannot be parsed is quarantined
+with its bytes. IMAP mail is stored batch by batch together with the mailbox cursor
+(`imap.sync`); SMTP mail is acknowledged `250` only once it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from channels.base import Capabilities, ChannelContext, ChannelState, InboundSink
+from channels.email import compose, smtp_out
+from channels.email.compose import FileData, Sender
+from channels.email.imap.client import ImapSession
+from channels.email.imap.poller import ImapPoller
+from channels.email.imap.sync import parse_source_ref
+from channels.email.loops import CircuitBreaker
+from channels.email.parse import MailRules, ParseLimits, parse_message
+from channels.email.settings import EmailSettings
+from channels.email.smtp_in import Delivery, SmtpReceiver
+from hub import quarantine
+from hub.clock import utcnow
+from hub.errors import ChannelError, DeliveryRejected
+from hub.ingest import Quarantined
+from hub.models import DeliveryResult, InboundMessage, IngestResult, OutboundMessage, OutboundStatus
+
+log = logging.getLogger(__name__)
+
+
+def parse_for(
+    raw: bytes,
+    mailbox: str | None,
+    *,
+    account: str,
+    limits: ParseLimits,
+    rules: MailRules,
+    received_at: datetime | None = None,
+) -> InboundMessage:
+    """Parse one mail of an account (a module-level function, so worker processes can run it)."""
+    return parse_message(
+        raw, account=account, mailbox=mailbox, limits=limits, rules=rules, received_at=received_at
+    ).message
+
+
+def report_result(message: InboundMessage) -> DeliveryResult | None:
+    """The status a bounce or read receipt reports about one of our mails, if it is one."""
+    report = message.meta.get("report")
+    if not isinstance(report, dict) or not report.get("original_message_id"):
+        return None
+    ref = str(report["original_message_id"])
+    if report.get("kind") == "bounce":
+        recipients = {str(k): str(v) for k, v in (report.get("recipients") or {}).items()}
+        return DeliveryResult(
+            OutboundStatus.FAILED,
+            ref,
+            error=f"bounced: {report.get('reason') or 'bounced'}",
+            refused=recipients,
+        )
+    if report.get("kind") == "read_receipt":
+        return DeliveryResult(OutboundStatus.DELIVERED, ref)
+    return None
+
+
+class EmailChannel:
+    """One e-mail account (see `EmailSettings`)."""
+
+    kind: ClassVar[str] = "email"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        subject=True, html=True, attachments=True, max_body=None, threading=True
+    )
+
+    def __init__(self, name: str, settings: EmailSettings, context: ChannelContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.context = context
+        self.rules = MailRules(
+            own_addresses=settings.own_addresses(),
+            fax_senders=tuple(settings.fax_senders),
+            fax_mailboxes=frozenset(settings.fax_mailboxes),
+        )
+        self.limits = ParseLimits(
+            max_raw_bytes=settings.max_message_bytes, max_attachment_bytes=settings.max_attachment_bytes
+        )
+        self.parse = functools.partial(parse_for, account=name, limits=self.limits, rules=self.rules)
+        self.sender = Sender(
+            address=settings.address,
+            domain=settings.domain,
+            secret=settings.id_secret.get_secret_value().encode(),
+            name=settings.display_name,
+            signature=settings.signature,
+        )
+        self.breaker = CircuitBreaker()
+        self.poller: ImapPoller | None = None
+        self.receiver: SmtpReceiver | None = None
+        self._sink: InboundSink | None = None
+        self._workers: ProcessPoolExecutor | None = None
+        self._started = False
+
+    async def start(self, sink: InboundSink) -> None:
+        """Verify the IMAP login and start pulling; start the SMTP receiver."""
+        self._sink = sink
+        s = self.settings
+        if s.imap is not None:
+            inbox = self.context.inbox
+            if inbox is None:
+                raise ChannelError(f"{self.name}: IMAP needs the inbox in the channel context")
+            if s.imap.parse_workers and self._workers is None:
+                self._workers = ProcessPoolExecutor(
+                    s.imap.parse_workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            self.poller = ImapPoller(
+                inbox,
+                s.imap.server(),
+                s.imap.mailbox_settings(self.name),
+                self.parse,
+                s.imap.poll_settings(),
+                divert=self._report,
+                executor=self._workers,
+            )
+            await self.poller.verify()
+            self.poller.start()
+        if s.receiver is not None:
+            self.receiver = SmtpReceiver(s.receiver.receiver(), self._received)
+            await self.receiver.start()
+        self._started = True
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        """None: mail is pulled (IMAP) or received on its own port (SMTP)."""
+        return []
+
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Compose and send one mail; automatic mail stops at the per-address circuit breaker."""
+        smtp = self.settings.smtp
+        if smtp is None:
+            raise DeliveryRejected(f"{self.name}: no SMTP server is configured for sending")
+        now = utcnow()
+        to = message.recipient.address
+        if message.automatic and not self.breaker.allow(to, now):
+            for tripped in self.breaker.tripped():
+                log.error(
+                    "%s: too much automatic mail to %s; stopped sending it automatically", self.name, tripped
+                )
+            raise DeliveryRejected(f"automatic mail to {to} is stopped by the circuit breaker")
+        files = [
+            FileData(a.filename, a.content_type, await self.context.blobs.get(a.sha256))
+            for a in message.attachments
+        ]
+        mail = compose.compose(message, self.sender, now=now, files=files)
+        return await smtp_out.deliver(smtp.server(), mail, sender=self.settings.address, recipients=[to])
+
+    async def stop(self) -> None:
+        """Stop pulling and receiving; idempotent."""
+        self._started = False
+        poller, self.poller = self.poller, None
+        receiver, self.receiver = self.receiver, None
+        if poller is not None:
+            await poller.stop()
+        if receiver is not None:
+            await receiver.stop()
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            await asyncio.to_thread(workers.shutdown, wait=True, cancel_futures=True)
+
+    def state(self) -> ChannelState:
+        """The IMAP side's health (SMTP receiving is up while the channel runs)."""
+        if not self._started:
+            return ChannelState.STOPPED
+        if self.poller is not None:
+            return self.poller.state()
+        return ChannelState.CONNECTED
+
+    async def reprocess(self, quarantine_id: int) -> IngestResult:
+        """Store a quarantined mail of this account after all: oversized IMAP mail is fetched
+        from the server whatever its size, other mail is parsed again from its kept bytes.
+        Raises ChannelError if it still cannot be read (it stays in quarantine)."""
+        inbox = self.context.inbox
+        if inbox is None:
+            raise ChannelError(f"{self.name}: re-processing needs the inbox")
+        item = await quarantine.entry(inbox.db, quarantine_id)
+        if item.channel_account != self.name:
+            raise ChannelError(f"quarantine entry {quarantine_id} belongs to {item.channel_account}")
+        where = parse_source_ref(item.external_id or "")
+        mailbox: str | None = where[0] if where else None
+        if where is not None and item.reason.startswith("oversized") and self.settings.imap is not None:
+            raw = await self._fetch_from_server(*where)
+        elif item.raw_sha256 is not None:
+            raw = await self.context.blobs.get(item.raw_sha256)
+        else:
+            raise ChannelError(f"quarantine entry {quarantine_id} kept no bytes to re-process")
+        limits = ParseLimits(max_raw_bytes=max(len(raw), self.limits.max_raw_bytes))
+        try:
+            message = await asyncio.to_thread(
+                parse_for, raw, mailbox, account=self.name, limits=limits, rules=self.rules
+            )
+        except Exception as err:
+            raise ChannelError(f"still unreadable: {type(err).__name__}: {err}") from err
+        [result] = await inbox.ingest_many([message])
+        await quarantine.resolve(inbox.db, quarantine_id, utcnow())
+        return result
+
+    async def _fetch_from_server(self, mailbox: str, uidvalidity: int, uid: int) -> bytes:
+        assert self.settings.imap is not None
+        session = await ImapSession.open(self.settings.imap.server())
+        try:
+            status = await session.select(mailbox)
+            if status.uidvalidity != uidvalidity:
+                raise ChannelError(f"{mailbox} was renumbered on the server; UID {uid} is no longer valid")
+            bodies = await session.bodies([uid])
+        finally:
+            await session.close()
+        if uid not in bodies:
+            raise ChannelError(f"UID {uid} is no longer in {mailbox}")
+        return bodies[uid]
+
+    async def _report(self, message: InboundMessage) -> bool:
+        """Record a bounce or read receipt on our outgoing mail; False if it is not about one."""
+        result = report_result(message)
+        if result is None or result.provider_id is None or self.context.report_status is None:
+            return False
+        if compose.our_ids(result.provider_id, secret=self.sender.secret) is None:
+            return False
+        return await self.context.report_status(self.name, result.provider_id, result)
+
+    async def _received(self, delivery: Delivery) -> Any:
+        """Store one mail from the SMTP receiver (parsed off the loop); quarantine what cannot be read."""
+        try:
+            message = await asyncio.to_thread(
+                functools.partial(self.parse, received_at=delivery.received_at), delivery.raw, None
+            )
+        except Exception as err:
+            reason = f"unparseable: {type(err).__name__}: {err}".splitlines()[0]
+            log.warning("%s: quarantining mail from <%s>: %s", self.name, delivery.mail_from, reason)
+            if self.context.inbox is None:
+                raise
+            return await quarantine.record(
+                self.context.inbox.db,
+                self.context.blobs,
+                channel_account=self.name,
+                external_id=f"smtp:{delivery.mail_from}",
+                reason=reason,
+                payload=delivery.raw,
+                now=utcnow(),
+            )
+        meta = {
+            **message.meta,
+            "smtp": {"mail_from": delivery.mail_from, "rcpt_to": list(delivery.recipients)},
+        }
+        if delivery.inboxes:
+            meta["inboxes"] = list(delivery.inboxes)
+        message = dataclasses.replace(message, meta=meta)
+        if await self._report(message):
+            return None
+        if self._sink is None:
+            raise ChannelError(f"{self.name} is not started")
+        try:
+            return await self._sink(message)
+        except Quarantined as err:
+            return err.quarantine_id
+
+
+def create(name: str, settings: EmailSettings, context: ChannelContext) -> EmailChannel:
+    """Build an e-mail channel from its validated settings."""
+    return EmailChannel(name, settings, context)

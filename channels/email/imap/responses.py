@@ -1,0 +1,113 @@
+"""Reading aioimaplib's raw response lines: SELECT status codes, SEARCH results, FETCH items."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
+_EXISTS = re.compile(rb"^(\d+) EXISTS")
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_LITERAL = re.compile(rb"\{(\d+)\}$")
+_FETCH = re.compile(rb"^\d+ FETCH \(")
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatus:
+    """What SELECT told about a mailbox."""
+
+    uidvalidity: int
+    uidnext: int | None
+    highest_modseq: int | None
+    exists: int
+
+
+def mailbox_status(lines: Sequence[bytes | bytearray]) -> MailboxStatus:
+    """The UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and EXISTS count of a SELECT response."""
+    codes: dict[bytes, int] = {}
+    exists = 0
+    for line in lines:
+        if isinstance(line, bytearray):
+            continue
+        for name, value in _CODE.findall(line):
+            codes[name] = int(value)
+        found = _EXISTS.match(line)
+        if found:
+            exists = int(found.group(1))
+    if b"UIDVALIDITY" not in codes:
+        raise ValueError("SELECT response without UIDVALIDITY")
+    return MailboxStatus(codes[b"UIDVALIDITY"], codes.get(b"UIDNEXT"), codes.get(b"HIGHESTMODSEQ"), exists)
+
+
+def search_uids(lines: Sequence[bytes | bytearray]) -> list[int]:
+    """The UIDs of a (UID) SEARCH response, ascending."""
+    uids: list[int] = []
+    for line in lines:
+        if not isinstance(line, bytes):
+            continue
+        words = line.split()
+        if words and words[0] == b"SEARCH":
+            words = words[1:]
+        if words and all(w.isdigit() for w in words):
+            uids.extend(int(w) for w in words)
+    return sorted(uids)
+
+
+def sizes(lines: Sequence[bytes | bytearray]) -> dict[int, int]:
+    """UID -> RFC822.SIZE from a `UID FETCH … (UID RFC822.SIZE)` response."""
+    found: dict[int, int] = {}
+    for line in lines:
+        if not isinstance(line, bytes) or not _FETCH.match(line):
+            continue
+        uid, size = _UID.search(line), _SIZE.search(line)
+        if uid and size:
+            found[int(uid.group(1))] = int(size.group(1))
+    return found
+
+
+def bodies(lines: Sequence[bytes | bytearray]) -> dict[int, bytes]:
+    """UID -> message bytes from a `UID FETCH … (UID BODY.PEEK[])` response.
+
+    A body is the literal after the FETCH line that announces it with `{size}`; the UID may
+    come before the literal or, on some servers, in the line after it.
+    """
+    found: dict[int, bytes] = {}
+    pending: bytes | None = None
+    pending_uid: int | None = None
+    for line in lines:
+        if isinstance(line, bytearray):
+            if pending is not None:
+                if pending_uid is not None:
+                    found[pending_uid] = bytes(line)
+                    pending = None
+                else:
+                    pending = bytes(line)
+            continue
+        if _FETCH.match(line) and _LITERAL.search(line):
+            uid = _UID.search(line)
+            pending, pending_uid = b"", int(uid.group(1)) if uid else None
+        elif pending and pending_uid is None:
+            uid = _UID.search(line)
+            if uid:
+                found[int(uid.group(1))] = pending
+            pending = None
+    return found
+
+
+def internal_dates(lines: Sequence[bytes | bytearray]) -> dict[int, datetime]:
+    """UID -> INTERNALDATE (when the server received the mail) from a FETCH response."""
+    found: dict[int, datetime] = {}
+    for line in lines:
+        if not isinstance(line, bytes) or not _FETCH.match(line):
+            continue
+        uid, date = _UID.search(line), _INTERNALDATE.search(line)
+        if uid and date:
+            try:
+                found[int(uid.group(1))] = datetime.strptime(date.group(1).decode(), "%d-%b-%Y %H:%M:%S %z")
+            except ValueError:
+                continue
+    return found

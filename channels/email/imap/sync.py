@@ -1,0 +1,390 @@
+"""Pulling one mailbox into the inbox, exactly once, one bad mail never stalling the rest.
+
+A pass (`MailboxSync.run_once`) selects the mailbox, compares its UIDVALIDITY with the
+stored cursor (a change means: rescan from UID 1 and let ingest deduplicate; nothing is
+wiped), lists the UIDs above the cursor, reads their RFC822.SIZE in batches of 200, and
+fetches, parses and stores them batch by batch. Each batch's cursor advance commits in the
+same transaction as its messages. Oversized mail (headers kept) and mail that cannot be
+parsed or stored go to quarantine with a reason, and the cursor moves past them. After a
+batch is committed, the optional after-commit action (`\\Seen` or a move) runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from channels.email.imap import cursor
+from channels.email.imap.client import BATCH, ImapSession
+from channels.email.imap.cursor import Cursor
+from hub import quarantine
+from hub.aio import cancel_and_wait
+from hub.clock import Clock, utcnow
+from hub.inbox import Inbox
+from hub.ingest import TRANSIENT
+from hub.models import InboundMessage, IngestResult
+from hub.store import schema
+
+log = logging.getLogger(__name__)
+
+
+class Parse(Protocol):
+    """`(raw message, mailbox, received_at=INTERNALDATE) -> InboundMessage`; raises on mail it
+    cannot read. Must pickle (a module-level function or a `functools.partial` of one) to run
+    in worker processes."""
+
+    def __call__(self, raw: bytes, mailbox: str, /, *, received_at: datetime | None = None) -> InboundMessage:
+        """Parse one mail."""
+
+
+Divert = Callable[[InboundMessage], Awaitable[bool]]
+"""Takes a parsed mail that is not for the inbox (a bounce about our mail); True if it did."""
+
+MAX_FETCH_BYTES = 16 * 1024 * 1024
+PARSE_JOBS = 4
+
+
+class AfterCommit(enum.StrEnum):
+    """What to do on the server with mail once it is stored."""
+
+    NOTHING = "nothing"
+    SEEN = "seen"
+    MOVE = "move"
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxSettings:
+    """How one mailbox of an account is pulled."""
+
+    account: str
+    mailbox: str
+    max_message_bytes: int = 35 * 1024 * 1024
+    after_commit: AfterCommit = AfterCommit.NOTHING
+    move_to: str | None = None
+
+
+@dataclass(slots=True)
+class PassResult:
+    """What one sync pass did."""
+
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    diverted: int = 0
+    rescanned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    uid: int
+    raw: bytes
+    received_at: datetime | None = None
+
+
+_ParsedBatch = tuple[list[tuple[int, InboundMessage]], list[tuple["_Fetched", str]]]
+
+
+class MailboxSync:
+    """Pulls one mailbox; stateless between passes apart from the cursor in the store."""
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        settings: MailboxSettings,
+        parse: Parse,
+        clock: Clock = utcnow,
+        divert: Divert | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.inbox = inbox
+        self.settings = settings
+        self.parse = parse
+        self.clock = clock
+        self.divert = divert
+        self.executor = executor
+
+    async def run_once(self, session: ImapSession) -> PassResult:
+        """One pass: store everything above the cursor; return what happened."""
+        s = self.settings
+        status = await session.select(s.mailbox)
+        stored = await cursor.load(self.inbox.db, s.account, s.mailbox)
+        result = PassResult()
+        if stored is not None and stored.uidvalidity != status.uidvalidity:
+            log.warning(
+                "%s/%s: UIDVALIDITY changed from %d to %d; rescanning the mailbox and skipping duplicates",
+                s.account,
+                s.mailbox,
+                stored.uidvalidity,
+                status.uidvalidity,
+            )
+            stored = None
+            result.rescanned = True
+        position = stored or Cursor(status.uidvalidity, 0, status.highest_modseq)
+        if stored is None:
+            await cursor.store(self.inbox.db, s.account, s.mailbox, position, self.clock())
+        if status.uidnext is not None and status.uidnext <= position.last_uid + 1:
+            return result
+        uids = await session.uids_after(position.last_uid)
+        chunks = [uids[start : start + BATCH] for start in range(0, len(uids), BATCH)]
+        if not chunks:
+            return result
+        uidvalidity = position.uidvalidity
+        fetching, parsing = self._read_ahead(session, uidvalidity, chunks[0], result)
+        try:
+            for index, chunk in enumerate(chunks):
+                parsed, bad = await parsing
+                current = fetching
+                if index + 1 < len(chunks):
+                    fetching, parsing = self._read_ahead(session, uidvalidity, chunks[index + 1], result)
+                after = Cursor(uidvalidity, max(chunk), status.highest_modseq)
+                done = await self._process(parsed, bad, after, result)
+                if fetching is not current:
+                    await asyncio.wait({fetching})
+                await self._after_commit(session, done)
+        finally:
+            for task in (fetching, parsing):
+                await cancel_and_wait(task)
+                if not task.cancelled():
+                    task.exception()
+        return result
+
+    def _read_ahead(
+        self, session: ImapSession, uidvalidity: int, uids: list[int], result: PassResult
+    ) -> tuple[asyncio.Task[list[_Fetched]], asyncio.Task[_ParsedBatch]]:
+        """Fetch a batch and then parse it, in the background, while the batch before is stored."""
+        fetching = asyncio.create_task(self._fetch(session, uidvalidity, uids, result))
+
+        async def parse_when_fetched() -> _ParsedBatch:
+            return await self._parse(await fetching, uidvalidity)
+
+        return fetching, asyncio.create_task(parse_when_fetched())
+
+    async def settle(self, session: ImapSession) -> None:
+        """Apply the after-commit action to everything the cursor covers (after a crash between
+        storing and flagging, the flag is set now; nothing is fetched twice)."""
+        s = self.settings
+        if s.after_commit is AfterCommit.NOTHING:
+            return
+        stored = await cursor.load(self.inbox.db, s.account, s.mailbox)
+        if stored is None or stored.last_uid == 0:
+            return
+        status = await session.select(s.mailbox)
+        if status.uidvalidity != stored.uidvalidity or status.exists == 0:
+            return
+        await self._after_commit(session, range(1, stored.last_uid + 1))
+
+    async def _fetch(
+        self, session: ImapSession, uidvalidity: int, uids: list[int], result: PassResult
+    ) -> list[_Fetched]:
+        """Sizes first; oversized mail to quarantine (headers only); then the bodies of the rest."""
+        s = self.settings
+        sizes = await session.sizes(uids)
+        wanted = [uid for uid in uids if uid in sizes and sizes[uid] <= s.max_message_bytes]
+        for uid in (uid for uid in uids if uid in sizes and sizes[uid] > s.max_message_bytes):
+            await self._quarantine_oversized(session, uidvalidity, uid, sizes[uid])
+            result.quarantined += 1
+        fetched: list[_Fetched] = []
+        for group in _by_size(wanted, sizes, MAX_FETCH_BYTES):
+            bodies = await session.bodies_and_dates(group)
+            fetched.extend(_Fetched(uid, *bodies[uid]) for uid in group if uid in bodies)
+        return fetched
+
+    async def _parse(self, fetched: list[_Fetched], uidvalidity: int) -> _ParsedBatch:
+        """Parse in a thread, or spread over the worker processes."""
+        mailbox = self.settings.mailbox
+        if self.executor is None:
+            return await asyncio.to_thread(parse_batch, self.parse, mailbox, uidvalidity, fetched)
+        loop = asyncio.get_running_loop()
+        size = max(1, -(-len(fetched) // PARSE_JOBS))
+        jobs = [
+            loop.run_in_executor(
+                self.executor,
+                functools.partial(parse_batch, self.parse, mailbox, uidvalidity, fetched[i : i + size]),
+            )
+            for i in range(0, len(fetched), size)
+        ]
+        parsed: list[tuple[int, InboundMessage]] = []
+        bad: list[tuple[_Fetched, str]] = []
+        for job_parsed, job_bad in await asyncio.gather(*jobs):
+            parsed.extend(job_parsed)
+            bad.extend(job_bad)
+        return parsed, bad
+
+    async def _process(
+        self,
+        parsed: list[tuple[int, InboundMessage]],
+        bad: list[tuple[_Fetched, str]],
+        after: Cursor,
+        result: PassResult,
+    ) -> list[int]:
+        """Quarantine what could not be read, divert reports, store the rest with the cursor;
+        return the UIDs now stored."""
+        for item, reason in bad:
+            await self._quarantine(after.uidvalidity, item.uid, item.raw, reason)
+            result.quarantined += 1
+        if self.divert is not None:
+            kept = []
+            for uid, message in parsed:
+                if await self.divert(message):
+                    result.diverted += 1
+                else:
+                    kept.append((uid, message))
+            parsed = kept
+        await self._store(parsed, after, result)
+        return [uid for uid, _ in parsed]
+
+    async def _store(
+        self, parsed: list[tuple[int, InboundMessage]], after: Cursor, result: PassResult
+    ) -> None:
+        s = self.settings
+
+        async def advance(conn: AsyncConnection, _results: list[IngestResult]) -> None:
+            await cursor.save(conn, s.account, s.mailbox, after, self.clock())
+
+        messages = [m for _, m in parsed]
+        try:
+            results = await self.inbox.ingest_many(messages, in_transaction=advance)
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001
+            log.warning(
+                "%s/%s: a batch of %d failed; storing one by one", s.account, s.mailbox, len(messages)
+            )
+        else:
+            _count(results, result)
+            return
+        for index, (uid, message) in enumerate(parsed):
+            step = Cursor(
+                after.uidvalidity, uid if index < len(parsed) - 1 else after.last_uid, after.highest_modseq
+            )
+
+            async def advance_one(conn: AsyncConnection, _r: list[IngestResult], step: Cursor = step) -> None:
+                await cursor.save(conn, s.account, s.mailbox, step, self.clock())
+
+            try:
+                _count(await self.inbox.ingest_many([message], in_transaction=advance_one), result)
+            except TRANSIENT:
+                raise
+            except Exception as err:  # noqa: BLE001
+                reason = f"not storable: {type(err).__name__}: {err}".splitlines()[0]
+                await self._quarantine(after.uidvalidity, uid, message.raw or b"", reason)
+                await cursor.store(self.inbox.db, s.account, s.mailbox, step, self.clock())
+                result.quarantined += 1
+        if not parsed:
+            await cursor.store(self.inbox.db, s.account, s.mailbox, after, self.clock())
+
+    async def _after_commit(self, session: ImapSession, uids: Sequence[int]) -> None:
+        s = self.settings
+        if s.after_commit is AfterCommit.NOTHING or not uids:
+            return
+        if s.after_commit is AfterCommit.SEEN:
+            await session.add_flags(uids, r"\Seen")
+        elif s.move_to:
+            await session.move(uids, s.move_to)
+
+    async def _quarantine_oversized(
+        self, session: ImapSession, uidvalidity: int, uid: int, size: int
+    ) -> None:
+        s = self.settings
+        headers = await session.headers([uid])
+        reason = (
+            f"oversized: RFC822.SIZE {size} is over the limit of {s.max_message_bytes} bytes; "
+            f"headers kept, the message stays on the server"
+        )
+        log.warning("%s/%s: UID %d %s", s.account, s.mailbox, uid, reason)
+        await self._quarantine(uidvalidity, uid, headers.get(uid, b""), reason)
+
+    async def _quarantine(self, uidvalidity: int, uid: int, raw: bytes, reason: str) -> None:
+        s = self.settings
+        ref = source_ref(s.mailbox, uidvalidity, uid)
+        if await _already_quarantined(self.inbox, s.account, ref):
+            return
+        log.warning("%s/%s: quarantining UID %d: %s", s.account, s.mailbox, uid, reason)
+        await quarantine.record(
+            self.inbox.db,
+            self.inbox.blobs,
+            channel_account=s.account,
+            external_id=ref,
+            reason=reason,
+            payload=raw,
+            now=self.clock(),
+        )
+
+
+def parse_batch(parse: Parse, mailbox: str, uidvalidity: int, fetched: list[_Fetched]) -> _ParsedBatch:
+    """Parse fetched mail (blocking; runs in a thread or a worker process): the messages, each
+    marked with where it lives on the server, and the mail that could not be read, with why."""
+    parsed: list[tuple[int, InboundMessage]] = []
+    bad: list[tuple[_Fetched, str]] = []
+    for item in fetched:
+        try:
+            message = parse(item.raw, mailbox, received_at=item.received_at)
+        except Exception as err:  # noqa: BLE001
+            bad.append((item, f"unparseable: {type(err).__name__}: {err}"))
+            continue
+        where = {"mailbox": mailbox, "uid": item.uid, "uidvalidity": uidvalidity}
+        parsed.append((item.uid, dataclasses.replace(message, meta={**message.meta, "imap": where})))
+    return parsed, bad
+
+
+def source_ref(mailbox: str, uidvalidity: int, uid: int) -> str:
+    """Where a message lives on the server, as quarantine records name it."""
+    return f"imap:{mailbox}:{uidvalidity}:{uid}"
+
+
+def parse_source_ref(ref: str) -> tuple[str, int, int] | None:
+    """`(mailbox, uidvalidity, uid)` from a `source_ref`, or None if `ref` is not one."""
+    if not ref.startswith("imap:"):
+        return None
+    mailbox, _, rest = ref[5:].rpartition(":")
+    mailbox, _, validity = mailbox.rpartition(":")
+    if not mailbox or not validity.isdigit() or not rest.isdigit():
+        return None
+    return mailbox, int(validity), int(rest)
+
+
+async def _already_quarantined(inbox: Inbox, account: str, ref: str) -> bool:
+    q = schema.quarantine
+    async with inbox.db.read() as conn:
+        row = (
+            await conn.execute(
+                select(q.c.id).where(q.c.channel_account == account, q.c.external_id == ref).limit(1)
+            )
+        ).first()
+    return row is not None
+
+
+def _count(results: list[IngestResult], into: PassResult) -> None:
+    for r in results:
+        if r.duplicate:
+            into.duplicates += 1
+        else:
+            into.stored += 1
+
+
+def _by_size(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """Split UIDs into fetch groups of at most `limit` bytes (a bigger single mail goes alone)."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if current and total + size > limit:
+            groups.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    if current:
+        groups.append(current)
+    return groups
