@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from channels import api, memory
+from channels import api, memory, webchat
 from channels.base import Channel, ChannelContext
 from hub import config as hub_config
 from hub.config import ChannelEntry, Config, format_validation_error
@@ -29,6 +29,7 @@ REGISTRY: dict[str, ChannelType] = {
     for t in (
         ChannelType("memory", memory.MemorySettings, memory.create),
         ChannelType("api", api.ApiSettings, api.create),
+        ChannelType("webchat", webchat.WebchatSettings, webchat.create),
     )
 }
 

@@ -85,8 +85,9 @@ def test_written_configuration_documents_the_defaults(tmp_path: Path) -> None:
         "demo-voice",
         "demo-fax",
         "demo-chat",
+        "website",
     ]
-    assert {c.kind for c in written.channels} == {"memory"}
+    assert {c.kind for c in written.channels} == {"memory", "webchat"}
     text = bootstrap.config_text()
     for section in bootstrap.SECTIONS:
         for key in type(getattr(model, section)).model_fields:

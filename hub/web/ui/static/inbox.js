@@ -167,7 +167,7 @@ function renderConversation() {
   const header = el("div.conv-header", {},
     el("h2", {}, `${CHANNEL_ICONS[c.channel] ?? ""} ${c.subject ?? contact.name ?? ""}`),
     el("p.contact", {}, contact.name ?? "", " ", contact.identities.map((i) => `${i.kind}: ${i.address}`).join(", ")),
-    el("div#collision.collision", { hidden: true, role: "alert" }),
+    el("div.collision", { id: "collision", hidden: true, role: "alert" }),
     controls(c),
   );
   const timeline = el("ol.timeline", { id: "timeline" }, timelineEntries());

@@ -1,0 +1,180 @@
+"""The agents' inbox, the chat widget and the dashboard in headless Chromium, against a real hub."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from hub.models import ChannelKind, Identity, InboundMessage
+from tests.browser.conftest import LiveHub, login, shot, watched
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+XSS_MAIL = (
+    "<p>Hello, my invoice is wrong.</p>"
+    "<script>alert('mail-script')</script>"
+    "<img src=x onerror=\"alert('mail-onerror')\">"
+    '<img src="{pixel}" alt="tracker">'
+    "<a href=\"javascript:alert('mail-link')\">click</a>"
+    "<iframe src=\"javascript:alert('mail-frame')\"></iframe>"
+)
+XSS_CHAT = "<img src=x onerror=\"alert('chat')\"><script>alert('chat2')</script>"
+
+
+async def open_widget(page: Page, url: str) -> None:
+    await page.goto(url)
+    await page.click("#omnihub-chat button.button")
+    await expect(page.locator("#omnihub-chat .msg.system").first).to_be_visible()
+
+
+async def visitor_says(page: Page, text: str) -> None:
+    await page.fill("#omnihub-chat input[name=text]", text)
+    await page.press("#omnihub-chat input[name=text]", "Enter")
+    await expect(page.locator("#omnihub-chat .msg.visitor", has_text=text)).to_be_visible()
+
+
+async def test_a_chat_from_the_widget_reaches_the_agent_live_and_the_reply_reaches_the_visitor(
+    live: LiveHub, browser: Browser
+) -> None:
+    agent = await watched(browser)
+    visitor = await watched(browser)
+    inbox = await agent.page()
+    await login(inbox, live.url, "li.wei")
+    shop = await visitor.page()
+    await open_widget(shop, live.site.url)
+
+    started = time.monotonic()
+    await visitor_says(shop, "Hello, my sofa arrived with a broken leg.")
+    row = inbox.locator("#conversations tr.row", has_text="my sofa arrived")
+    await expect(row).to_be_visible(timeout=5000)
+    assert time.monotonic() - started < 5
+    assert await inbox.locator(".badge.ch-chat").count() >= 1
+
+    await row.click()
+    await expect(inbox.locator("#timeline .entry.in", has_text="broken leg")).to_be_visible()
+    await inbox.fill("#composer-text", "I am sorry about the leg. We will send a new one tomorrow.")
+    await inbox.click("#send")
+    await expect(shop.locator("#omnihub-chat .msg.agent", has_text="send a new one")).to_be_visible(
+        timeout=10000
+    )
+    await expect(inbox.locator("#timeline .entry.out .delivery")).to_contain_text("delivered", timeout=10000)
+    await shot(inbox, "inbox-chat")
+    await shot(shop, "widget-chat")
+
+    await shop.reload()
+    await shop.click("#omnihub-chat button.button")
+    await expect(shop.locator("#omnihub-chat .msg.agent", has_text="send a new one")).to_be_visible()
+    assert not agent.errors and not visitor.errors and not agent.dialogs
+    await agent.context.close()
+    await visitor.context.close()
+
+
+async def test_two_agents_in_one_conversation_see_a_collision_warning(
+    live: LiveHub, browser: Browser
+) -> None:
+    visitor = await watched(browser)
+    shop = await visitor.page()
+    await open_widget(shop, live.site.url)
+    await visitor_says(shop, "Is the oak table in stock?")
+    first, second = await watched(browser), await watched(browser)
+    li, james = await first.page(), await second.page()
+    await login(li, live.url, "li.wei")
+    await login(james, live.url, "james")
+    for page in (li, james):
+        await page.locator("#conversations tr.row", has_text="oak table").click()
+        await expect(page.locator("#timeline .entry.in", has_text="oak table")).to_be_visible()
+    await expect(li.locator("#collision")).to_contain_text("James Okafor", timeout=5000)
+    await expect(james.locator("#collision")).to_contain_text("Li Wei", timeout=5000)
+    await james.fill("#composer-text", "Let me check")
+    await expect(li.locator("#collision .typing")).to_contain_text("James Okafor", timeout=5000)
+    for context in (first, second, visitor):
+        await context.context.close()
+
+
+async def test_hostile_mail_html_and_chat_text_stay_inert(live: LiveHub, browser: Browser) -> None:
+    pixel = f"{live.site.url}/pixel.gif?mail=1"
+    mail = InboundMessage(
+        channel=ChannelKind.EMAIL,
+        channel_account="mail",
+        external_id="<xss-1@example.com>",
+        sender=Identity.of("email", "mallory@example.com"),
+        sender_name="Mallory",
+        subject="Invoice question",
+        text="Hello, my invoice is wrong.",
+        html=XSS_MAIL.format(pixel=pixel),
+        received_at=datetime.now(UTC),
+    )
+    await live.services.channels["mail"].receive(mail)  # type: ignore[attr-defined]
+    visitor = await watched(browser)
+    shop = await visitor.page()
+    await open_widget(shop, live.site.url)
+    await visitor_says(shop, XSS_CHAT)
+
+    agent = await watched(browser)
+    inbox = await agent.page()
+    await login(inbox, live.url, "li.wei")
+    await inbox.locator("#conversations tr.row", has_text="Invoice question").click()
+    frame = inbox.frame_locator("iframe.mail")
+    await expect(frame.locator("p")).to_have_text("Hello, my invoice is wrong.")
+    await inbox.locator("#conversations tr.row", has_text="<img src=x").click()
+    await expect(inbox.locator("#timeline .entry.in .text")).to_have_text(XSS_CHAT)
+    await asyncio.sleep(0.5)
+    assert agent.dialogs == [] and visitor.dialogs == []
+    assert live.site.pixel_hits == []
+    leaving = [url for url in agent.requests if not url.startswith((live.url, "data:"))]
+    assert leaving == []
+
+    await inbox.locator("#conversations tr.row", has_text="Invoice question").click()
+    await inbox.click("button.show-images")
+    for _ in range(50):
+        if live.site.pixel_hits:
+            break
+        await asyncio.sleep(0.1)
+    assert live.site.pixel_hits == ["/pixel.gif?mail=1"]
+    assert agent.dialogs == []
+    await agent.context.close()
+    await visitor.context.close()
+
+
+async def test_the_ui_speaks_the_users_language_and_remembers_a_change(
+    live: LiveHub, browser: Browser
+) -> None:
+    agent = await watched(browser)
+    page = await agent.page()
+    await login(page, live.url, "wang.fang")
+    await expect(page.locator("header nav")).to_contain_text("收件箱")
+    await expect(page.locator("#view-mine")).to_have_text("我的")
+    await page.select_option("#language", "en")
+    await expect(page.locator("#view-mine")).to_have_text("Mine")
+    agent_row = await live.services.directory.agent_by_name("wang.fang")
+    assert agent_row.language == "en"
+    await agent.context.close()
+
+
+async def test_a_supervisor_sees_the_dashboard_and_exports_the_list(live: LiveHub, browser: Browser) -> None:
+    supervisor = await watched(browser, accept_downloads=True)
+    page = await supervisor.page()
+    await login(page, live.url, "emma")
+    await page.click("header nav a[href='/dashboard']")
+    await expect(page.locator("h1")).to_have_text("Supervisor dashboard")
+    assert await page.locator(".charts svg").count() == 3
+    await expect(page.locator("#agents")).to_contain_text("Li Wei")
+    await shot(page, "dashboard")
+    async with page.expect_download() as info:
+        await page.click("#export")
+    download = await info.value
+    path = await download.path()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("id,channel,channel_account")
+    assert any(",chat,website," in line for line in lines[1:])
+    agent = await watched(browser)
+    agent_page = await agent.page()
+    await login(agent_page, live.url, "james")
+    response = await agent_page.goto(f"{live.url}/dashboard")
+    assert response is not None and response.status == 403
+    await supervisor.context.close()
+    await agent.context.close()
