@@ -119,9 +119,9 @@ class WebchatChannel:
     def routes(self) -> Sequence[web.RouteDef]:
         """The widget script, its configuration, the visitor socket and the offline form."""
         return [
-            web.get(f"{self.prefix}/widget.js", self._widget),
-            web.get(f"{self.prefix}/config", self._config),
-            web.get(f"{self.prefix}/socket", self._socket),
+            web.get(f"{self.prefix}/widget.js", self._widget, allow_head=False),
+            web.get(f"{self.prefix}/config", self._config, allow_head=False),
+            web.get(f"{self.prefix}/socket", self._socket, allow_head=False),
             web.post(f"{self.prefix}/offline", self._offline),
             web.options(f"{self.prefix}/offline", self._preflight),
         ]

@@ -108,12 +108,12 @@ async def agent_socket(ctx: Ctx) -> web.StreamResponse:
                 [presence_event(agent.id, agent.display_name, state, conversation_id, services.clock())]
             )
     finally:
-        sockets.discard(socket)
-        services.bus.unsubscribe(queue)
-        await cancel_and_wait(forward)
         services.bus.publish(
             [presence_event(agent.id, agent.display_name, "left", cid, services.clock()) for cid in watching]
         )
+        sockets.discard(socket)
+        services.bus.unsubscribe(queue)
+        await cancel_and_wait(forward)
     return socket
 
 
