@@ -87,8 +87,8 @@ async def agent_socket(ctx: Ctx) -> web.StreamResponse:
     await socket.prepare(request)
     sockets = request.app[SOCKETS]
     sockets.add(socket)
-    queue = services.bus.subscribe()
-    forward = asyncio.create_task(_forward(queue, socket), name="ws-forward")
+    queue, peers = services.bus.subscribe(), services.peer_events.subscribe()
+    forwards = [asyncio.create_task(_forward(q, socket), name="ws-forward") for q in (queue, peers)]
     agent = ctx.agent
     watching: set[int] = set()
     try:
@@ -113,7 +113,9 @@ async def agent_socket(ctx: Ctx) -> web.StreamResponse:
         )
         sockets.discard(socket)
         services.bus.unsubscribe(queue)
-        await cancel_and_wait(forward)
+        services.peer_events.unsubscribe(peers)
+        for forward in forwards:
+            await cancel_and_wait(forward)
     return socket
 
 
