@@ -31,6 +31,7 @@ PUBLIC = {
 WEBHOOKS = {
     ("POST", "/webhooks/api/partner/messages"),
     ("GET", "/webhooks/webchat/site/widget.js"),
+    ("GET", "/webhooks/webchat/site/demo"),
     ("GET", "/webhooks/webchat/site/config"),
     ("GET", "/webhooks/webchat/site/socket"),
     ("POST", "/webhooks/webchat/site/offline"),

@@ -166,6 +166,11 @@ async def test_widget_and_config_are_open_to_other_sites_without_credentials(cli
     async with client.options(f"{BASE}/offline", headers={"Origin": SHOP}) as response:
         assert response.status == 204
         assert response.headers["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
+    async with client.get(f"{BASE}/demo") as response:
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        page = await response.text()
+        assert f'<script src="{BASE}/widget.js" data-channel="site"></script>' in page
+        assert "&lt;script src=&quot;http://127.0.0.1:8080/webhooks/webchat/site/widget.js" in page
     async with client.get("/api/me", headers={"Origin": SHOP}) as response:
         assert response.status == 401
         assert "Access-Control-Allow-Origin" not in response.headers

@@ -22,6 +22,7 @@ import re
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Sequence
+from html import escape
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -60,6 +61,12 @@ CORS = {
 }
 
 
+DEMO_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
 class OfflineForm(BaseModel):
     """What a visitor leaves outside opening hours."""
 
@@ -83,8 +90,9 @@ class WebchatChannel:
     kind: ClassVar[str] = "webchat"
     capabilities: ClassVar[Capabilities] = Capabilities(max_body=4000)
 
-    def __init__(self, name: str, settings: WebchatSettings) -> None:
+    def __init__(self, name: str, settings: WebchatSettings, public_url: str = "") -> None:
         self.name = name
+        self.public_url = public_url.rstrip("/")
         self.settings = settings
         self.calendar = settings.calendar()
         self._sink: InboundSink | None = None
@@ -120,6 +128,7 @@ class WebchatChannel:
         """The widget script, its configuration, the visitor socket and the offline form."""
         return [
             web.get(f"{self.prefix}/widget.js", self._widget, allow_head=False),
+            web.get(f"{self.prefix}/demo", self._demo, allow_head=False),
             web.get(f"{self.prefix}/config", self._config, allow_head=False),
             web.get(f"{self.prefix}/socket", self._socket, allow_head=False),
             web.post(f"{self.prefix}/offline", self._offline),
@@ -177,6 +186,22 @@ class WebchatChannel:
             content_type="text/javascript",
             charset="utf-8",
             headers={**self._cors(request), "Cache-Control": "public, max-age=300"},
+        )
+
+    async def _demo(self, request: web.Request) -> web.StreamResponse:
+        """A page with nothing but the widget tag, to try the widget out."""
+        src = f"{self.prefix}/widget.js"
+        tag = escape(f'<script src="{self.public_url}{src}" async></script>')
+        html = (
+            '<!doctype html><html><head><meta charset="utf-8"><title>Web chat</title></head><body>'
+            "<h1>Web chat</h1><p>Put this tag on your site's pages:</p>"
+            f"<pre>{tag}</pre>"
+            f'<script src="{src}" data-channel="{self.name}"></script></body></html>'
+        )
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            headers={"Content-Security-Policy": DEMO_CSP, "X-Frame-Options": "DENY"},
         )
 
     async def _config(self, request: web.Request) -> web.StreamResponse:
@@ -362,5 +387,4 @@ def _widget_source() -> str:
 
 def create(name: str, settings: WebchatSettings, context: ChannelContext) -> WebchatChannel:
     """Build a web-chat channel from its configuration."""
-    del context
-    return WebchatChannel(name, settings)
+    return WebchatChannel(name, settings, context.public_url)
