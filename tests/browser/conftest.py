@@ -17,6 +17,7 @@ from hub import config as hub_config
 from hub.models import Availability, Role
 from hub.runtime import Hub
 from hub.services import Services
+from tests.conftest import unavailable
 from tests.conftest_web import PASSWORD
 
 CHROMIUM = os.environ.get("OMNIHUB_CHROMIUM", "/usr/bin/chromium")
@@ -115,6 +116,8 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHu
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        unavailable(f"Chromium at {CHROMIUM}")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield chromium

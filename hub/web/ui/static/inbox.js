@@ -100,9 +100,16 @@ function dueCell(iso, kind) {
   return el(`td.due.${c.state}`, { title: iso ? formatTime(iso) : "", dataset: { due: iso ?? "", kind } }, c.text);
 }
 
+function customerName(contact, id) {
+  if (contact?.name) return contact.name;
+  const address = contact?.address ?? contact?.identities?.[0]?.address;
+  if (address?.startsWith("web-")) return `${t("visitor")} ${address.slice(4, 10)}`;
+  return address ?? `#${id}`;
+}
+
 function renderRows() {
   const rows = state.items.map((item, index) => {
-    const who = item.contact?.name || item.contact?.address || `#${item.contact_id}`;
+    const who = customerName(item.contact, item.contact_id);
     const assignee = item.assignee_id ? state.agents.get(item.assignee_id)?.display_name ?? `#${item.assignee_id}` : t("unassigned");
     const preview = item.preview ? item.preview.text : "";
     return el(`tr.row${index === state.selected ? ".selected" : ""}${item.id === state.current ? ".open" : ""}`,
@@ -165,7 +172,7 @@ function renderConversation() {
   const { conversation: c, contact } = state.detail;
   const keepDraft = conversationPane.querySelector("#composer-text")?.value ?? "";
   const header = el("div.conv-header", {},
-    el("h2", {}, `${CHANNEL_ICONS[c.channel] ?? ""} ${c.subject ?? contact.name ?? ""}`),
+    el("h2", {}, c.subject ?? customerName(contact, contact.id)),
     el("p.contact", {}, contact.name ?? "", " ", contact.identities.map((i) => `${i.kind}: ${i.address}`).join(", ")),
     el("div.collision", { id: "collision", hidden: true, role: "alert" }),
     controls(c),
