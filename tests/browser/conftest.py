@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHu
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).is_file():
+    if not await asyncio.to_thread(Path(CHROMIUM).is_file):
         unavailable(f"Chromium at {CHROMIUM}")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
