@@ -178,3 +178,44 @@ async def test_a_supervisor_sees_the_dashboard_and_exports_the_list(live: LiveHu
     assert response is not None and response.status == 403
     await supervisor.context.close()
     await agent.context.close()
+
+
+async def test_keys_notes_tags_assignment_and_status_work_from_the_conversation(
+    live: LiveHub, browser: Browser
+) -> None:
+    message = InboundMessage(
+        channel=ChannelKind.EMAIL,
+        channel_account="mail",
+        external_id="<keys-1@example.com>",
+        sender=Identity.of("email", "hannah.wright@example.com"),
+        sender_name="Hannah Wright",
+        subject="Delivery address change",
+        text="Can I still change the delivery address?",
+        received_at=datetime.now(UTC),
+    )
+    await live.services.channels["mail"].receive(message)  # type: ignore[attr-defined]
+    agent = await watched(browser)
+    page = await agent.page()
+    await login(page, live.url, "james")
+    await page.fill("#search", "delivery address")
+    await expect(page.locator("#conversations tr.row")).to_have_count(1)
+    await page.locator("#search").press("Escape")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#timeline .entry.in")).to_contain_text("change the delivery address")
+    assert page.url.endswith("/conversations/" + await page.locator("tr.row.open").get_attribute("data-id"))
+
+    await page.keyboard.press("n")
+    await page.keyboard.type("Customer called too; address is in the CRM.")
+    await page.click("#send")
+    await expect(page.locator("#timeline .entry.note")).to_contain_text("address is in the CRM")
+    await page.fill("#tag-input", "address")
+    await page.press("#tag-input", "Enter")
+    await expect(page.locator(".tags .tag")).to_contain_text("address")
+    await page.select_option("#assign", label="James Okafor")
+    await expect(page.locator("tr.row.open td.assignee")).to_have_text("James Okafor")
+    await page.locator("#composer-text").press("Escape")
+    await page.keyboard.press("e")
+    await expect(page.locator("#status")).to_have_value("resolved")
+    await expect(page.locator("tr.row.open td.status")).to_have_text("Resolved")
+    assert not agent.errors
+    await agent.context.close()
