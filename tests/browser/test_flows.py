@@ -11,6 +11,7 @@ from playwright.async_api import Browser, Page, expect
 
 from hub.models import ChannelKind, Identity, InboundMessage
 from tests.browser.conftest import LiveHub, login, shot, watched
+from tests.conftest_web import PASSWORD
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -145,7 +146,11 @@ async def test_the_ui_speaks_the_users_language_and_remembers_a_change(
 ) -> None:
     agent = await watched(browser)
     page = await agent.page()
-    await login(page, live.url, "wang.fang")
+    await page.goto(f"{live.url}/login?next=/%5Cevil.example/")
+    await page.fill("input[name=username]", "wang.fang")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{live.url}/inbox")
     await expect(page.locator("header nav")).to_contain_text("收件箱")
     await expect(page.locator("#view-mine")).to_have_text("我的")
     await page.select_option("#language", "en")

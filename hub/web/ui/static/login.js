@@ -17,5 +17,6 @@ form.addEventListener("submit", async (event) => {
     return;
   }
   const next = new URLSearchParams(location.search).get("next");
-  window.location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : "/inbox");
+  const local = next && /^\/(?![\/\\])/.test(next);
+  window.location.assign(local ? next : "/inbox");
 });
