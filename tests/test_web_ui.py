@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
+from sqlalchemy import insert
 from yarl import URL
 
 from hub.models import ChannelKind, Identity, InboundMessage, Role
 from hub.services import Services
+from hub.store import schema
 from hub.web import create_app
 from hub.web.ui.shell import PAGE_CSP
 from tests.conftest import FakeClock
@@ -249,3 +251,40 @@ async def test_ui_reads_need_an_agent(client: Client) -> None:
     anonymous = Caller(client)
     await anonymous.get("/api/inbox", expect=401)
     await anonymous.get("/api/messages/1/html", expect=401)
+
+
+async def test_dashboard_measures_first_responses_and_three_ring_calls(
+    client: Client, hub: Services, clock: FakeClock
+) -> None:
+    agent = await add_agent(hub)
+    # the mails were received at 08:00; replies at 09:30 and 11:00
+    first = await hub.inbox.ingest(mail("<g@x>", "Late", "where is it"))
+    clock.advance(minutes=30)
+    await hub.outbox.reply(first.conversation_id, "On its way", agent_id=agent.id)
+    second = await hub.inbox.ingest(mail("<h@x>", "Broken", "it broke"))
+    clock.advance(minutes=90)
+    await hub.outbox.reply(second.conversation_id, "Sorry", agent_id=agent.id)
+    await hub.inbox.ingest(mail("<i@x>", "Unanswered", "hello?"))
+    outcomes = ["answered_in_time", "answered_late", "abandoned", "ringing"]
+    async with hub.db.write() as conn:
+        await conn.execute(
+            insert(schema.calls),
+            [
+                {
+                    "conversation_id": first.conversation_id,
+                    "contact_id": first.contact_id,
+                    "channel_account": "phone",
+                    "external_id": f"call-{index}",
+                    "direction": "in",
+                    "started_at": clock.now,
+                    "outcome": outcome,
+                }
+                for index, outcome in enumerate(outcomes)
+            ],
+        )
+    await logged_in(client, hub, Role.SUPERVISOR)
+    async with client.get("/dashboard") as response:
+        html = await response.text()
+    assert '<b id="first-response">2h 15m</b>' in html
+    assert "p90 3h 00m · n=2" in html
+    assert '<b id="three-rings">33%</b>' in html

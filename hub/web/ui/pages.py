@@ -15,6 +15,8 @@ from hub.stats import collect
 from hub.web.errors import ApiError
 from hub.web.routing import ROUTES, Access, Ctx, RouteTable
 from hub.web.ui.charts import bar_chart
+from hub.web.ui.measures import collect as measure
+from hub.web.ui.measures import duration
 from hub.web.ui.shell import page
 from hub.web.ui.strings import pick_language, text
 
@@ -108,6 +110,8 @@ async def dashboard_page(ctx: Ctx) -> web.StreamResponse:
     stats = await collect(services.db)
     _, breached = await services.inbox.list(ConversationFilter(breached=True, limit=1))
     agents = await services.directory.agents()
+    measures = await measure(services.db, services.clock())
+    share = measures.three_ring_share
     conversations = [
         (text(language, f"status.{s.value}"), stats["conversations"][s.value]) for s in ConversationStatus
     ]
@@ -133,6 +137,12 @@ async def dashboard_page(ctx: Ctx) -> web.StreamResponse:
         + f'<div class="card"><span>{t("dashboard.contacts")}</span><b>{stats["contacts"]}</b></div>'
         + f'<div class="card"><span>{t("dashboard.breached")}</span><b id="breached">{breached}</b></div>'
         + f'<div class="card"><span>{t("dashboard.quarantine")}</span><b>{stats["quarantined"]}</b></div>'
+        + f'<div class="card"><span>{t("dashboard.first_response")}</span>'
+        + f'<b id="first-response">{duration(measures.first_response_median)}</b>'
+        + f"<small>p90 {duration(measures.first_response_p90)} · n={measures.responded}</small></div>"
+        + f'<div class="card"><span>{t("dashboard.three_rings")}</span>'
+        + f'<b id="three-rings">{"—" if share is None else f"{share:.0%}"}</b>'
+        + f"<small>n={measures.calls}</small></div>"
         + "</section>"
         + f'<section class="charts"><figure><figcaption>{t("dashboard.conversations")}</figcaption>'
         + bar_chart(text(language, "dashboard.conversations"), conversations)
