@@ -161,6 +161,16 @@ async def test_the_ui_speaks_the_users_language_and_remembers_a_change(
 
 
 async def test_a_supervisor_sees_the_dashboard_and_exports_the_list(live: LiveHub, browser: Browser) -> None:
+    export_me = InboundMessage(
+        channel=ChannelKind.EMAIL,
+        channel_account="mail",
+        external_id="<export-1@example.com>",
+        sender=Identity.of("email", "tom.becker@example.com"),
+        subject="Refund for returned kettle",
+        text="Where is my refund?",
+        received_at=datetime.now(UTC),
+    )
+    await live.services.channels["mail"].receive(export_me)  # type: ignore[attr-defined]
     supervisor = await watched(browser, accept_downloads=True)
     page = await supervisor.page()
     await login(page, live.url, "emma")
@@ -175,7 +185,7 @@ async def test_a_supervisor_sees_the_dashboard_and_exports_the_list(live: LiveHu
     path = await download.path()
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("id,channel,channel_account")
-    assert any(",chat,website," in line for line in lines[1:])
+    assert any(",email,mail," in line and "Refund for returned kettle" in line for line in lines[1:])
     agent = await watched(browser)
     agent_page = await agent.page()
     await login(agent_page, live.url, "james")
