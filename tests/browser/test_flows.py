@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import update
 
 from hub.models import ChannelKind, Identity, InboundMessage
+from hub.store import schema
 from tests.browser.conftest import LiveHub, login, shot, watched
 from tests.conftest_web import PASSWORD
 
@@ -208,10 +211,23 @@ async def test_keys_notes_tags_assignment_and_status_work_from_the_conversation(
         text="Can I still change the delivery address?",
         received_at=datetime.now(UTC),
     )
-    await live.services.channels["mail"].receive(message)  # type: ignore[attr-defined]
+    stored = await live.services.channels["mail"].receive(message)  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    async with live.services.db.write() as conn:
+        await conn.execute(
+            update(schema.conversations)
+            .where(schema.conversations.c.id == stored.conversation_id)
+            .values(due_at=now - timedelta(minutes=10), promise_due_at=now + timedelta(minutes=30))
+        )
     agent = await watched(browser)
     page = await agent.page()
     await login(page, live.url, "james")
+    await page.check("#breached")
+    await expect(page.locator("#conversations tr.row")).to_have_count(1)
+    row = page.locator("#conversations tr.row", has_text="Delivery address change")
+    await expect(row.locator("td.due.breached")).to_contain_text("overdue")
+    await expect(row.locator("td.due.at-risk")).to_have_text(re.compile(r"^(29|30)m$"))
+    await page.uncheck("#breached")
     await page.fill("#search", "delivery address")
     await expect(page.locator("#conversations tr.row")).to_have_count(1)
     await page.locator("#search").press("Escape")
