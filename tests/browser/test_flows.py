@@ -126,6 +126,9 @@ async def test_hostile_mail_html_and_chat_text_stay_inert(live: LiveHub, browser
     await expect(frame.locator("p")).to_have_text("Hello, my invoice is wrong.")
     await inbox.locator("#conversations tr.row", has_text="<img src=x").click()
     await expect(inbox.locator("#timeline .entry.in .text")).to_have_text(XSS_CHAT)
+    await inbox.fill("#composer-text", XSS_CHAT.replace("chat", "reply"))
+    await inbox.click("#send")
+    await expect(shop.locator("#omnihub-chat .msg.agent")).to_have_text(XSS_CHAT.replace("chat", "reply"))
     await asyncio.sleep(0.5)
     assert agent.dialogs == [] and visitor.dialogs == []
     assert live.site.pixel_hits == []
