@@ -10,7 +10,7 @@ ALWAYS = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "s
 
 
 class Texts(BaseModel):
-    """The widget's words in one language."""
+    """The widget's words in one language; `hold` asks the visitor to wait (etiquette P3)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

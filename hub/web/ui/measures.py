@@ -32,7 +32,7 @@ class Measures:
 
     @property
     def three_ring_share(self) -> float | None:
-        """The share of inbound calls answered within three rings."""
+        """The share of inbound calls answered within three rings (etiquette P1)."""
         return self.calls_in_three_rings / self.calls if self.calls else None
 
 
