@@ -163,6 +163,13 @@ async def test_the_ui_speaks_the_users_language_and_remembers_a_change(
     await expect(page.locator("#view-mine")).to_have_text("Mine")
     agent_row = await live.services.directory.agent_by_name("wang.fang")
     assert agent_row.language == "en"
+    await page.select_option("#availability", "busy")
+    for _ in range(50):
+        agent_row = await live.services.directory.agent_by_name("wang.fang")
+        if agent_row.availability.value == "busy":
+            break
+        await asyncio.sleep(0.1)
+    assert agent_row.availability.value == "busy"
     await agent.context.close()
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler as AioHandler
 
 from hub.inbox import ConversationFilter
-from hub.models import Agent, ConversationStatus, Role, to_dict
+from hub.models import Agent, Availability, ConversationStatus, Role, to_dict
 from hub.stats import collect
 from hub.web.errors import ApiError
 from hub.web.routing import ROUTES, Access, Ctx, RouteTable
@@ -37,6 +37,11 @@ def _nav(agent: Agent, language: str) -> str:
         f'<option value="{code}"{" selected" if code == language else ""}>{name}</option>'
         for code, name in (("en", "English"), ("zh", "中文"))
     )
+    states = "".join(
+        f'<option value="{a.value}"{" selected" if a is agent.availability else ""}>'
+        f"{escape(text(language, 'availability.' + a.value))}</option>"
+        for a in Availability
+    )
     return (
         f'<header class="top"><strong class="brand">omnihub</strong><nav>{"".join(links)}</nav>'
         '<span class="grow"></span>'
@@ -44,6 +49,7 @@ def _nav(agent: Agent, language: str) -> str:
         f'<label class="lang">{escape(text(language, "language"))} '
         f'<select id="language">{options}</select></label>'
         f'<span class="who">{escape(agent.display_name)}</span>'
+        f'<select id="availability" aria-label="{escape(text(language, "availability"))}">{states}</select>'
         f'<button id="logout" type="button">{escape(text(language, "logout"))}</button></header>'
     )
 

@@ -67,6 +67,8 @@ export function setupHeader() {
     await api("PATCH", "/api/me", { language: language.value });
     window.location.reload();
   });
+  const availability = document.getElementById("availability");
+  availability?.addEventListener("change", () => api("PATCH", "/api/me", { availability: availability.value }));
   document.getElementById("logout")?.addEventListener("click", async () => {
     await api("POST", "/api/logout");
     window.location.assign("/login");
