@@ -287,6 +287,7 @@ class WebchatChannel:
                 if not sockets:
                     del self._sockets[address]
                     self._limiter.forget(address)
+                    self._held.discard(address)
         return socket
 
     async def _on_frame(
