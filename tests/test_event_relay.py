@@ -120,3 +120,27 @@ async def test_two_hub_processes_share_live_events(pg_schema: str, tmp_path: Pat
     finally:
         for hub in hubs:
             await hub.stop()
+
+
+async def test_relays_reconnect_after_losing_their_connections(pg_schema: str) -> None:
+    buses = [(EventBus(), EventBus()) for _ in range(2)]
+    relays = [PgEventRelay(PG_DSN, pg_schema, local, peers) for local, peers in buses]
+    for relay in relays:
+        await relay.start()
+    try:
+        pids = [relay._conn.get_server_pid() for relay in relays]
+        await _pg_execute(f"SELECT pg_terminate_backend(pid) FROM unnest(ARRAY{pids}) AS pid")
+        for relay, old in zip(relays, pids, strict=True):
+            for _ in range(100):
+                conn = relay._conn
+                if conn is not None and not conn.is_closed() and conn.get_server_pid() != old:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the relay did not reconnect")
+        arrived = buses[1][1].subscribe()
+        buses[0][0].publish([event("conversation.assigned", 5)])
+        assert await asyncio.wait_for(arrived.get(), 5) == event("conversation.assigned", 5)
+    finally:
+        for relay in relays:
+            await relay.stop()

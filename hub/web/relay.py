@@ -8,6 +8,7 @@ a bus only the websockets read, so no service acts twice on one event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.aio import cancel_and_wait
+from hub.aio import backoff, cancel_and_wait
 from hub.events import EventBus
 from hub.store import Database
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 7900
 """PostgreSQL refuses NOTIFY payloads of 8000 bytes or more."""
+RECONNECT_MAX_SECONDS = 10.0
+CHECK_SECONDS = 2.0
+"""How often an idle relay checks that its connection (and so its LISTEN) is still there."""
 
 
 def channel_name(schema: str | None) -> str:
@@ -51,8 +55,7 @@ class PgEventRelay:
 
     async def start(self) -> None:
         """Connect, listen, and begin forwarding this process's events."""
-        self._conn = await asyncpg.connect(self.dsn, timeout=10)
-        await self._conn.add_listener(self.channel, self._received)
+        await self._connect()
         self._queue = self.bus.subscribe()
         self._task = asyncio.create_task(self._forward(self._queue), name="event-relay")
 
@@ -71,17 +74,44 @@ class PgEventRelay:
             except (OSError, TimeoutError, asyncpg.PostgresError):
                 conn.terminate()
 
+    async def _connect(self) -> None:
+        self._conn = await asyncpg.connect(self.dsn, timeout=10)
+        await self._conn.add_listener(self.channel, self._received)
+
     async def _forward(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        failures = 0
         while True:
-            event = await queue.get()
-            payload = json.dumps({"o": self.origin, "e": event}, ensure_ascii=False, default=_jsonable)
-            if len(payload.encode()) > MAX_PAYLOAD:
-                log.warning("event %s is too large to reach other processes", event.get("kind"))
-                continue
+            event = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CHECK_SECONDS):
+                    event = await queue.get()
             try:
-                await self._conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
-            except (OSError, asyncpg.PostgresError) as err:
-                log.warning("could not pass event %s to other processes: %s", event.get("kind"), err)
+                if self._conn is None or self._conn.is_closed():
+                    await self._connect()
+                if event is not None:
+                    await self._notify(event)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                failures += 1
+                if failures == 1:
+                    log.warning("lost the event relay's connection (%s); reconnecting", err)
+                await self._drop()
+                await asyncio.sleep(backoff(failures, 0.2, RECONNECT_MAX_SECONDS))
+                continue
+            if failures:
+                log.info("the event relay is connected again")
+            failures = 0
+
+    async def _notify(self, event: dict[str, Any]) -> None:
+        payload = json.dumps({"o": self.origin, "e": event}, ensure_ascii=False, default=_jsonable)
+        if len(payload.encode()) > MAX_PAYLOAD:
+            log.warning("event %s is too large to reach other processes", event.get("kind"))
+            return
+        await self._conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
 
     def _received(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
