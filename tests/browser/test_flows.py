@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
-from hub.models import ChannelKind, Identity, InboundMessage
+from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage
 from hub.store import schema
 from tests.browser.conftest import LiveHub, login, shot, watched
 from tests.conftest_web import PASSWORD
@@ -258,5 +260,106 @@ async def test_keys_notes_tags_assignment_and_status_work_from_the_conversation(
     await page.keyboard.press("e")
     await expect(page.locator("#status")).to_have_value("resolved")
     await expect(page.locator("tr.row.open td.status")).to_have_text("Resolved")
+    assert not agent.errors
+    await agent.context.close()
+
+
+def silent_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    frames = b"\x00\x00" * int(seconds * rate)
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + len(frames),
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        1,
+        rate,
+        rate * 2,
+        2,
+        16,
+        b"data",
+        len(frames),
+    )
+    return header + frames
+
+
+def tiny_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = zlib.compress(b"\x00\xff\xff\xff")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_voicemail_fax_and_calls_render_with_player_previews_and_timings(
+    live: LiveHub, browser: Browser
+) -> None:
+    now = datetime.now(UTC)
+    caller = Identity.of("phone", "+441174960123")
+    voicemail = InboundMessage(
+        channel=ChannelKind.VOICEMAIL,
+        channel_account="mail",
+        external_id="vm-1",
+        sender=caller,
+        sender_name="Noah Evans",
+        text="Hello, this is Noah, please call me back about the blender.",
+        attachments=(InboundAttachment("voicemail.wav", "audio/wav", silent_wav()),),
+        received_at=now,
+    )
+    fax = InboundMessage(
+        channel=ChannelKind.FAX,
+        channel_account="mail",
+        external_id="fax-1",
+        sender=Identity.of("fax", "+441174960999"),
+        subject="Purchase order PO-7781",
+        text="Purchase order PO-7781, 1 page",
+        attachments=(InboundAttachment("page-1.png", "image/png", tiny_png()),),
+        received_at=now,
+    )
+    stored = await live.services.channels["mail"].receive(voicemail)  # type: ignore[attr-defined]
+    await live.services.channels["mail"].receive(fax)  # type: ignore[attr-defined]
+    async with live.services.db.write() as conn:
+        await conn.execute(
+            insert(schema.calls).values(
+                conversation_id=stored.conversation_id,
+                contact_id=stored.contact_id,
+                channel_account="mail",
+                external_id="call-1",
+                direction="in",
+                started_at=now - timedelta(minutes=2),
+                ringing_at=now - timedelta(minutes=2),
+                answered_at=now - timedelta(minutes=2) + timedelta(seconds=12),
+                outcome="answered_late",
+                rings_to_answer=4.0,
+            )
+        )
+    agent = await watched(browser)
+    page = await agent.page()
+    await login(page, live.url, "li.wei")
+    await page.locator("#conversations tr.row", has_text="call me back about the blender").click()
+    await expect(page.locator("#timeline .entry.in .transcript")).to_contain_text("call me back")
+    audio = page.locator("#timeline audio")
+    await expect(audio).to_have_attribute("src", re.compile(r"^/api/attachments/\d+$"))
+    assert await audio.evaluate("a => a.canPlayType('audio/wav')") != ""
+    await expect(page.locator("#timeline .entry.call")).to_contain_text("rings to answer: 4.0")
+    await expect(page.locator("#timeline .entry.call")).to_contain_text("time to answer: 12 s")
+    await page.locator("#conversations tr.row", has_text="Purchase order PO-7781").click()
+    preview = page.locator("#timeline img.preview")
+    await expect(preview).to_be_visible()
+    await preview.scroll_into_view_if_needed()
+    width = 0
+    for _ in range(50):
+        width = await preview.evaluate("img => img.complete ? img.naturalWidth : 0")
+        if width:
+            break
+        await asyncio.sleep(0.1)
+    assert width == 1
     assert not agent.errors
     await agent.context.close()
