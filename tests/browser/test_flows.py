@@ -94,6 +94,7 @@ async def test_two_agents_in_one_conversation_see_a_collision_warning(
         await page.locator("#conversations tr.row", has_text="oak table").click()
         await expect(page.locator("#timeline .entry.in", has_text="oak table")).to_be_visible()
     await expect(li.locator("#collision")).to_contain_text("James Okafor", timeout=5000)
+    await expect(li.locator("tr.row.open .viewers")).to_have_text("James Okafor")
     await expect(james.locator("#collision")).to_contain_text("Li Wei", timeout=5000)
     await james.fill("#composer-text", "Let me check")
     await expect(li.locator("#collision .typing")).to_contain_text("James Okafor", timeout=5000)

@@ -18,6 +18,7 @@ const state = {
   current: pageData.conversation_id ?? null,
   detail: null,
   others: new Map(),
+  viewers: new Map(),
   socket: null,
   checkAvailable: true,
 };
@@ -53,6 +54,7 @@ async function loadList() {
   renderRows();
 }
 const reloadList = debounce(() => loadList().catch(console.warn), 150);
+const rerenderRows = debounce(() => renderRows(), 100);
 
 function select(options, value, onChange, id) {
   const node = el("select", { id, onchange: (e) => onChange(e.target.value) });
@@ -107,6 +109,22 @@ function customerName(contact, id) {
   return address ?? `#${id}`;
 }
 
+function viewersOf(conversationId) {
+  const now = Date.now();
+  const names = [...(state.viewers.get(conversationId)?.values() ?? [])]
+    .filter((v) => now - v.seen < 45000).map((v) => v.name);
+  return names.length ? el("span.viewers", { title: t("collision.viewing", { names: names.join(", ") }) }, names.join(", ")) : null;
+}
+
+function trackViewer(event) {
+  const viewers = state.viewers.get(event.conversation_id) ?? new Map();
+  if (event.data.state === "left") viewers.delete(event.agent_id);
+  else viewers.set(event.agent_id, { name: event.data.name, seen: Date.now() });
+  if (viewers.size) state.viewers.set(event.conversation_id, viewers);
+  else state.viewers.delete(event.conversation_id);
+  rerenderRows();
+}
+
 function renderRows() {
   const rows = state.items.map((item, index) => {
     const who = customerName(item.contact, item.contact_id);
@@ -116,7 +134,8 @@ function renderRows() {
       { dataset: { id: item.id }, onclick: () => { state.selected = index; openConversation(item.id); } },
       el("td.channel", { title: item.channel }, el(`span.badge.ch-${item.channel}`, {}, CHANNEL_ICONS[item.channel] ?? "•")),
       el("td.customer", {}, who),
-      el("td.subject", {}, el("b", {}, item.subject ?? ""), item.subject && preview ? " — " : "", el("span.preview", {}, preview)),
+      el("td.subject", {}, viewersOf(item.id), el("b", {}, item.subject ?? ""), item.subject && preview ? " — " : "",
+        el("span.preview", {}, preview)),
       el(`td.status.s-${item.status}`, {}, t(`status.${item.status}`)),
       el("td.assignee", {}, assignee),
       el(`td.priority.p-${item.priority}`, {}, t(`priority.${item.priority}`)),
@@ -387,7 +406,9 @@ function renderCollision() {
 
 function onEvent(event) {
   if (event.kind === "presence") {
-    if (event.agent_id === me.id || event.conversation_id !== state.current) return;
+    if (event.agent_id === me.id) return;
+    trackViewer(event);
+    if (event.conversation_id !== state.current) return;
     if (event.data.state === "left") state.others.delete(event.agent_id);
     else {
       const known = state.others.has(event.agent_id);
@@ -425,6 +446,7 @@ function connect() {
 setInterval(() => {
   if (state.current) report("viewing", state.current);
   renderCollision();
+  if (state.viewers.size) rerenderRows();
 }, 15000);
 
 // ---- keyboard -------------------------------------------------------------------------------
