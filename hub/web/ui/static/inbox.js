@@ -19,6 +19,7 @@ const state = {
   detail: null,
   others: new Map(),
   viewers: new Map(),
+  imagesAllowed: new Set(),
   socket: null,
   checkAvailable: true,
 };
@@ -187,9 +188,26 @@ async function loadConversation() {
 }
 const reloadConversation = debounce(() => loadConversation().catch(console.warn), 150);
 
+// What the agent is typing survives a re-render caused by a live event.
+function keepInputs() {
+  const values = new Map();
+  for (const input of conversationPane.querySelectorAll("input[id], textarea[id]")) values.set(input.id, input.value);
+  const focused = document.activeElement && conversationPane.contains(document.activeElement) ? document.activeElement.id : null;
+  return () => {
+    for (const [id, value] of values) {
+      const input = document.getElementById(id);
+      if (input && value && !input.value) input.value = value;
+    }
+    if (focused) document.getElementById(focused)?.focus();
+  };
+}
+
 function renderConversation() {
   const { conversation: c, contact } = state.detail;
-  const keepDraft = conversationPane.querySelector("#composer-text")?.value ?? "";
+  const sameConversation = conversationPane.dataset.id === String(c.id);
+  const restore = sameConversation ? keepInputs() : () => {};
+  const keepDraft = sameConversation ? conversationPane.querySelector("#composer-text")?.value ?? "" : "";
+  conversationPane.dataset.id = String(c.id);
   const header = el("div.conv-header", {},
     el("h2", {}, c.subject ?? customerName(contact, contact.id)),
     el("p.contact", {}, contact.name ?? "", " ", contact.identities.map((i) => `${i.kind}: ${i.address}`).join(", ")),
@@ -198,6 +216,7 @@ function renderConversation() {
   );
   const timeline = el("ol.timeline", { id: "timeline" }, timelineEntries());
   conversationPane.replaceChildren(header, timeline, composer(c, keepDraft));
+  restore();
   renderCollision();
   timeline.lastElementChild?.scrollIntoView({ block: "end" });
 }
@@ -220,7 +239,11 @@ function controls(c) {
     onclick: () => act("tags", { remove: [tag] }) }, "×")));
   const newTag = el("input", { id: "tag-input", placeholder: t("tag.add"), size: 10 });
   newTag.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && newTag.value.trim()) act("tags", { add: [newTag.value.trim()] });
+    if (e.key === "Enter" && newTag.value.trim()) {
+      const tag = newTag.value.trim();
+      newTag.value = "";
+      act("tags", { add: [tag] });
+    }
   });
   return el("div.controls", {},
     el("label", {}, t("assign"), " ", assign),
@@ -264,13 +287,18 @@ function messageEntry(m) {
   const parts = [meta];
   if (m.subject) parts.push(el("div.msg-subject", {}, m.subject));
   if (m.html) {
-    const frame = el("iframe.mail", { sandbox: "", src: `/api/messages/${m.id}/html`, title: m.subject ?? "mail",
-      referrerpolicy: "no-referrer", loading: "lazy" });
-    const show = el("button.show-images", { type: "button", onclick: () => {
-      frame.src = `/api/messages/${m.id}/html?images=true`;
-      show.remove();
-    } }, t("show_images"));
-    parts.push(frame, el("div.frame-note", {}, t("images_blocked"), " ", show));
+    const allowed = state.imagesAllowed.has(m.id);
+    const frame = el("iframe.mail", { sandbox: "", src: `/api/messages/${m.id}/html${allowed ? "?images=true" : ""}`,
+      title: m.subject ?? "mail", referrerpolicy: "no-referrer" });
+    parts.push(frame);
+    if (!allowed) {
+      const note = el("div.frame-note", {}, t("images_blocked"), " ", el("button.show-images", { type: "button", onclick: () => {
+        state.imagesAllowed.add(m.id);
+        frame.src = `/api/messages/${m.id}/html?images=true`;
+        note.remove();
+      } }, t("show_images")));
+      parts.push(note);
+    }
   } else if (m.channel === "voicemail") {
     parts.push(el("div.transcript", {}, el("b", {}, `${t("transcript")}: `), m.text));
   } else {
