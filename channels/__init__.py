@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from channels import api, memory
+from channels import api, memory, webchat
 from channels.base import Channel, ChannelContext
 from channels.email import channel as email_channel
 from channels.email.settings import EmailSettings
@@ -32,6 +32,7 @@ REGISTRY: dict[str, ChannelType] = {
         ChannelType("memory", memory.MemorySettings, memory.create),
         ChannelType("api", api.ApiSettings, api.create),
         ChannelType("email", EmailSettings, email_channel.create),
+        ChannelType("webchat", webchat.WebchatSettings, webchat.create),
     )
 }
 

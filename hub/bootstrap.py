@@ -137,6 +137,19 @@ port = 2525
 # username = "support@example.com"
 # password = "env:OMNIHUB_SMTP_PASSWORD"
 
+# The web-chat widget: put this tag on your site's pages to let visitors chat with the team
+#   <script src="{public_url}/webhooks/webchat/website/widget.js" async></script>
+# Outside the opening hours (per weekday, in `timezone`) it shows an offline form instead.
+[[channels]]
+name = "website"
+kind = "webchat"
+timezone = "UTC"
+# allowed_origins = ["https://www.example.com"]
+# max_messages_per_minute = 20
+# [channels.hours]
+# mon = ["09:00-12:30", "13:30-17:30"]
+# fri = ["09:00-16:00"]
+
 # An API account: any system can post customer messages to
 # POST /webhooks/api/<name>/messages and receive the replies on outbound_url; both ways
 # are signed with the shared secret (header X-Omnihub-Signature: sha256=<HMAC-SHA256>).
@@ -163,7 +176,12 @@ def config_text() -> str:
         section = getattr(model, name)
         values[name] = _section_values(section, list(type(section).model_fields), name)
     demo = "".join(f'[[channels]]\nname = "demo-{kind}"\nkind = "memory"\n\n' for kind in DEMO_CHANNELS)
-    return CONFIG_TEMPLATE.format(demo_channels=demo, mail_id_secret=secrets.token_urlsafe(24), **values)
+    return CONFIG_TEMPLATE.format(
+        demo_channels=demo,
+        mail_id_secret=secrets.token_urlsafe(24),
+        public_url=model.hub.public_url,
+        **values,
+    )
 
 
 def _section_values(obj: BaseModel, keys: list[str], placeholder: str) -> SimpleNamespace:

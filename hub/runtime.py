@@ -26,6 +26,7 @@ from hub.outbox import Dispatcher
 from hub.scheduler import Scheduler
 from hub.services import Services, open_services
 from hub.sla.handlers import timer_handlers
+from hub.web.relay import PgEventRelay, dsn
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class Hub:
     supervisors: list[ChannelSupervisor] = field(default_factory=list)
     scheduler: Scheduler | None = None
     address: tuple[str, int] | None = None
+    relay: PgEventRelay | None = None
 
     async def start(self) -> None:
         """Open the store, start channels, dispatcher and scheduler, and serve HTTP."""
@@ -125,6 +127,11 @@ class Hub:
         self.http = aiohttp.ClientSession()
         services.attach_channels(self.http)
         services.inbox.start()
+        if services.db.dialect == "postgresql":
+            self.relay = PgEventRelay(
+                dsn(services.db), services.db.schema, services.bus, services.peer_events
+            )
+            await self.relay.start()
         self.dispatcher = Dispatcher(
             services.db, services.outbox, services.channels, self.config.outbox, services.clock
         )
@@ -160,6 +167,7 @@ class Hub:
             ("scheduler", self._stop_scheduler),
             ("SLA clock", self._stop_sla),
             ("rules", self._stop_rules),
+            ("event relay", self._stop_relay),
             ("inbox", self._stop_inbox),
             ("http client", self._close_http),
             ("store", self._close_store),
@@ -192,6 +200,10 @@ class Hub:
     async def _stop_dispatcher(self) -> None:
         if self.dispatcher is not None:
             await self.dispatcher.stop(self.config.runtime.shutdown_seconds / 3)
+
+    async def _stop_relay(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
 
     async def _stop_inbox(self) -> None:
         if self.services is not None:

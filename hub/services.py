@@ -47,6 +47,8 @@ class Services:
     rules: RuleSource
     rule_engine: RuleEngine
     channels: dict[str, Channel] = field(default_factory=dict)
+    peer_events: EventBus = field(default_factory=EventBus)
+    """Events from other hub processes (PostgreSQL relay), read only by the websockets."""
 
     def attach_channels(self, http: ClientSession) -> None:
         """Build the configured channels, sharing the process's one HTTP session."""

@@ -87,9 +87,10 @@ def test_written_configuration_documents_the_defaults(tmp_path: Path) -> None:
         "demo-fax",
         "demo-chat",
         "mail",
+        "website",
     ]
-    assert {c.kind for c in written.channels} == {"memory", "email"}
-    assert channels.configured(written)[-1].settings.receiver.port == 2525  # type: ignore[attr-defined]
+    assert {c.kind for c in written.channels} == {"memory", "email", "webchat"}
+    assert channels.configured(written)[-2].settings.receiver.port == 2525  # type: ignore[attr-defined]
     text = bootstrap.config_text()
     for section in bootstrap.SECTIONS:
         for key in type(getattr(model, section)).model_fields:

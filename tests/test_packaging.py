@@ -73,6 +73,15 @@ def test_wheel_has_the_migrations(wheel: Path) -> None:
     assert expected <= names, sorted(expected - names)
 
 
+def test_wheel_has_the_ui_assets_and_the_chat_widget(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = REPO / "hub" / "web" / "ui" / "static"
+    expected = {f"hub/web/ui/static/{p.name}" for p in static.iterdir() if p.is_file()}
+    expected.add("channels/webchat/widget.js")
+    assert len(expected) > 4
+    assert expected <= names, sorted(expected - names)
+
+
 def test_wheel_has_every_module(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {

@@ -25,13 +25,29 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/api/openapi.json"),
     ("POST", "/api/login"),
+    ("GET", "/login"),
+    ("GET", "/static/{file}"),
 }
-WEBHOOKS = {("POST", "/webhooks/api/partner/messages")}
+WEBHOOKS = {
+    ("POST", "/webhooks/api/partner/messages"),
+    ("GET", "/webhooks/webchat/site/widget.js"),
+    ("GET", "/webhooks/webchat/site/demo"),
+    ("GET", "/webhooks/webchat/site/config"),
+    ("GET", "/webhooks/webchat/site/socket"),
+    ("POST", "/webhooks/webchat/site/offline"),
+    ("OPTIONS", "/webhooks/webchat/site/offline"),
+}
+PAGES = {"/", "/inbox", "/conversations/{id}", "/dashboard"}
+"""UI pages: a browser that is not logged in is sent to the login page instead of a 401."""
+SOCKETS = {"/ws"}
 
 
 @pytest.fixture
 async def hub(make_config: Any, clock: FakeClock) -> AsyncIterator[Services]:
-    channels = [{"name": "partner", "kind": "api", "secret": "s3cret-value"}]
+    channels = [
+        {"name": "partner", "kind": "api", "secret": "s3cret-value"},
+        {"name": "site", "kind": "webchat"},
+    ]
     async with services_with_channels(make_config, clock, channels) as services:
         yield services
 
@@ -65,7 +81,9 @@ async def test_every_route_declares_its_access(client: Client) -> None:
     assert open_routes == PUBLIC
     assert webhooks == WEBHOOKS
     assert all(
-        p.startswith("/api/") or p == "/metrics" for m, p, spec in table if isinstance(spec.access, Role)
+        p.startswith("/api/") or p == "/metrics" or p in PAGES | SOCKETS
+        for m, p, spec in table
+        if isinstance(spec.access, Role)
     )
 
 
@@ -79,8 +97,13 @@ async def test_protected_routes_refuse_anonymous_and_lower_roles_before_any_look
         if not isinstance(spec.access, Role):
             continue
         path = concrete(template)
-        body = await anonymous.call(method, path, expect=401)
-        assert body["error"], (method, path)
+        if template in PAGES:
+            async with client.get(path, allow_redirects=False) as response:
+                assert response.status == 302, path
+                assert response.headers["Location"].startswith("/login?next="), path
+        else:
+            body = await anonymous.call(method, path, expect=401)
+            assert body["error"], (method, path)
         for role in Role:
             if role < spec.access:
                 body = await callers[role].call(method, path, expect=403)

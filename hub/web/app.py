@@ -21,6 +21,7 @@ from hub.web import (
     health,
     metrics,
     openapi,
+    ws,
 )
 from hub.web.auth import auth_middleware
 from hub.web.errors import error_middleware
@@ -28,6 +29,7 @@ from hub.web.headers import add_security_headers
 from hub.web.keys import SERVICES
 from hub.web.routing import ROUTES, RouteIndex, RouteTable
 from hub.web.throttle import THROTTLE, LoginThrottle
+from hub.web.ui import api_ui, pages, static_files
 
 MAX_BODY_BYTES = 30 * 1024 * 1024
 TITLE = "omnihub API"
@@ -46,6 +48,10 @@ TABLES: tuple[RouteTable, ...] = (
     api_reports.routes,
     api_tasks.routes,
     api_attachments.routes,
+    api_ui.routes,
+    pages.routes,
+    static_files.routes,
+    ws.routes,
 )
 
 
@@ -53,11 +59,17 @@ def create_app(services: Services) -> web.Application:
     """The web application: REST API, health, metrics, OpenAPI and the channels' webhooks."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[metrics.metrics_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            metrics.metrics_middleware,
+            error_middleware,
+            pages.login_redirect_middleware,
+            auth_middleware,
+        ],
     )
     app[SERVICES] = services
     app[metrics.METRICS] = metrics.Metrics()
     app[THROTTLE] = LoginThrottle(services.clock)
+    ws.setup(app)
     index = RouteIndex()
     for table in TABLES:
         index.add_table(app, table)

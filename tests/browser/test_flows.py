@@ -1,0 +1,366 @@
+"""The agents' inbox, the chat widget and the dashboard in headless Chromium, against a real hub."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import struct
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+from sqlalchemy import insert, update
+
+from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage
+from hub.store import schema
+from tests.browser.conftest import LiveHub, login, shot, watched
+from tests.conftest_web import PASSWORD
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+XSS_MAIL = (
+    "<p>Hello, my invoice is wrong.</p>"
+    "<script>alert('mail-script')</script>"
+    "<img src=x onerror=\"alert('mail-onerror')\">"
+    '<img src="{pixel}" alt="tracker">'
+    "<a href=\"javascript:alert('mail-link')\">click</a>"
+    "<iframe src=\"javascript:alert('mail-frame')\"></iframe>"
+)
+XSS_CHAT = "<img src=x onerror=\"alert('chat')\"><script>alert('chat2')</script>"
+
+
+async def open_widget(page: Page, url: str) -> None:
+    await page.goto(url)
+    await page.click("#omnihub-chat button.button")
+    await expect(page.locator("#omnihub-chat .msg.system").first).to_be_visible()
+
+
+async def visitor_says(page: Page, text: str) -> None:
+    await page.fill("#omnihub-chat input[name=text]", text)
+    await page.press("#omnihub-chat input[name=text]", "Enter")
+    await expect(page.locator("#omnihub-chat .msg.visitor", has_text=text)).to_be_visible()
+
+
+async def test_a_chat_from_the_widget_reaches_the_agent_live_and_the_reply_reaches_the_visitor(
+    live: LiveHub, browser: Browser
+) -> None:
+    agent = await watched(browser)
+    visitor = await watched(browser)
+    inbox = await agent.page()
+    await login(inbox, live.url, "li.wei")
+    shop = await visitor.page()
+    await open_widget(shop, live.site.url)
+
+    started = time.monotonic()
+    await visitor_says(shop, "Hello, my sofa arrived with a broken leg.")
+    row = inbox.locator("#conversations tr.row", has_text="my sofa arrived")
+    await expect(row).to_be_visible(timeout=5000)
+    assert time.monotonic() - started < 5
+    assert await inbox.locator(".badge.ch-chat").count() >= 1
+
+    await row.click()
+    await expect(inbox.locator("#timeline .entry.in", has_text="broken leg")).to_be_visible()
+    await inbox.fill("#composer-text", "I am sorry about the leg. We will send a new one tomorrow.")
+    await inbox.click("#send")
+    await expect(shop.locator("#omnihub-chat .msg.agent", has_text="send a new one")).to_be_visible(
+        timeout=10000
+    )
+    await expect(inbox.locator("#timeline .entry.out .delivery")).to_contain_text("delivered", timeout=10000)
+    await shot(inbox, "inbox-chat")
+    await shot(shop, "widget-chat")
+
+    await shop.reload()
+    await shop.click("#omnihub-chat button.button")
+    await expect(shop.locator("#omnihub-chat .msg.agent", has_text="send a new one")).to_be_visible()
+    assert not agent.errors and not visitor.errors and not agent.dialogs
+    await agent.context.close()
+    await visitor.context.close()
+
+
+async def test_two_agents_in_one_conversation_see_a_collision_warning(
+    live: LiveHub, browser: Browser
+) -> None:
+    visitor = await watched(browser)
+    shop = await visitor.page()
+    await open_widget(shop, live.site.url)
+    await visitor_says(shop, "Is the oak table in stock?")
+    first, second = await watched(browser), await watched(browser)
+    li, james = await first.page(), await second.page()
+    await login(li, live.url, "li.wei")
+    await login(james, live.url, "james")
+    for page in (li, james):
+        await page.locator("#conversations tr.row", has_text="oak table").click()
+        await expect(page.locator("#timeline .entry.in", has_text="oak table")).to_be_visible()
+    await expect(li.locator("#collision")).to_contain_text("James Okafor", timeout=5000)
+    await expect(li.locator("tr.row.open .viewers")).to_have_text("James Okafor")
+    await expect(james.locator("#collision")).to_contain_text("Li Wei", timeout=5000)
+    await james.fill("#composer-text", "Let me check")
+    await expect(li.locator("#collision .typing")).to_contain_text("James Okafor", timeout=5000)
+    for context in (first, second, visitor):
+        await context.context.close()
+
+
+async def test_hostile_mail_html_and_chat_text_stay_inert(live: LiveHub, browser: Browser) -> None:
+    pixel = f"{live.site.url}/pixel.gif?mail=1"
+    mail = InboundMessage(
+        channel=ChannelKind.EMAIL,
+        channel_account="mail",
+        external_id="<xss-1@example.com>",
+        sender=Identity.of("email", "mallory@example.com"),
+        sender_name="Mallory",
+        subject="Invoice question",
+        text="Hello, my invoice is wrong.",
+        html=XSS_MAIL.format(pixel=pixel),
+        received_at=datetime.now(UTC),
+    )
+    await live.services.channels["mail"].receive(mail)  # type: ignore[attr-defined]
+    visitor = await watched(browser)
+    shop = await visitor.page()
+    await open_widget(shop, live.site.url)
+    await visitor_says(shop, XSS_CHAT)
+
+    agent = await watched(browser)
+    inbox = await agent.page()
+    await login(inbox, live.url, "li.wei")
+    await inbox.locator("#conversations tr.row", has_text="Invoice question").click()
+    frame = inbox.frame_locator("iframe.mail")
+    await expect(frame.locator("p")).to_have_text("Hello, my invoice is wrong.")
+    await inbox.locator("#conversations tr.row", has_text="<img src=x").click()
+    await expect(inbox.locator("#timeline .entry.in .text")).to_have_text(XSS_CHAT)
+    await inbox.fill("#composer-text", XSS_CHAT.replace("chat", "reply"))
+    await inbox.click("#send")
+    await expect(shop.locator("#omnihub-chat .msg.agent")).to_have_text(XSS_CHAT.replace("chat", "reply"))
+    await asyncio.sleep(0.5)
+    assert agent.dialogs == [] and visitor.dialogs == []
+    assert live.site.pixel_hits == []
+    leaving = [url for url in agent.requests if not url.startswith((live.url, "data:"))]
+    assert leaving == []
+
+    await inbox.locator("#conversations tr.row", has_text="Invoice question").click()
+    await inbox.click("button.show-images")
+    for _ in range(50):
+        if live.site.pixel_hits:
+            break
+        await asyncio.sleep(0.1)
+    assert live.site.pixel_hits == ["/pixel.gif?mail=1"]
+    assert agent.dialogs == []
+    await agent.context.close()
+    await visitor.context.close()
+
+
+async def test_the_ui_speaks_the_users_language_and_remembers_a_change(
+    live: LiveHub, browser: Browser
+) -> None:
+    agent = await watched(browser)
+    page = await agent.page()
+    await page.goto(f"{live.url}/login?next=/%5Cevil.example/")
+    await page.fill("input[name=username]", "wang.fang")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{live.url}/inbox")
+    await expect(page.locator("header nav")).to_contain_text("收件箱")
+    await expect(page.locator("#view-mine")).to_have_text("我的")
+    await page.select_option("#language", "en")
+    await expect(page.locator("#view-mine")).to_have_text("Mine")
+    agent_row = await live.services.directory.agent_by_name("wang.fang")
+    assert agent_row.language == "en"
+    await page.select_option("#availability", "busy")
+    for _ in range(50):
+        agent_row = await live.services.directory.agent_by_name("wang.fang")
+        if agent_row.availability.value == "busy":
+            break
+        await asyncio.sleep(0.1)
+    assert agent_row.availability.value == "busy"
+    await agent.context.close()
+
+
+async def test_a_supervisor_sees_the_dashboard_and_exports_the_list(live: LiveHub, browser: Browser) -> None:
+    export_me = InboundMessage(
+        channel=ChannelKind.EMAIL,
+        channel_account="mail",
+        external_id="<export-1@example.com>",
+        sender=Identity.of("email", "tom.becker@example.com"),
+        subject="Refund for returned kettle",
+        text="Where is my refund?",
+        received_at=datetime.now(UTC),
+    )
+    await live.services.channels["mail"].receive(export_me)  # type: ignore[attr-defined]
+    supervisor = await watched(browser, accept_downloads=True)
+    page = await supervisor.page()
+    await login(page, live.url, "emma")
+    await page.click("header nav a[href='/dashboard']")
+    await expect(page.locator("h1")).to_have_text("Supervisor dashboard")
+    assert await page.locator(".charts svg").count() == 3
+    await expect(page.locator("#agents")).to_contain_text("Li Wei")
+    await shot(page, "dashboard")
+    async with page.expect_download() as info:
+        await page.click("#export")
+    download = await info.value
+    path = await download.path()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("id,channel,channel_account")
+    assert any(",email,mail," in line and "Refund for returned kettle" in line for line in lines[1:])
+    agent = await watched(browser)
+    agent_page = await agent.page()
+    await login(agent_page, live.url, "james")
+    response = await agent_page.goto(f"{live.url}/dashboard")
+    assert response is not None and response.status == 403
+    await supervisor.context.close()
+    await agent.context.close()
+
+
+async def test_keys_notes_tags_assignment_and_status_work_from_the_conversation(
+    live: LiveHub, browser: Browser
+) -> None:
+    message = InboundMessage(
+        channel=ChannelKind.EMAIL,
+        channel_account="mail",
+        external_id="<keys-1@example.com>",
+        sender=Identity.of("email", "hannah.wright@example.com"),
+        sender_name="Hannah Wright",
+        subject="Delivery address change",
+        text="Can I still change the delivery address?",
+        received_at=datetime.now(UTC),
+    )
+    stored = await live.services.channels["mail"].receive(message)  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    async with live.services.db.write() as conn:
+        await conn.execute(
+            update(schema.conversations)
+            .where(schema.conversations.c.id == stored.conversation_id)
+            .values(due_at=now - timedelta(minutes=10), promise_due_at=now + timedelta(minutes=30))
+        )
+    agent = await watched(browser)
+    page = await agent.page()
+    await login(page, live.url, "james")
+    await page.check("#breached")
+    await expect(page.locator("#conversations tr.row")).to_have_count(1)
+    row = page.locator("#conversations tr.row", has_text="Delivery address change")
+    await expect(row.locator("td.due.breached")).to_contain_text("overdue")
+    await expect(row.locator("td.due.at-risk")).to_have_text(re.compile(r"^(29|30)m$"))
+    await page.uncheck("#breached")
+    await page.fill("#search", "delivery address")
+    await expect(page.locator("#conversations tr.row")).to_have_count(1)
+    await page.locator("#search").press("Escape")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#timeline .entry.in")).to_contain_text("change the delivery address")
+    assert page.url.endswith("/conversations/" + await page.locator("tr.row.open").get_attribute("data-id"))
+
+    await page.keyboard.press("n")
+    await page.keyboard.type("Customer called too; address is in the CRM.")
+    await page.click("#send")
+    await expect(page.locator("#timeline .entry.note")).to_contain_text("address is in the CRM")
+    await page.fill("#tag-input", "address")
+    await page.press("#tag-input", "Enter")
+    await expect(page.locator(".tags .tag")).to_contain_text("address")
+    await page.select_option("#assign", label="James Okafor")
+    await expect(page.locator("tr.row.open td.assignee")).to_have_text("James Okafor")
+    await page.locator("#composer-text").press("Escape")
+    await page.keyboard.press("e")
+    await expect(page.locator("#status")).to_have_value("resolved")
+    await expect(page.locator("tr.row.open td.status")).to_have_text("Resolved")
+    assert not agent.errors
+    await agent.context.close()
+
+
+def silent_wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    frames = b"\x00\x00" * int(seconds * rate)
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + len(frames),
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        1,
+        rate,
+        rate * 2,
+        2,
+        16,
+        b"data",
+        len(frames),
+    )
+    return header + frames
+
+
+def tiny_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = zlib.compress(b"\x00\xff\xff\xff")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_voicemail_fax_and_calls_render_with_player_previews_and_timings(
+    live: LiveHub, browser: Browser
+) -> None:
+    now = datetime.now(UTC)
+    caller = Identity.of("phone", "+441174960123")
+    voicemail = InboundMessage(
+        channel=ChannelKind.VOICEMAIL,
+        channel_account="mail",
+        external_id="vm-1",
+        sender=caller,
+        sender_name="Noah Evans",
+        text="Hello, this is Noah, please call me back about the blender.",
+        attachments=(InboundAttachment("voicemail.wav", "audio/wav", silent_wav()),),
+        received_at=now,
+    )
+    fax = InboundMessage(
+        channel=ChannelKind.FAX,
+        channel_account="mail",
+        external_id="fax-1",
+        sender=Identity.of("fax", "+441174960999"),
+        subject="Purchase order PO-7781",
+        text="Purchase order PO-7781, 1 page",
+        attachments=(InboundAttachment("page-1.png", "image/png", tiny_png()),),
+        received_at=now,
+    )
+    stored = await live.services.channels["mail"].receive(voicemail)  # type: ignore[attr-defined]
+    await live.services.channels["mail"].receive(fax)  # type: ignore[attr-defined]
+    async with live.services.db.write() as conn:
+        await conn.execute(
+            insert(schema.calls).values(
+                conversation_id=stored.conversation_id,
+                contact_id=stored.contact_id,
+                channel_account="mail",
+                external_id="call-1",
+                direction="in",
+                started_at=now - timedelta(minutes=2),
+                ringing_at=now - timedelta(minutes=2),
+                answered_at=now - timedelta(minutes=2) + timedelta(seconds=12),
+                outcome="answered_late",
+                rings_to_answer=4.0,
+            )
+        )
+    agent = await watched(browser)
+    page = await agent.page()
+    await login(page, live.url, "li.wei")
+    await page.locator("#conversations tr.row", has_text="call me back about the blender").click()
+    await expect(page.locator("#timeline .entry.in .transcript")).to_contain_text("call me back")
+    audio = page.locator("#timeline audio")
+    await expect(audio).to_have_attribute("src", re.compile(r"^/api/attachments/\d+$"))
+    assert await audio.evaluate("a => a.canPlayType('audio/wav')") != ""
+    await expect(page.locator("#timeline .entry.call")).to_contain_text("rings to answer: 4.0")
+    await expect(page.locator("#timeline .entry.call")).to_contain_text("time to answer: 12 s")
+    await page.locator("#conversations tr.row", has_text="Purchase order PO-7781").click()
+    preview = page.locator("#timeline img.preview")
+    await expect(preview).to_be_visible()
+    await preview.scroll_into_view_if_needed()
+    width = 0
+    for _ in range(50):
+        width = await preview.evaluate("img => img.complete ? img.naturalWidth : 0")
+        if width:
+            break
+        await asyncio.sleep(0.1)
+    assert width == 1
+    assert not agent.errors
+    await agent.context.close()
