@@ -33,6 +33,9 @@ class Site:
     pixel_hits: list[str]
 
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
 @dataclass
 class LiveHub:
     """The running hub and its users."""
@@ -89,6 +92,12 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHu
             "store": {"url": f"sqlite+aiosqlite:///{folder / 'hub.db'}"},
             "web": {"port": 0},
             "outbox": {"base_delay_seconds": 0.2, "max_delay_seconds": 1, "poll_seconds": 0.2},
+            "rules_dir": str(ROOT / "rules"),
+            "company": {
+                "name": "Example Furniture Ltd",
+                "address": "1 Example Street, London EC1A 1AA",
+                "phone": "+44 20 7946 0000",
+            },
             "channels": [
                 {"name": "website", "kind": "webchat"},
                 {"name": "mail", "kind": "memory"},

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 
 from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage
 from hub.store import schema
@@ -62,7 +62,16 @@ async def test_a_chat_from_the_widget_reaches_the_agent_live_and_the_reply_reach
 
     await row.click()
     await expect(inbox.locator("#timeline .entry.in", has_text="broken leg")).to_be_visible()
+    await inbox.fill("#composer-text", "Sorry, I don't know when a new leg can come.")
+    await expect(inbox.locator('#composer-findings li.finding.error[data-rule="L1"]')).to_be_visible(
+        timeout=5000
+    )
+    await expect(inbox.locator("#send")).to_be_disabled()
+    await expect(inbox.locator("#send-blocked")).to_contain_text("know")
+    await shot(inbox, "composer-blocked")
     await inbox.fill("#composer-text", "I am sorry about the leg. We will send a new one tomorrow.")
+    await expect(inbox.locator("#composer-findings li.finding.error")).to_have_count(0, timeout=5000)
+    await expect(inbox.locator("#send")).to_be_enabled()
     await inbox.click("#send")
     await expect(shop.locator("#omnihub-chat .msg.agent", has_text="send a new one")).to_be_visible(
         timeout=10000
@@ -222,16 +231,18 @@ async def test_keys_notes_tags_assignment_and_status_work_from_the_conversation(
         sender_name="Hannah Wright",
         subject="Delivery address change",
         text="Can I still change the delivery address?",
-        received_at=datetime.now(UTC),
+        received_at=datetime.now(UTC) - timedelta(days=7),
     )
     stored = await live.services.channels["mail"].receive(message)  # type: ignore[attr-defined]
-    now = datetime.now(UTC)
-    async with live.services.db.write() as conn:
-        await conn.execute(
-            update(schema.conversations)
-            .where(schema.conversations.c.id == stored.conversation_id)
-            .values(due_at=now - timedelta(minutes=10), promise_due_at=now + timedelta(minutes=30))
-        )
+    promise = datetime.now(UTC) + timedelta(minutes=30)
+    await live.services.outbox.reply(
+        stored.conversation_id,
+        "We have your message and will answer shortly.",
+        agent_id=None,
+        automatic=True,
+        meta={"promise_due_at": promise.isoformat()},
+    )
+    await live.services.sla.recompute([stored.conversation_id])
     agent = await watched(browser)
     page = await agent.page()
     await login(page, live.url, "james")
