@@ -223,8 +223,8 @@ class TemplateReplies:
         if target is None:
             return None
         inbound = [s.at for s in h.steps if s.kind.value == "inbound"]
-        received = inbound[-1] if inbound else now
-        return promise_due(received, target, book.promises.margin, policy.calendar, book.promises.rounding)
+        start = max(inbound[-1], now) if inbound else now
+        return promise_due(start, target, book.promises.margin, policy.calendar, book.promises.rounding)
 
     def _calendar_zone(self) -> ZoneInfo:
         ruleset = self.rules()

@@ -75,8 +75,8 @@ def test_rules_test_shows_what_fires_for_an_email(tmp_path: Path, capsys: Capsys
     assert "language: zh" in out and "in_business_hours: True" in out
     code, out, _ = run_cli(capsys, "rules", "test", str(sample), "--rules", str(SHIPPED), "--json")
     data = json.loads(out)
-    assert [t["trigger"] for t in data["triggers"]] == ["complaint"]
-    assert data["triggers"][0]["actions"][2] == {"reply_with_template": {"template": "complaint_reply"}}
+    assert [t["trigger"] for t in data["triggers"]] == ["acknowledge", "complaint"]
+    assert data["triggers"][1]["actions"][2] == {"reply_with_template": {"template": "complaint_reply"}}
 
 
 def test_rules_test_reads_json_messages_and_reports_bad_samples(tmp_path: Path, capsys: Capsys) -> None:

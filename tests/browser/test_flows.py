@@ -148,8 +148,9 @@ async def test_hostile_mail_html_and_chat_text_stay_inert(live: LiveHub, browser
     assert leaving == []
 
     await inbox.locator("#conversations tr.row", has_text="Invoice question").click()
+    await expect(inbox.frame_locator("iframe.mail").locator("p")).to_have_text("Hello, my invoice is wrong.")
     await inbox.click("button.show-images")
-    for _ in range(50):
+    for _ in range(100):
         if live.site.pixel_hits:
             break
         await asyncio.sleep(0.1)
