@@ -186,7 +186,45 @@ class Scheduler:
         ]
 
     async def _fire_batch(self, timers: list[Timer]) -> None:
-        """Fire timers in one transaction, each in a savepoint: a failing handler undoes only its own work."""
+        """Fire timers in one transaction; if any handler fails, again one savepoint per timer."""
+        try:
+            published = await self._fire_together(timers)
+        except Exception:  # noqa: BLE001
+            published = None
+        if published is None:
+            published, failed = await self._fire_apart(timers)
+        else:
+            failed = []
+        if self.bus is not None:
+            self.bus.publish(published)
+        for timer, error in failed:
+            await self._failed(timer, error)
+
+    async def _fire_together(self, timers: list[Timer]) -> list[dict[str, Any]]:
+        """The fast path: mark the whole batch fired with one statement and run every handler."""
+        t = schema.timers
+        published: list[dict[str, Any]] = []
+        async with self.db.write() as conn:
+            now = self.clock()
+            marked = await conn.execute(
+                update(t)
+                .where(
+                    t.c.id.in_([x.id for x in timers]),
+                    t.c.claimed_by == self.worker_id,
+                    t.c.status == "pending",
+                )
+                .values(status="fired", fired_at=now, claimed_by=None, claimed_until=None)
+                .returning(t.c.id)
+            )
+            mine = {row[0] for row in marked}
+            for timer in timers:
+                if timer.id in mine:
+                    published.extend(await self.handlers.get(timer.kind, _unknown_kind)(conn, timer))
+                    self.lag = max(timedelta(), now - timer.due_at)
+        return published
+
+    async def _fire_apart(self, timers: list[Timer]) -> tuple[list[dict[str, Any]], list[tuple[Timer, str]]]:
+        """The careful path: each timer in a savepoint, so a failing handler undoes only its own work."""
         t = schema.timers
         published: list[dict[str, Any]] = []
         failed: list[tuple[Timer, str]] = []
@@ -215,10 +253,7 @@ class Scheduler:
         except Exception as err:  # noqa: BLE001
             published.clear()
             failed = [(timer, f"{type(err).__name__}: {err}") for timer in timers]
-        if self.bus is not None:
-            self.bus.publish(published)
-        for timer, error in failed:
-            await self._failed(timer, error)
+        return published, failed
 
     async def _failed(self, timer: Timer, error: str) -> None:
         t = schema.timers
