@@ -288,3 +288,24 @@ async def test_dashboard_measures_first_responses_and_three_ring_calls(
     assert '<b id="first-response">2h 15m</b>' in html
     assert "p90 3h 00m · n=2" in html
     assert '<b id="three-rings">33%</b>' in html
+    assert 'id="compliance"' in html and 'id="promises-kept">—</b>' in html
+
+
+async def test_dashboard_shows_complaints_per_department_and_the_rules_in_force(
+    client: Client, hub: Services
+) -> None:
+    await hub.rules.load()
+    team = await hub.directory.add_team("returns", department="Returns desk")
+    complaint = await hub.inbox.ingest(mail("<c@x>", "Broken again", "I want to complain"))
+    await hub.inbox.set_tags(complaint.conversation_id, add=["complaint"])
+    async with hub.db.write() as conn:
+        await conn.execute(
+            schema.conversations.update()
+            .where(schema.conversations.c.id == complaint.conversation_id)
+            .values(team_id=team.id)
+        )
+    await logged_in(client, hub, Role.SUPERVISOR)
+    async with client.get("/dashboard") as response:
+        html = await response.text()
+    assert '<table id="complaints"><tr><td>Returns desk</td><td>1</td></tr></table>' in html
+    assert f"{hub.rules.status().version}" in html and 'id="rules-error"' not in html

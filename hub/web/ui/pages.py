@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from datetime import timedelta
 from html import escape
 from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler as AioHandler
+from sqlalchemy import func, select
 
 from hub.inbox import ConversationFilter
 from hub.models import Agent, Availability, ConversationStatus, Role, to_dict
+from hub.sla import report
 from hub.stats import collect
+from hub.store import schema
 from hub.web.errors import ApiError
 from hub.web.routing import ROUTES, Access, Ctx, RouteTable
 from hub.web.ui.charts import bar_chart
@@ -159,13 +164,72 @@ async def dashboard_page(ctx: Ctx) -> web.StreamResponse:
         + "</figure></section>"
         + f'<section><h2>{t("dashboard.agents")}</h2><table id="agents">{agent_rows}</table></section>'
         + f'<section><h2>{t("dashboard.channels")}</h2><table id="channels">{channel_rows}</table></section>'
-        + f"<section><h2>{t('dashboard.rules')}</h2><p>{t('dashboard.rules_missing')}</p></section>"
+        + await _sla_section(ctx, t)
+        + await _complaints_section(ctx, t)
+        + _rules_section(ctx, t)
         + f'<p><a id="export" href="/api/export/conversations.csv" download>{t("dashboard.csv")}</a></p>'
         + "</main>"
     )
     assert ctx.auth is not None
     data = {"agent": to_dict(ctx.agent), "csrf_token": ctx.auth.csrf_token}
     return page(text(language, "dashboard.title"), language, body, script="dashboard.js", data=data)
+
+
+async def _sla_section(ctx: Ctx, t: Callable[[str], str]) -> str:
+    """Compliance in business time over 30 days, from the SLA clock (the full report: /api/reports/sla)."""
+    end = ctx.services.clock()
+    async with ctx.services.db.read() as conn:
+        built = await report.build(conn, end - timedelta(days=30), end)
+    rows = "".join(
+        f"<tr><td>{escape(c.metric)}</td><td>{c.met}</td><td>{c.breached}</td><td>{c.open}</td>"
+        f"<td>{'—' if c.rate is None else f'{c.rate:.0%}'}</td></tr>"
+        for c in built.compliance.get("metric", [])
+    )
+    kept = built.promises_kept_rate
+    kept_text = "—" if kept is None else f"{kept:.0%}"
+    median, p90 = _seconds(built.first_response_median_seconds), _seconds(built.first_response_p90_seconds)
+    return (
+        f'<section id="sla"><h2>{t("dashboard.sla")}</h2>'
+        f'<p>{t("dashboard.sla_first_response")} <b id="sla-first-response">'
+        f"{median}</b> · p90 {p90}"
+        f' · {t("dashboard.promises_kept")} <b id="promises-kept">{kept_text}</b>'
+        f" ({built.promises_kept}/{built.promises_made}) · {t('dashboard.abandoned')} {built.calls_abandoned}"
+        f" · {t('dashboard.receipt_checks')} {built.receipt_checks_done}/{built.receipt_checks_due}</p>"
+        f'<table id="compliance"><tr><th>{t("dashboard.metric")}</th><th>{t("dashboard.met")}</th>'
+        f"<th>{t('dashboard.breaches')}</th><th>{t('dashboard.open')}</th><th>%</th></tr>{rows}</table>"
+        f'<p><a href="/api/reports/sla?format=csv" download>{t("dashboard.sla_csv")}</a></p></section>'
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return duration(None if value is None else timedelta(seconds=value))
+
+
+async def _complaints_section(ctx: Ctx, t: Callable[[str], str]) -> str:
+    """C2: complaints per department over 30 days (conversations tagged `complaint`)."""
+    c, ct, tm = schema.conversations, schema.conversation_tags, schema.teams
+    since = ctx.services.clock() - timedelta(days=30)
+    async with ctx.services.db.read() as conn:
+        rows = await conn.execute(
+            select(func.coalesce(tm.c.department, tm.c.name), func.count())
+            .select_from(c.join(ct, ct.c.conversation_id == c.c.id).outerjoin(tm, tm.c.id == c.c.team_id))
+            .where(ct.c.tag == "complaint", c.c.created_at >= since)
+            .group_by(func.coalesce(tm.c.department, tm.c.name))
+        )
+        counts = sorted(((name or "—", int(n)) for name, n in rows), key=lambda x: -x[1])
+    body = "".join(f"<tr><td>{escape(name)}</td><td>{n}</td></tr>" for name, n in counts)
+    return f'<section><h2>{t("dashboard.complaints")}</h2><table id="complaints">{body}</table></section>'
+
+
+def _rules_section(ctx: Ctx, t: Callable[[str], str]) -> str:
+    """The rule files in force and the last failed reload, if any."""
+    status = ctx.services.rules.status()
+    error = f'<pre id="rules-error">{escape(status.last_error)}</pre>' if status.last_error else ""
+    loaded = status.loaded_at.isoformat(timespec="seconds") if status.loaded_at else "—"
+    return (
+        f'<section><h2>{t("dashboard.rules")}</h2><p id="rules-version">'
+        f"{t('dashboard.rules_version')} {escape(status.version or '—')} · {loaded}</p>{error}</section>"
+    )
 
 
 @web.middleware
