@@ -342,7 +342,7 @@ async def test_openapi_lists_every_route(client: Client) -> None:
     ref = reply["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert schema["required"] == ["text"]
-    assert set(schema["properties"]) == {"text", "subject", "html"}
+    assert set(schema["properties"]) == {"text", "subject", "html", "override_reason"}
     listing = doc["paths"]["/api/conversations"]["get"]
     assert {"status", "assignee", "sort", "limit"} <= {p["name"] for p in listing["parameters"]}
     assert doc["paths"]["/api/login"]["post"]["security"] == []
