@@ -526,15 +526,8 @@ async def _recipient(
 
 async def _reply_refs(conn: AsyncConnection, conversation_id: int) -> list[str]:
     """The references of the latest inbound message, which a threaded reply cites."""
-    m, r = schema.messages, schema.message_refs
-    latest = (
-        await conn.execute(
-            select(m.c.id)
-            .where(m.c.conversation_id == conversation_id, m.c.direction == Direction.INBOUND.value)
-            .order_by(m.c.created_at.desc(), m.c.id.desc())
-            .limit(1)
-        )
-    ).scalar()
+    r = schema.message_refs
+    latest = await records.latest_inbound(conn, conversation_id, schema.messages.c.id)
     if latest is None:
         return []
     return list((await conn.execute(select(r.c.ref).where(r.c.message_id == latest))).scalars())

@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import RowMapping
+from sqlalchemy import ColumnElement, RowMapping, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import (
     Agent,
@@ -28,6 +29,7 @@ from hub.models import (
     Role,
     Team,
 )
+from hub.store import schema
 
 R = TypeVar("R")
 
@@ -156,3 +158,19 @@ def event(row: RowMapping) -> Event:
         agent_id=row["agent_id"],
         data=data,
     )
+
+
+V = TypeVar("V")
+
+
+async def latest_inbound(conn: AsyncConnection, conversation_id: int, column: ColumnElement[V]) -> V | None:
+    """One column of the conversation's latest inbound message, or None if it has none."""
+    m = schema.messages
+    return (
+        await conn.execute(
+            select(column)
+            .where(m.c.conversation_id == conversation_id, m.c.direction == Direction.INBOUND.value)
+            .order_by(m.c.created_at.desc(), m.c.id.desc())
+            .limit(1)
+        )
+    ).scalar()

@@ -27,6 +27,7 @@ from hub.etiquette import Draft, has_errors
 from hub.events import event_row, record
 from hub.models import ChannelKind, Direction
 from hub.outbox import queue_reply
+from hub.records import latest_inbound
 from hub.rules.loader import RuleSet
 from hub.sla import history
 from hub.sla.promise import promise_due
@@ -177,15 +178,7 @@ class TemplateReplies:
         self, conn: AsyncConnection, conversation_id: int, template: str, now: datetime
     ) -> str | None:
         m = schema.messages
-        last = (
-            await conn.execute(
-                select(m.c.meta)
-                .where(m.c.conversation_id == conversation_id, m.c.direction == Direction.INBOUND.value)
-                .order_by(m.c.created_at.desc(), m.c.id.desc())
-                .limit(1)
-            )
-        ).scalar()
-        meta = last or {}
+        meta = await latest_inbound(conn, conversation_id, m.c.meta) or {}
         if meta.get("auto_reply") is False:
             reason = meta.get("auto_reply_reason") or "it says not to"
             return f"the customer's message must not be answered automatically: {reason}"
