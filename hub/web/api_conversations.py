@@ -98,16 +98,14 @@ class PriorityBody(Body):
     priority: Literal["low", "normal", "high", "urgent"]
 
 
-@routes.get("/api/conversations", Role.AGENT, query=ConversationQuery)
-async def list_conversations(ctx: Ctx) -> web.StreamResponse:
-    """A page of conversations matching the filters, and how many match in all."""
-    query = ctx.query(ConversationQuery)
+def conversation_filter(ctx: Ctx, query: ConversationQuery) -> ConversationFilter:
+    """The inbox filter a list query asks for, `me` being the caller."""
     assignee_id = None
     if query.assignee == "me":
         assignee_id = ctx.agent.id
     elif query.assignee not in (None, "unassigned"):
         assignee_id = int(query.assignee)
-    flt = ConversationFilter(
+    return ConversationFilter(
         statuses=query.status,
         assignee_id=assignee_id,
         unassigned=query.assignee == "unassigned",
@@ -121,6 +119,13 @@ async def list_conversations(ctx: Ctx) -> web.StreamResponse:
         limit=query.limit,
         offset=query.offset,
     )
+
+
+@routes.get("/api/conversations", Role.AGENT, query=ConversationQuery)
+async def list_conversations(ctx: Ctx) -> web.StreamResponse:
+    """A page of conversations matching the filters, and how many match in all."""
+    query = ctx.query(ConversationQuery)
+    flt = conversation_filter(ctx, query)
     items, total = await ctx.services.inbox.list(flt)
     return respond(
         {"items": [to_dict(c) for c in items], "total": total, "limit": query.limit, "offset": query.offset}

@@ -10,9 +10,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from hub.inbox import ConversationFilter
 from hub.models import Role, to_dict
-from hub.web.api_conversations import ConversationQuery
+from hub.web.api_conversations import ConversationQuery, conversation_filter
 from hub.web.routing import Ctx, RouteTable, respond
 from hub.web.schemas import Query
 from hub.web.ui.reads import list_details, message_html
@@ -43,29 +42,6 @@ class FrameQuery(Query):
     """Whether remote images may load."""
 
     images: bool = Field(False, description="allow remote images (the agent asked)")
-
-
-def conversation_filter(ctx: Ctx, query: ConversationQuery) -> ConversationFilter:
-    """The inbox filter a list query asks for, `me` being the caller."""
-    assignee_id = None
-    if query.assignee == "me":
-        assignee_id = ctx.agent.id
-    elif query.assignee not in (None, "unassigned"):
-        assignee_id = int(query.assignee)
-    return ConversationFilter(
-        statuses=query.status,
-        assignee_id=assignee_id,
-        unassigned=query.assignee == "unassigned",
-        team_id=query.team,
-        channels=query.channel,
-        tag=query.tag,
-        contact_id=query.contact,
-        breached=query.breached,
-        query=query.q,
-        sort=query.sort,
-        limit=query.limit,
-        offset=query.offset,
-    )
 
 
 @routes.get("/api/inbox", Role.AGENT, query=ConversationQuery)
