@@ -33,7 +33,8 @@ def reply_subject(subject: str | None, conversation_subject: str | None, convers
     return f"Re: {base} [#{conversation_id}]" if base else f"Re: [#{conversation_id}]"
 
 
-def _signed(text: str) -> bool:
+def has_signature(text: str) -> bool:
+    """Whether the text already carries a signature after the `-- ` line (RFC 3676)."""
     return any(line == "-- " for line in text.splitlines())
 
 
@@ -59,7 +60,7 @@ class Composer:
         """The message as it would be sent: its channel, the reply subject and, for mail, the signature."""
         conversation = await self.inbox.conversation(conversation_id)
         channel = conversation.channel
-        if channel in SUBJECT_CHANNELS and self.signer is not None and not _signed(text):
+        if channel in SUBJECT_CHANNELS and self.signer is not None and not has_signature(text):
             text = f"{text.rstrip()}\n\n{await self.signer(conversation_id, language)}"
         final_subject = (
             reply_subject(subject, conversation.subject, conversation_id)

@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.compose import SUBJECT_CHANNELS, Composer, _signed
+from hub.compose import SUBJECT_CHANNELS, Composer, has_signature
 from hub.config import CompanySection
 from hub.errors import HubError, TemplateError
 from hub.etiquette import Draft, has_errors
@@ -31,6 +31,7 @@ from hub.records import latest_inbound
 from hub.rules.loader import RuleSet
 from hub.sla import history
 from hub.sla.promise import promise_due
+from hub.sla.tasks import customer_zone
 from hub.store import schema
 from hub.templates import SAMPLES, Templates, normalize_language
 from hub.templates.dates import language
@@ -91,7 +92,7 @@ class TemplateReplies:
                 .where(c.c.id == conversation_id)
             )
         ).one()
-        zone = _zone(row.timezone, self._calendar_zone())
+        zone = customer_zone(row.timezone, None, self._calendar_zone())
         company = self.company
         ctx: dict[str, Any] = copy.deepcopy(blank(SAMPLES[language(lang)]))
         ctx["customer"].update(name=row.customer, language=lang, timezone=str(zone))
@@ -169,7 +170,7 @@ class TemplateReplies:
                 subject = self.templates.render_subject(channel, template, lang, ctx, tz=zone)
             except TemplateError:
                 subject = None
-            if not _signed(text):
+            if not has_signature(text):
                 signature = self.templates.render(channel, "signature_team", lang, "txt", ctx, tz=zone).text
                 text = f"{text.rstrip()}\n\n{signature}"
         return text, subject
@@ -222,15 +223,6 @@ class TemplateReplies:
     def _calendar_zone(self) -> ZoneInfo:
         ruleset = self.rules()
         return ruleset.policies.default_calendar.timezone if ruleset is not None else ZoneInfo("UTC")
-
-
-def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return fallback
 
 
 async def _note(

@@ -12,7 +12,6 @@ from hub.scheduler import Scheduler
 from hub.services import Services
 from hub.sla import calls_to_make, tasks
 from hub.sla.handlers import timer_handlers
-from hub.sla.service import SlaService
 from hub.store import schema
 from hub.web import create_app
 from tests.conftest import FakeClock
@@ -154,14 +153,17 @@ async def test_agents_list_and_complete_tasks(
     await agent.post(f"/api/tasks/{items[0]['id']}/done", {"note": "called, all 3 pages legible"})
     await agent.post(f"/api/tasks/{items[0]['id']}/done", {}, expect=409)
     assert (await agent.get("/api/tasks"))["items"] == []
-    await client.get("/api/tasks")  # anonymous
+    async with services.db.read() as conn:
+        done = (await conn.execute(select(schema.events).where(schema.events.c.kind == "task.done"))).one()
+    assert done.agent_id == agent.agent_id and done.data["note"] == "called, all 3 pages legible"
     async with client.get("/api/tasks") as response:
         assert response.status == 401
 
 
-def test_answer_window_comes_from_the_matching_policy() -> None:
-    service = SlaService.__new__(SlaService)
-    service._book = book(
+async def test_answer_window_comes_from_the_matching_policy(services: Services) -> None:
+    service = services.sla
+    service.set_book(
+        book(
         {
             "phone": {"country": "US"},
             "policies": [
@@ -173,6 +175,7 @@ def test_answer_window_comes_from_the_matching_policy() -> None:
                 {"name": "rest"},
             ],
         }
+        )
     )  # fmt: skip
     assert service.answer_target("hotline").window == timedelta(seconds=10)
     assert service.answer_target("sales").window == timedelta(seconds=18)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
@@ -49,9 +49,7 @@ async def load(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, History]:
     """Histories of the given conversations (missing ids are left out)."""
     if not ids:
         return {}
-    histories = await _conversations(conn, ids)
-    await _tags(conn, histories)
-    await _first_inbound(conn, histories)
+    histories = await _conversations(conn, ids, await _tags(conn, ids), await _first_inbound(conn, ids))
     await _messages(conn, histories)
     await _status_changes(conn, histories)
     for h in histories.values():
@@ -59,7 +57,12 @@ async def load(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, History]:
     return histories
 
 
-async def _conversations(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, History]:
+async def _conversations(
+    conn: AsyncConnection,
+    ids: Sequence[int],
+    tags: dict[int, frozenset[str]],
+    first: dict[int, tuple[str, str]],
+) -> dict[int, History]:
     c, t, a = schema.conversations, schema.teams, schema.agents
     rows = await conn.execute(
         select(
@@ -85,14 +88,15 @@ async def _conversations(conn: AsyncConnection, ids: Sequence[int]) -> dict[int,
     )
     out = {}
     for r in rows:
+        sender, body = first.get(r.id, ("", ""))
         facts = Facts(
             channel=r.channel,
             mailbox=r.channel_account,
             subject=r.subject or "",
-            body="",
-            sender="",
+            body=body,
+            sender=sender,
             language=r.language or "",
-            tags=frozenset(),
+            tags=tags.get(r.id, frozenset()),
             priority=Priority(r.priority).name.lower(),
             status=r.status,
             team=r.team,
@@ -105,32 +109,29 @@ async def _conversations(conn: AsyncConnection, ids: Sequence[int]) -> dict[int,
     return out
 
 
-async def _tags(conn: AsyncConnection, histories: dict[int, History]) -> None:
+async def _tags(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, frozenset[str]]:
     ct = schema.conversation_tags
-    tags: dict[int, set[str]] = defaultdict(set)
+    found: dict[int, set[str]] = defaultdict(set)
     for cid, tag in await conn.execute(
-        select(ct.c.conversation_id, ct.c.tag).where(ct.c.conversation_id.in_(histories))
+        select(ct.c.conversation_id, ct.c.tag).where(ct.c.conversation_id.in_(ids))
     ):
-        tags[cid].add(tag)
-    for cid, found in tags.items():
-        h = histories[cid]
-        h.facts = _replace(h.facts, tags=frozenset(found))
+        found[cid].add(tag)
+    return {cid: frozenset(tags) for cid, tags in found.items()}
 
 
-async def _first_inbound(conn: AsyncConnection, histories: dict[int, History]) -> None:
+async def _first_inbound(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Sender and text of each conversation's first customer message, which conditions match on."""
     m = schema.messages
     first = (
         select(func.min(m.c.id).label("id"))
-        .where(m.c.conversation_id.in_(histories), m.c.direction == Direction.INBOUND.value)
+        .where(m.c.conversation_id.in_(ids), m.c.direction == Direction.INBOUND.value)
         .group_by(m.c.conversation_id)
         .subquery()
     )
     rows = await conn.execute(
         select(m.c.conversation_id, m.c.sender, m.c.text).join(first, first.c.id == m.c.id)
     )
-    for cid, sender, text in rows:
-        h = histories[cid]
-        h.facts = _replace(h.facts, sender=sender or "", body=text)
+    return {cid: (sender or "", text) for cid, sender, text in rows}
 
 
 async def _messages(conn: AsyncConnection, histories: dict[int, History]) -> None:
@@ -170,7 +171,3 @@ async def _status_changes(conn: AsyncConnection, histories: dict[int, History]) 
         new = ConversationStatus.OPEN.value if kind == "conversation.reopened" else (data or {}).get("new")
         if isinstance(new, str) and new in ConversationStatus._value2member_map_:
             histories[cid].steps.append(Step(at, StepKind.STATUS, ConversationStatus(new)))
-
-
-def _replace(facts: Facts, **changes: object) -> Facts:
-    return replace(facts, **changes)  # type: ignore[arg-type]

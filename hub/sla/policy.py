@@ -16,7 +16,7 @@ policies:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -174,10 +174,6 @@ class PolicyBook:
         """The first policy whose conditions the facts pass."""
         return next((p for p in self.policies if matches(p.when, facts)), None)
 
-    def by_name(self) -> dict[str, Policy]:
-        """Policies by name."""
-        return {p.name: p for p in self.policies}
-
 
 def _answer(phone: Phone, own: PhoneAnswer | None) -> AnswerTarget:
     rings = own.rings if own and own.rings else phone.answer_within_rings
@@ -187,8 +183,3 @@ def _answer(phone: Phone, own: PhoneAnswer | None) -> AnswerTarget:
     if cycle is not None:
         target = AnswerTarget(rings=target.rings, ring_cycle_seconds=cycle, seconds=target.seconds)
     return target
-
-
-def policy_names(book: PolicyBook) -> Sequence[str]:
-    """The policies' names in file order."""
-    return [p.name for p in book.policies]
