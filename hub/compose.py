@@ -38,6 +38,11 @@ def has_signature(text: str) -> bool:
     return any(line == "-- " for line in text.splitlines())
 
 
+def signed(text: str, signature: str) -> str:
+    """The text with the signature appended, unless it already has one (E6)."""
+    return text if has_signature(text) else f"{text.rstrip()}\n\n{signature}"
+
+
 class Composer:
     """Checks drafts and queues replies that pass (or that a supervisor lets through)."""
 
@@ -61,7 +66,7 @@ class Composer:
         conversation = await self.inbox.conversation(conversation_id)
         channel = conversation.channel
         if channel in SUBJECT_CHANNELS and self.signer is not None and not has_signature(text):
-            text = f"{text.rstrip()}\n\n{await self.signer(conversation_id, language)}"
+            text = signed(text, await self.signer(conversation_id, language))
         final_subject = (
             reply_subject(subject, conversation.subject, conversation_id)
             if channel in SUBJECT_CHANNELS

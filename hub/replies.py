@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.compose import SUBJECT_CHANNELS, Composer, has_signature
+from hub.compose import SUBJECT_CHANNELS, Composer, has_signature, signed
 from hub.config import CompanySection
 from hub.errors import HubError, TemplateError
 from hub.etiquette import Draft, has_errors
@@ -158,6 +158,9 @@ class TemplateReplies:
     async def signature(self, conn: AsyncConnection, conversation_id: int, lang: str) -> str:
         """The team signature (E6) for a reply on this conversation, starting with the `-- ` line."""
         ctx, channel, zone = await self.context(conn, conversation_id, lang, None)
+        return self._signature(channel, lang, ctx, zone)
+
+    def _signature(self, channel: ChannelKind, lang: str, ctx: Mapping[str, Any], zone: ZoneInfo) -> str:
         return self.templates.render(channel, "signature_team", lang, "txt", ctx, tz=zone).text
 
     def _render(
@@ -171,8 +174,7 @@ class TemplateReplies:
             except TemplateError:
                 subject = None
             if not has_signature(text):
-                signature = self.templates.render(channel, "signature_team", lang, "txt", ctx, tz=zone).text
-                text = f"{text.rstrip()}\n\n{signature}"
+                text = signed(text, self._signature(channel, lang, ctx, zone))
         return text, subject
 
     async def _reason_to_stay_silent(
