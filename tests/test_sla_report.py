@@ -115,6 +115,25 @@ async def test_report_numbers(services: Services, clock: FakeClock) -> None:
     assert other_team.first_responses == 0 and other_team.breaches == []
 
 
+async def test_a_team_report_counts_only_that_teams_conversations(
+    services: Services, clock: FakeClock
+) -> None:
+    ids = await scenario(services, clock)
+    billing = await services.directory.add_team("billing")
+    async with services.db.write() as conn:
+        await conn.execute(
+            schema.conversations.update()
+            .where(schema.conversations.c.id == ids[3])
+            .values(team_id=billing.id)
+        )
+    await SlaService(services.db, services.bus, services.clock, book(STANDARD)).recompute(ids)
+    async with services.db.read() as conn:
+        built = await report.build(conn, *PERIOD, team="billing")
+    assert built.first_responses == 1 and built.first_response_median_seconds == 90 * 60
+    assert [b["conversation_id"] for b in built.breaches] == [ids[3]]
+    assert built.calls_offered == 0 and built.receipt_checks_due == 0
+
+
 @pytest.fixture
 def hub_config(tmp_path: Path, store_settings: dict[str, Any]) -> Path:
     store = "".join(f"{key} = {json.dumps(value)}\n" for key, value in store_settings.items())

@@ -100,35 +100,32 @@ def percentile(values: Sequence[float], share: float) -> float | None:
 async def build(conn: AsyncConnection, start: datetime, end: datetime, team: str | None = None) -> SlaReport:
     """The report for cycles and calls that started in [start, end), optionally one team's."""
     report = SlaReport(start, end, team)
-    team_id = await _team_id(conn, team) if team else None
-    cycles = await _cycles(conn, start, end, team_id, team is not None)
+    cycles = await _cycles(conn, start, end, team)
     _responses(report, cycles)
     _compliance(report, cycles)
     report.breaches = [
         _breach(r) for r in sorted(cycles, key=lambda r: r.breached_at or end) if r.breached_at
     ]
-    await _calls(conn, report, team_id, team is not None)
-    await _receipt_checks(conn, report, team_id, team is not None)
+    await _calls(conn, report, team)
+    await _receipt_checks(conn, report, team)
     return report
 
 
-async def _team_id(conn: AsyncConnection, name: str) -> int:
-    t = schema.teams
-    found = (await conn.execute(select(t.c.id).where(t.c.name == name))).scalar()
-    return int(found) if found is not None else -1
+def _of_team(query: Any, team_id: Any, team: str | None) -> Any:
+    """Narrow a query to one team's rows, by the team's name."""
+    if team is None:
+        return query
+    return query.where(team_id.in_(select(schema.teams.c.id).where(schema.teams.c.name == team)))
 
 
-async def _cycles(
-    conn: AsyncConnection, start: datetime, end: datetime, team_id: int | None, by_team: bool
-) -> list[Any]:
+async def _cycles(conn: AsyncConnection, start: datetime, end: datetime, team: str | None) -> list[Any]:
     s, a, t = schema.sla_cycles, schema.agents, schema.teams
     query = (
         select(s, a.c.username.label("agent"), t.c.name.label("team"))
         .select_from(s.outerjoin(a, a.c.id == s.c.assignee_id).outerjoin(t, t.c.id == s.c.team_id))
         .where(s.c.started_at >= start, s.c.started_at < end)
     )
-    if by_team:
-        query = query.where(s.c.team_id == team_id)
+    query = _of_team(query, s.c.team_id, team)
     return list(await conn.execute(query))
 
 
@@ -182,7 +179,7 @@ def _breach(r: Any) -> dict[str, Any]:
     }
 
 
-async def _calls(conn: AsyncConnection, report: SlaReport, team_id: int | None, by_team: bool) -> None:
+async def _calls(conn: AsyncConnection, report: SlaReport, team: str | None) -> None:
     c, conv = schema.calls, schema.conversations
     query = (
         select(c.c.outcome, c.c.started_at, c.c.answered_at)
@@ -194,8 +191,7 @@ async def _calls(conn: AsyncConnection, report: SlaReport, team_id: int | None, 
             c.c.outcome != CallOutcome.RINGING.value,
         )
     )
-    if by_team:
-        query = query.where(conv.c.team_id == team_id)
+    query = _of_team(query, conv.c.team_id, team)
     waits = []
     for outcome, started_at, answered_at in await conn.execute(query):
         report.calls_offered += 1
@@ -208,17 +204,14 @@ async def _calls(conn: AsyncConnection, report: SlaReport, team_id: int | None, 
     report.average_speed_of_answer_seconds = sum(waits) / len(waits) if waits else None
 
 
-async def _receipt_checks(
-    conn: AsyncConnection, report: SlaReport, team_id: int | None, by_team: bool
-) -> None:
+async def _receipt_checks(conn: AsyncConnection, report: SlaReport, team: str | None) -> None:
     tk, conv = schema.tasks, schema.conversations
     query = (
         select(tk.c.status)
         .select_from(tk.join(conv, conv.c.id == tk.c.conversation_id))
         .where(tk.c.kind == "receipt_check", tk.c.due_at >= report.start, tk.c.due_at < report.end)
     )
-    if by_team:
-        query = query.where(conv.c.team_id == team_id)
+    query = _of_team(query, conv.c.team_id, team)
     for (status,) in await conn.execute(query):
         report.receipt_checks_due += 1
         report.receipt_checks_done += status == "done"
