@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
+import functools
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -36,16 +37,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from channels.email.channel import parse_for  # noqa: E402
+from channels.email import pool  # noqa: E402
+from channels.email.channel import parse_for, triage_for  # noqa: E402
+from channels.email.completer import Completer  # noqa: E402
 from channels.email.imap.client import ImapServer, ImapSession  # noqa: E402
 from channels.email.imap.sync import MailboxSettings, MailboxSync  # noqa: E402
 from channels.email.parse import MailRules, ParseLimits  # noqa: E402
 from hub import config as hub_config  # noqa: E402
 from hub.services import open_services  # noqa: E402
+from hub.store import schema  # noqa: E402
 from tests.dovecot import PASSWORD, Dovecot  # noqa: E402
 
 USER = "bench"
@@ -106,35 +111,106 @@ def realistic(count: int, seed: int = 11) -> list[bytes]:
     return out
 
 
-async def hub_pull(
-    dovecot: Dovecot, store: dict[str, Any], root: Path, workers: Executor | None
-) -> tuple[int, float]:
-    """Pull the mailbox into a fresh hub; return (messages stored, seconds)."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One puller's figures: messages, seconds until stored and until parsed in full, CPU
+    seconds until parsed in full and until stored (the hub process and its worker processes,
+    which are started with the channel, before the pull)."""
+
+    name: str
+    count: int
+    seconds: float
+    whole_seconds: float
+    cpu: float
+    stored_cpu: float
+
+
+def pool_cpu(executor: Any) -> float:
+    """CPU seconds the live processes of a pool have used so far (Linux /proc)."""
+    if executor is None:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in list(getattr(executor, "_processes", {}) or {}):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process so far."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (user + system)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+async def hub_pull(name: str, dovecot: Dovecot, store: dict[str, Any], root: Path, args: Any) -> Run:
+    """Pull the mailbox into a fresh hub; stored means the cursor is at the end, whole means
+    every message is also parsed in full (text, HTML, attachments)."""
     config = hub_config.parse({"store": store, "hub": {"data_dir": str(root / "data")}}, root)
     services = await open_services(config)
     try:
-        parse = _parser()
-        mailbox = MailboxSettings(account="bench", mailbox="INBOX")
-        sync = MailboxSync(services.inbox, mailbox, parse, executor=workers)
+        rules, limits = MailRules(), ParseLimits()
+        full = functools.partial(parse_for, account=USER, limits=limits, rules=rules)
+        quick = functools.partial(triage_for, account=USER, limits=limits, rules=rules)
+        readers = pool.workers(args.parse_workers) if args.parse_workers else None
+        fillers = pool.workers(args.parse_workers, background=True) if args.parse_workers else None
+        for workers in (readers, fillers):
+            if workers is not None:  # started with the channel, before any pull: not timed
+                await asyncio.gather(
+                    *(
+                        asyncio.get_running_loop().run_in_executor(workers, abs, n)
+                        for n in range(args.parse_workers)
+                    )
+                )
+        began_own = own_cpu() + pool_cpu(readers) + pool_cpu(fillers)
+        completer = Completer(services.inbox, USER, full, fillers)
+        completer.start()
+        sync = MailboxSync(
+            services.inbox,
+            MailboxSettings(account=USER, mailbox="INBOX"),
+            full,
+            executor=readers,
+            triage=None if args.full_parse else quick,
+            on_deferred=completer.wake,
+        )
         session = await ImapSession.open(ImapServer(dovecot.host, dovecot.port, USER, PASSWORD, tls=False))
         try:
             began = time.perf_counter()
             result = await sync.run_once(session)
             seconds = time.perf_counter() - began
+            stored_cpu = own_cpu() + pool_cpu(readers) + pool_cpu(fillers) - began_own
         finally:
             await session.close()
-        return result.stored + result.duplicates, seconds
+        await completer.settled()
+        whole = time.perf_counter() - began
+        used = own_cpu() + pool_cpu(readers) + pool_cpu(fillers) - began_own
+        await completer.stop()
+        for workers in (readers, fillers):
+            if workers is not None:
+                workers.shutdown()
+        await _check(services)
+        return Run(name, result.stored + result.duplicates, seconds, whole, used, stored_cpu)
     finally:
         await services.close()
 
 
-def _parser() -> Any:
-    import functools
+async def _check(services: Any) -> None:
+    """Every stored mail was read in full: text for all, attachments where the mix has them."""
+    m = schema.messages
+    async with services.db.read() as conn:
+        empty = (await conn.execute(select(func.count()).select_from(m).where(m.c.text == ""))).scalar_one()
+        files = (await conn.execute(select(func.count()).select_from(schema.attachments))).scalar_one()
+    if empty or not files:
+        raise SystemExit(f"the hub stored {empty} mails without text and {files} attachments")
 
-    return functools.partial(parse_for, account="bench", limits=ParseLimits(), rules=MailRules())
 
-
-def mbsync(dovecot: Dovecot, root: Path) -> tuple[int, float]:
+def mbsync(dovecot: Dovecot, root: Path) -> Run:
     """Pull with mbsync into a Maildir."""
     target = root / "mbsync"
     target.mkdir()
@@ -146,13 +222,10 @@ def mbsync(dovecot: Dovecot, root: Path) -> tuple[int, float]:
         f"MaildirStore local\nPath {target}/\nInbox {target}/INBOX\n\n"
         "Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\nSync Pull\nSyncState *\n"
     )
-    began = time.perf_counter()
-    subprocess.run(["mbsync", "-c", str(conf), "-q", "bench"], check=True)
-    seconds = time.perf_counter() - began
-    return _count(target / "INBOX"), seconds
+    return _timed("mbsync", ["mbsync", "-c", str(conf), "-q", "bench"], target / "INBOX")
 
 
-def offlineimap(dovecot: Dovecot, root: Path) -> tuple[int, float]:
+def offlineimap(dovecot: Dovecot, root: Path) -> Run:
     """Pull with offlineimap3 into a Maildir."""
     target = root / "offlineimap"
     target.mkdir()
@@ -165,10 +238,15 @@ def offlineimap(dovecot: Dovecot, root: Path) -> tuple[int, float]:
         f"remoteuser = {USER}\nremotepass = {PASSWORD}\nssl = no\nstarttls = no\nreadonly = True\n"
         "folderfilter = lambda name: name == 'INBOX'\n"
     )
-    began = time.perf_counter()
-    subprocess.run(["offlineimap", "-c", str(conf), "-o", "-u", "quiet"], check=True)
+    return _timed("offlineimap3", ["offlineimap", "-c", str(conf), "-o", "-u", "quiet"], target / "INBOX")
+
+
+def _timed(name: str, command: list[str], maildir: Path) -> Run:
+    began, began_cpu = time.perf_counter(), cpu_seconds()
+    subprocess.run(command, check=True)
     seconds = time.perf_counter() - began
-    return _count(target / "INBOX"), seconds
+    used = cpu_seconds() - began_cpu
+    return Run(name, _count(maildir), seconds, seconds, used, used)
 
 
 def _count(maildir: Path) -> int:
@@ -187,17 +265,21 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--parse-workers", type=int, default=2, help="worker processes for MIME parsing")
-    args = parser.parse_args()
-    workers = (
-        ProcessPoolExecutor(args.parse_workers, mp_context=multiprocessing.get_context("spawn"))
-        if args.parse_workers
-        else None
+    parser.add_argument(
+        "--parse-workers",
+        type=int,
+        default=1,
+        help="worker processes for reading, and as many for filling in",
     )
+    parser.add_argument(
+        "--full-parse", action="store_true", help="parse every mail in full before storing it (no triage)"
+    )
+    args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="omnihub-imap-bench-"))
     os.chmod(base, 0o711)
     dovecot = Dovecot(base / "dovecot")
     dovecot.start()
+    results: list[Run] = []
     try:
         began = time.perf_counter()
         mails = realistic(args.messages)
@@ -205,20 +287,14 @@ async def main() -> None:
         size = sum(len(m) for m in mails) / len(mails)
         filled = time.perf_counter() - began
         print(f"mailbox: {len(mails)} messages, {size / 1024:.1f} KB on average, filled in {filled:.0f} s")
-        results: list[tuple[str, int, float]] = []
+        print(f"load average before the pulls: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         sqlite_root = base / "hub-sqlite"
         sqlite_root.mkdir()
-        results.append(
-            (
-                "hub, SQLite",
-                *await hub_pull(
-                    dovecot, {"url": f"sqlite+aiosqlite:///{sqlite_root}/hub.db"}, sqlite_root, workers
-                ),
-            )
-        )
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        store = {"url": f"sqlite+aiosqlite:///{sqlite_root}/hub.db"}
+        results.append(await hub_pull("hub, SQLite", dovecot, store, sqlite_root, args))
+        schema_name = f"bench_{uuid.uuid4().hex[:8]}"
         try:
-            await _pg_schema(args.pg, True, schema)
+            await _pg_schema(args.pg, True, schema_name)
         except (OSError, asyncpg.PostgresError) as err:
             print(f"PostgreSQL skipped: {err}")
         else:
@@ -226,30 +302,37 @@ async def main() -> None:
             pg_root.mkdir()
             url = args.pg.replace("postgresql://", "postgresql+asyncpg://", 1)
             try:
-                results.append(
-                    (
-                        "hub, PostgreSQL",
-                        *await hub_pull(dovecot, {"url": url, "schema_name": schema}, pg_root, workers),
-                    )
-                )
+                pg_store = {"url": url, "schema_name": schema_name}
+                results.append(await hub_pull("hub, PostgreSQL", dovecot, pg_store, pg_root, args))
             finally:
-                await _pg_schema(args.pg, False, schema)
-        for name, tool, run in (("mbsync", "mbsync", mbsync), ("offlineimap3", "offlineimap", offlineimap)):
+                await _pg_schema(args.pg, False, schema_name)
+        for tool, run in (("mbsync", mbsync), ("offlineimap", offlineimap)):
             if shutil.which(tool) is None:
-                print(f"{name} skipped: not installed")
+                print(f"{tool} skipped: not installed")
                 continue
-            results.append((name, *await asyncio.to_thread(run, dovecot, base)))
+            results.append(await asyncio.to_thread(run, dovecot, base))
     finally:
         dovecot.stop(kill=True)
         shutil.rmtree(base, ignore_errors=True)
-        if workers is not None:
-            workers.shutdown()
-    reference = next((r for r in results if r[0] == "mbsync"), None)
-    print(f"\n{'puller':<18}{'messages':>10}{'seconds':>10}{'msg/s':>10}{'vs mbsync':>11}")
-    for name, count, seconds in results:
-        rate = count / seconds
-        ratio = f"{rate / (reference[1] / reference[2]):.2f}x" if reference else "-"
-        print(f"{name:<18}{count:>10}{seconds:>10.1f}{rate:>10.0f}{ratio:>11}")
+    print(f"load average after the pulls: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    reference = next((r for r in results if r.name == "mbsync"), None)
+    print(
+        f"\n{'puller':<17}{'messages':>9}{'stored s':>9}{'msg/s':>7}{'vs mbsync':>10}{'whole s':>8}"
+        f"{'CPU s':>7}{'ms/msg':>7}{'stored CPU s':>13}{'ms/msg':>7}{'vs mbsync':>10}"
+    )
+    for r in results:
+        rate = r.count / r.seconds
+        ratio = f"{rate / (reference.count / reference.seconds):.2f}x" if reference else "-"
+        cpu_ratio = (
+            f"{(reference.stored_cpu / reference.count) / (r.stored_cpu / r.count):.2f}x"
+            if reference
+            else "-"
+        )
+        print(
+            f"{r.name:<17}{r.count:>9}{r.seconds:>9.1f}{rate:>7.0f}{ratio:>10}{r.whole_seconds:>8.1f}"
+            f"{r.cpu:>7.1f}{1000 * r.cpu / r.count:>7.2f}"
+            f"{r.stored_cpu:>13.1f}{1000 * r.stored_cpu / r.count:>7.2f}{cpu_ratio:>10}"
+        )
 
 
 if __name__ == "__main__":

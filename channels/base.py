@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
@@ -13,8 +14,13 @@ from aiohttp import ClientSession, web
 from hub.models import DeliveryResult, InboundMessage, IngestResult, OutboundMessage
 
 if TYPE_CHECKING:
+    from hub.calls import CallDesk
+    from hub.config import CompanySection
     from hub.inbox import Inbox
+    from hub.sla.policy import PolicyBook
     from hub.store import BlobStore
+    from hub.templates import Templates
+    from hub.voicemail import VoicemailDesk
 
 
 class ChannelState(enum.StrEnum):
@@ -54,7 +60,13 @@ class ChannelContext:
     `http` is the process's one `aiohttp.ClientSession`; `public_url` is the address
     providers call back on (behind a proxy, the proxy's); `blobs` stores media. `inbox` is
     for pull channels that commit their own cursor with each batch (`Inbox.ingest_many`
-    with `in_transaction`) and quarantine what they cannot parse.
+    with `in_transaction`) and quarantine what they cannot parse. `calls` is the call desk
+    that phone channels report calls and their legs to. `voicemail` renders voicemail
+    greetings and sets off what a received voicemail needs (event, callback task).
+    `templates`, `company` and `policies` (the SLA policies in force) are for channels that
+    render documents or create tasks (fax cover pages, F3 confirmations); `channels` holds
+    every account of the hub, for a channel that works through another (a fax-to-mail gateway
+    through an e-mail account). `chat_scripts` renders what a chat channel says by itself.
     """
 
     http: ClientSession
@@ -63,6 +75,32 @@ class ChannelContext:
     data_dir: Path
     report_status: StatusSink | None = field(default=None)
     inbox: Inbox | None = field(default=None)
+    calls: CallDesk | None = field(default=None)
+    voicemail: VoicemailDesk | None = field(default=None)
+    templates: Templates | None = field(default=None)
+    company: CompanySection | None = field(default=None)
+    policies: Callable[[], PolicyBook | None] | None = field(default=None)
+    channels: Mapping[str, Channel] | None = field(default=None)
+    chat_scripts: ChatScriptSource | None = field(default=None)
+
+
+class ChatScriptSource(Protocol):
+    """The greeting and hold message a chat channel sends by itself (P2, P3), from templates."""
+
+    def greeting(self, lang: str, name: str | None, agent: str | None = None) -> str | None:
+        """The first message of a chat; None if it cannot be rendered."""
+
+    def hold(self, lang: str, name: str | None, wait: timedelta | None = None) -> str | None:
+        """The apology for keeping the visitor waiting; None if it cannot be rendered."""
+
+    def hold_after(self) -> timedelta | None:
+        """How long a visitor may wait for an answer before the hold message (None: never)."""
+
+    def offline_promise(self, account: str, at: datetime) -> datetime | None:
+        """The reply-time promise for a message left outside opening hours (None: none to make)."""
+
+    def thanks(self, lang: str, name: str | None, reply_by: datetime) -> str | None:
+        """The answer to a message left outside opening hours, with the promise."""
 
 
 StatusSink = Callable[[str, str, DeliveryResult], Awaitable[bool]]

@@ -15,15 +15,24 @@ from pydantic import BaseModel, ConfigDict
 
 from channels.base import Capabilities, ChannelContext, ChannelState, InboundSink
 from hub.errors import ChannelUnavailable, DeliveryRejected
-from hub.models import DeliveryResult, InboundMessage, IngestResult, OutboundMessage, OutboundStatus
+from hub.models import (
+    ChannelKind,
+    DeliveryResult,
+    InboundMessage,
+    IngestResult,
+    OutboundMessage,
+    OutboundStatus,
+)
 
 
 class MemorySettings(BaseModel):
-    """Settings of a memory channel: whether sends report DELIVERED rather than SENT."""
+    """Settings of a memory channel: whether sends report DELIVERED rather than SENT, and which
+    kinds of message it stands in for (so replies can be routed to it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     confirm_delivery: bool = True
+    carries: tuple[ChannelKind, ...] = ()
 
 
 class MemoryChannel:
@@ -35,6 +44,7 @@ class MemoryChannel:
     def __init__(self, name: str, settings: MemorySettings | None = None) -> None:
         self.name = name
         self.settings = settings or MemorySettings()
+        self.carries = self.settings.carries
         self.sent: list[OutboundMessage] = []
         self.attempts: list[str] = []
         self._open = asyncio.Event()

@@ -159,6 +159,57 @@ timezone = "UTC"
 # secret = "env:OMNIHUB_API_SECRET"
 # outbound_url = "https://shop.example.com/omnihub/replies"
 # timeout_seconds = 15
+
+# Phone lines on a Twilio account. Point each number's voice webhook at
+# {public_url}/webhooks/twilio_voice/phones/incoming and its status callback at .../status.
+# A call rings the line team's available agents (on their `devices`) for the three-ring
+# window of rules/sla.yaml, then tries each `fallback` step: team:<name>, queue, voicemail.
+# [[channels]]
+# name = "phones"
+# kind = "twilio_voice"
+# account_sid = "AC00000000000000000000000000000000"
+# auth_token = "env:TWILIO_AUTH_TOKEN"
+# devices = {{ alice = "client:alice", bob = "+441134960001" }}
+# lines = [{{ number = "+442079460000", team = "Support", fallback = ["queue", "voicemail"] }}]
+# SMS and WhatsApp: point the messaging webhook at .../twilio_voice/phones/messages.
+# messaging = {{ sms_from = "+442079460000", max_segments = 4 }}
+# Voicemail: transcripts by Twilio (English), pocketsphinx (on this machine) or none, and a
+# greeting per team or agent with the reply time and another contact (V1-V3).
+# [channels.voicemail]
+# transcription = {{ engine = "twilio" }}
+# [[channels.voicemail.greetings]]
+# team = "Support"
+# language = "en"
+# updated = 2026-11-20
+# alternative_contact = {{ name = "Front desk", phone = "+442079460001" }}
+# A fax line (F1-F4): replies go out as PDF with a cover page, received faxes arrive as
+# messages with the PDF. One provider: Telnyx (webhooks to /webhooks/fax/<name>/events),
+# Sinch (callbacks to /webhooks/fax/<name>/callback) or a fax-to-mail gateway through an
+# e-mail account above (whose fax_senders / fax_mailboxes mark the fax mail).
+# [[channels]]
+# name = "fax"
+# kind = "fax"
+# number = "+44 20 7946 0001"           # our fax number
+# provider = "telnyx"                   # or "sinch", or "email"
+# default_region = "GB"                 # numbers written without + are read in this country
+# language = "en"                       # cover page language when the contact's is unknown
+# timezone = "Europe/London"
+# confidential = false                  # the confidentiality notice on the cover page
+# pre_notice = false                    # F1: tell the contact by e-mail or SMS first
+# font_path = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"   # must cover Chinese
+# [channels.telnyx]
+# api_key = "env:OMNIHUB_TELNYX_API_KEY"
+# connection_id = "1234567890"
+# public_key = "base64 Ed25519 public key from the Telnyx portal"
+# [channels.sinch]
+# project_id = "..."
+# key_id = "..."
+# key_secret = "env:OMNIHUB_SINCH_KEY_SECRET"
+# callback_username = "omnihub"
+# callback_password = "env:OMNIHUB_SINCH_CALLBACK_PASSWORD"
+# [channels.email]
+# account = "mail"
+# address = "{{digits}}@fax.example.net"   # or {{e164}} to keep the +
 """
 
 

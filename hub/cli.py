@@ -9,6 +9,7 @@ import logging
 import sys
 import unicodedata
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,8 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub import bootstrap, report_cli
 from hub.config import CONFIG_NAME, Config, load
 from hub.errors import ConfigError, HubError, NotFound
+from hub.etiquette.config import EtiquetteConfig
 from hub.models import Agent, Availability, Role
 from hub.services import Services, open_services
+from hub.templates import TemplateLimits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -411,10 +414,31 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         return 1
     names = ", ".join(sorted(p for p in ruleset.sources))
     print(f"{directory}: rules valid, version {ruleset.version} ({names or 'built-in defaults'})")
-    return _check_templates(args)
+    etiquette = ruleset.etiquette.config
+    max_age = etiquette.V1.greeting_max_age if etiquette.V1.enabled else timedelta.max
+    limits = TemplateLimits(greeting_max_age=max_age, script_max_words=etiquette.V5.script_max_words)
+    templates = _check_templates(args, limits)
+    greetings = _check_greetings(args, etiquette)
+    return templates or greetings
 
 
-def _check_templates(args: argparse.Namespace) -> int:
+def _check_greetings(args: argparse.Namespace, etiquette: EtiquetteConfig) -> int:
+    """What the rules require of the channels' own settings (voicemail greetings: V1-V3)."""
+    from channels import rule_problems
+
+    try:
+        problems = rule_problems(_config(args), etiquette, datetime.now(UTC).date())
+    except ConfigError:
+        return 0
+    for problem in problems:
+        print(problem)
+    errors = [p for p in problems if p.severity == "error"]
+    if problems:
+        print(f"greetings: {len(errors)} errors, {len(problems) - len(errors)} warnings")
+    return 1 if errors else 0
+
+
+def _check_templates(args: argparse.Namespace, limits: TemplateLimits) -> int:
     """Render every template in both languages and check what the rules require of them."""
     from hub.templates import Templates, check_templates
 
@@ -426,7 +450,7 @@ def _check_templates(args: argparse.Namespace) -> int:
             config = None
         folder = config.path(config.templates_dir) if config is not None else None
     templates = Templates([folder] if folder is not None and folder.is_dir() else [])
-    problems = check_templates(templates)
+    problems = check_templates(templates, limits=limits)
     for problem in problems:
         print(problem)
     errors = [p for p in problems if p.severity == "error"]

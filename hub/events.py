@@ -8,10 +8,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import schema
+from hub.store import bulk, schema
 
 log = logging.getLogger(__name__)
 
@@ -57,5 +56,4 @@ def event_row(
 
 async def record(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Write audit events in the caller's transaction."""
-    if rows:
-        await conn.execute(insert(schema.events), rows)
+    await bulk.insert(conn, schema.events, rows)

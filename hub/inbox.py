@@ -5,11 +5,11 @@ from __future__ import annotations
 import builtins
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import attachments, records, scheduler
@@ -123,9 +123,13 @@ class Inbox:
     async def list(self, flt: ConversationFilter) -> tuple[builtins.list[Conversation], int]:
         """A page of conversations and the total that match the filter."""
         c = schema.conversations
-        stmt = _apply_filter(select(c), flt, self.db.dialect, self.clock())
-        count_stmt = _apply_filter(select(func.count()).select_from(c), flt, self.db.dialect, self.clock())
-        stmt = stmt.order_by(*_ordering(flt.sort)).limit(flt.limit).offset(flt.offset)
+        now = self.clock()
+        count_stmt = _apply_filter(select(func.count()).select_from(c), flt, self.db.dialect, now)
+        if flt.sort is SortOrder.DUE:
+            stmt = _due_page(flt, self.db.dialect, now)
+        else:
+            stmt = _apply_filter(select(c), flt, self.db.dialect, now)
+            stmt = stmt.order_by(*_ordering(flt.sort)).limit(flt.limit).offset(flt.offset)
         async with self.db.read() as conn:
             rows = await all_of(conn, stmt)
             total = (await conn.execute(count_stmt)).scalar_one()
@@ -553,6 +557,34 @@ def _apply_filter(stmt: Select[Any], flt: ConversationFilter, dialect: str, now:
         )
         stmt = stmt.where(c.c.id.in_(matching))
     return stmt
+
+
+def _due_page(flt: ConversationFilter, dialect: str, now: datetime) -> Select[Any]:
+    """The page sorted by SLA due (no due time last), merged from one index range per status.
+
+    Each status is read in index order twice (with a due time, then without), at most
+    offset + limit rows each, so no query sorts more than a few pages whatever the table size.
+    """
+    c = schema.conversations
+    depth = flt.offset + flt.limit
+    rest = replace(flt, statuses=())
+    undated = _apply_filter(select(c), replace(rest, breached=False), dialect, now).where(
+        c.c.due_at.is_(None)
+    )
+    if flt.breached:
+        undated = undated.where(c.c.promise_due_at < now)
+    parts = []
+    for status in flt.statuses or tuple(ConversationStatus):
+        same = _apply_filter(select(c), rest, dialect, now).where(c.c.status == status.value)
+        parts.append(same.where(c.c.due_at.is_not(None)).order_by(c.c.due_at, c.c.id).limit(depth))
+        parts.append(undated.where(c.c.status == status.value).order_by(c.c.id).limit(depth))
+    merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
+    return (
+        select(merged)
+        .order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
+        .limit(flt.limit)
+        .offset(flt.offset)
+    )
 
 
 def _ordering(sort: SortOrder) -> list[Any]:

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import contacts, quarantine
+from hub import contacts, content, quarantine
 from hub.clock import Clock, utcnow
 from hub.errors import HubError
 from hub.events import EventBus, event_row, record
@@ -119,7 +119,7 @@ class IngestPipeline:
         """Store prepared messages in one transaction, retried if another writer raced us."""
         for attempt in range(RETRIES_ON_CONFLICT):
             try:
-                async with self.db.write() as conn:
+                async with self.db.write(urgent=True) as conn:
                     results, events = await self._store(conn, prepared)
                     if in_transaction is not None:
                         await in_transaction(conn, results)
@@ -170,10 +170,23 @@ class IngestPipeline:
         events.extend(audit)
         new_ids = {new.id for new in created}
         first_in_new: set[int] = set()
+        held: list[dict[str, Any]] = []
+        starts_later: set[int] = set()
         for item in placed:
             cid = item.conversation_id
             starts = cid in new_ids and cid not in first_in_new
             first_in_new.add(cid)
+            if item.prepared.message.content_pending:
+                if starts:
+                    starts_later.add(cid)
+                held.append(
+                    {
+                        "message_id": item.message_id,
+                        "channel_account": item.prepared.message.channel_account,
+                        "event_at": now,
+                        "new_conversation": starts,
+                    }
+                )
             results[item.index] = IngestResult(
                 item.message_id,
                 cid,
@@ -191,7 +204,14 @@ class IngestPipeline:
                     channel=item.prepared.message.channel.value,
                 )
             )
-        await rule_queue.enqueue(conn, events, now, new_conversations=frozenset(new_ids))
+        await content.hold(conn, held)
+        later = {row["message_id"] for row in held}
+        await rule_queue.enqueue(
+            conn,
+            [e for e in events if e["kind"] != "message.received" or e["data"]["message_id"] not in later],
+            now,
+            new_conversations=frozenset(new_ids - starts_later),
+        )
         for index, p in enumerate(batch):
             if results[index] is None:
                 first = results[first_of_key[(p.message.channel_account, p.message.external_id)]]
@@ -264,6 +284,8 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
         p.message_id = mid
         m = p.prepared.message
         meta = dict(m.meta)
+        if m.content_pending:
+            meta[content.PENDING_FLAG] = True
         if p.prepared.notes:
             meta["ingest_notes"] = list(p.prepared.notes)
         if m.sender_name:

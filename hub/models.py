@@ -288,7 +288,12 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A phone call on a conversation, with the timings the three-ring SLA is measured on."""
+    """A phone call on a conversation, with the timings the three-ring SLA is measured on.
+
+    `route` is where the caller is now or ended up (`agents`, `team`, `queue`, `voicemail`,
+    `callback`); `time_to_answer_seconds` runs from arrival to the first agent answering;
+    `wrapped_up_at` and `summary_note_id` are set when the agent closes the call (P5).
+    """
 
     id: int
     conversation_id: int
@@ -302,6 +307,13 @@ class Call:
     answered_by: int | None
     outcome: CallOutcome
     rings_to_answer: float | None = None
+    line: str | None = None
+    team_id: int | None = None
+    route: str | None = None
+    time_to_answer_seconds: float | None = None
+    duration_seconds: float | None = None
+    wrapped_up_at: datetime | None = None
+    summary_note_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +345,9 @@ class InboundMessage:
     once. `reply_refs` are the channel's references to earlier messages (e-mail In-Reply-To
     and References); `own_refs` are this message's own references that later replies may
     cite (its Message-ID). `raw` is the provider payload, kept out of line for debugging.
+    `content_pending` marks a message stored from its envelope alone (e.g. mail read from its
+    headers): the channel fills in text, HTML and attachments later (`hub.content`), and rules
+    see the message only then.
     """
 
     channel: ChannelKind
@@ -350,6 +365,7 @@ class InboundMessage:
     raw: bytes | None = None
     language: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    content_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,8 +46,12 @@ from hub.store.claims import claim
 from hub.store.rows import all_of, by_id
 from hub.store.search import index_messages, index_terms
 from hub.store.upsert import insert_ignore
+from hub.uploads import Upload, attach
 
 log = logging.getLogger(__name__)
+
+Via = tuple[ChannelKind, str, Identity]
+"""Another route for a reply: the message kind, the channel account and the recipient."""
 
 STATUS_RANK = {
     OutboundStatus.QUEUED: 0,
@@ -99,10 +103,13 @@ class Outbox:
         automatic: bool = False,
         meta: Mapping[str, Any] | None = None,
         audit: Mapping[str, Mapping[str, Any]] | None = None,
+        via: Via | None = None,
+        files: Sequence[Upload] = (),
     ) -> Message:
-        """Queue a reply to the conversation's contact on the conversation's channel.
+        """Queue a reply to the conversation's contact on the conversation's channel (or `via` another).
 
-        `audit` adds events (kind to data) recorded with the message, in the same transaction.
+        `audit` adds events (kind to data) recorded with the message, in the same transaction;
+        `files` are attached to it.
 
         With an `idempotency_key` already used, returns the message stored the first time
         instead of queueing another (a double-clicked Send sends once).
@@ -110,7 +117,17 @@ class Outbox:
         key = idempotency_key or uuid.uuid4().hex
         try:
             return await self._reply(
-                conversation_id, text_body, key, agent_id, subject, html, automatic, meta, audit or {}
+                conversation_id,
+                text_body,
+                key,
+                agent_id,
+                subject,
+                html,
+                automatic,
+                meta,
+                audit or {},
+                via,
+                files,
             )
         except IntegrityError:
             async with self.db.read() as conn:
@@ -132,6 +149,8 @@ class Outbox:
         automatic: bool,
         meta: Mapping[str, Any] | None,
         audit: Mapping[str, Mapping[str, Any]],
+        via: Via | None,
+        files: Sequence[Upload],
     ) -> Message:
         now = self.clock()
         async with self.db.write() as conn:
@@ -152,6 +171,8 @@ class Outbox:
                 meta=meta,
                 audit=audit,
                 now=now,
+                via=via,
+                files=files,
             )
             stored = await _message_for_key(conn, key)
         assert stored is not None
@@ -487,15 +508,34 @@ async def _message_for_key(conn: AsyncConnection, key: str) -> Message | None:
         .mappings()
         .first()
     )
-    return records.message(row, (), row["delivery"]) if row else None
+    if row is None:
+        return None
+    files = (await attachments.of_messages(conn, [row["id"]])).get(row["id"], ())
+    return records.message(row, files, row["delivery"])
 
 
-async def _recipient(
+async def recipient_of(
     conn: AsyncConnection, conversation_id: int, contact_id: int, channel: ChannelKind
 ) -> Identity:
     """Reply to whoever wrote last on this conversation, else the contact's identity for the channel."""
+    return pick_recipient(
+        await contact_identities(conn, contact_id), await last_sender(conn, conversation_id), channel
+    )
+
+
+async def contact_identities(conn: AsyncConnection, contact_id: int) -> list[Identity]:
+    """The contact's addresses, oldest first."""
+    idt = schema.identities
+    rows = await conn.execute(
+        select(idt.c.kind, idt.c.address).where(idt.c.contact_id == contact_id).order_by(idt.c.id)
+    )
+    return [Identity(IdentityKind(r.kind), r.address) for r in rows]
+
+
+async def last_sender(conn: AsyncConnection, conversation_id: int) -> str | None:
+    """The address that wrote the conversation's latest inbound message (None if none has one)."""
     m = schema.messages
-    sender = (
+    sender: str | None = (
         await conn.execute(
             select(m.c.sender)
             .where(
@@ -507,14 +547,12 @@ async def _recipient(
             .limit(1)
         )
     ).scalar()
+    return sender
+
+
+def pick_recipient(identities: Sequence[Identity], sender: str | None, channel: ChannelKind) -> Identity:
+    """The last sender's identity for the channel, else the contact's first; Conflict if none fits."""
     kind = channel.identity_kind
-    idt = schema.identities
-    rows = (
-        await conn.execute(
-            select(idt.c.kind, idt.c.address).where(idt.c.contact_id == contact_id).order_by(idt.c.id)
-        )
-    ).all()
-    identities = [Identity(IdentityKind(r.kind), r.address) for r in rows]
     for identity in identities:
         if identity.address == sender and (kind is None or identity.kind is kind):
             return identity
@@ -546,11 +584,21 @@ async def queue_reply(
     meta: Mapping[str, Any] | None,
     audit: Mapping[str, Mapping[str, Any]],
     now: datetime,
+    via: Via | None = None,
+    files: Sequence[Upload] = (),
 ) -> list[dict[str, Any]]:
-    """Store a reply and its outbox entry in the caller's transaction; return the events to publish."""
+    """Store a reply and its outbox entry in the caller's transaction; return the events to publish.
+
+    `via` sends it on another channel account to another of the contact's addresses than the
+    conversation's own; `files` go with it as attachments.
+    """
     conv = await by_id(conn, schema.conversations, conversation_id, "conversation")
     channel = ChannelKind(conv["channel"])
-    recipient = await _recipient(conn, conversation_id, conv["contact_id"], channel)
+    if via is not None:
+        channel, account, recipient = via
+    else:
+        account = conv["channel_account"]
+        recipient = await recipient_of(conn, conversation_id, conv["contact_id"], channel)
     refs = await _reply_refs(conn, conversation_id)
     message_meta = dict(meta or {})
     if refs:
@@ -562,7 +610,7 @@ async def queue_reply(
                 "conversation_id": conversation_id,
                 "direction": Direction.OUTBOUND.value,
                 "channel": channel.value,
-                "channel_account": conv["channel_account"],
+                "channel_account": account,
                 "sender": None,
                 "author_id": agent_id,
                 "subject": subject or conv["subject"],
@@ -580,7 +628,7 @@ async def queue_reply(
             "message_id": mid,
             "conversation_id": conversation_id,
             "channel": channel.value,
-            "channel_account": conv["channel_account"],
+            "channel_account": account,
             "recipient_kind": recipient.kind.value,
             "recipient": recipient.address,
             "idempotency_key": key,
@@ -590,6 +638,7 @@ async def queue_reply(
             "created_at": now,
         },
     )
+    await attach(conn, mid, files)
     await index_messages(conn, [{"id": mid, "terms": index_terms(subject, text_body)}])
     values: dict[str, Any] = {"updated_at": now, "last_message_at": now}
     if not automatic and conv["status"] == ConversationStatus.OPEN.value:

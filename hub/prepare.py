@@ -1,16 +1,13 @@
 """Work on inbound messages that needs no database: fitting values, storing blobs, search terms.
 
 `prepare_batch` is a plain function of picklable arguments, so the ingest pipeline can run
-it in a worker process (`hub.workers.CpuPool`) while the event loop commits the previous
-batch.
+it in a thread or a worker process while the event loop commits the previous batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Any
 
 from hub.errors import PayloadTooLarge
 from hub.models import InboundMessage
-from hub.store.blobs import BlobStore
+from hub.store.blobs import BlobBatch, BlobStore
 from hub.store.search import index_terms
 
 MAX_EXTERNAL_ID = 255
@@ -27,7 +24,6 @@ MAX_NAME = 255
 MAX_ADDRESS = 320
 MAX_REF = 998
 MAX_LANGUAGE = 16
-BLOB_WRITERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,33 +47,30 @@ class Prepared:
 
 
 def prepare_batch(blob_root: Path, limits: IngestLimits, batch: list[InboundMessage]) -> list[Prepared]:
-    """Prepare every message of a batch (blocking: run it in a thread or a worker process).
+    """Prepare every message of a batch (blocking: run it in a thread or a worker process); its
+    blobs are made durable together before this returns."""
+    blobs = BlobStore(blob_root).batch()
+    try:
+        prepared = [prepare(blobs, limits, message) for message in batch]
+        blobs.commit()
+    finally:
+        blobs.abandon()
+    return prepared
 
-    Blob writes mostly wait for fsync; several threads at once share the file system's
-    journal commits, which makes a batch of raw mails several times faster to store.
-    """
-    blobs = BlobStore(blob_root)
-    if len(batch) < 2:
-        return [prepare(blobs, limits, message) for message in batch]
-    with ThreadPoolExecutor(min(BLOB_WRITERS, len(batch))) as pool:
-        return list(pool.map(functools.partial(prepare, blobs, limits), batch))
 
-
-def prepare(blobs: BlobStore, limits: IngestLimits, message: InboundMessage) -> Prepared:
-    """Fit one message, store its raw payload and attachments, compute its search terms."""
+def prepare(blobs: BlobBatch, limits: IngestLimits, message: InboundMessage) -> Prepared:
+    """Fit one message, write its raw payload and attachments, compute its search terms."""
     message, notes = _fitted(message)
     raw_sha = None
     if message.raw is not None:
         try:
-            raw_sha = blobs.put_blocking(message.raw, limit=limits.max_raw_bytes, what="the raw message")
+            raw_sha = blobs.put(message.raw, limit=limits.max_raw_bytes, what="the raw message")
         except PayloadTooLarge as err:
             notes.append(f"raw payload not kept: {err}")
     stored: list[dict[str, Any]] = []
     for att in message.attachments:
         try:
-            sha = blobs.put_blocking(
-                att.data, limit=limits.max_attachment_bytes, what=f"attachment {att.filename!r}"
-            )
+            sha = blobs.put(att.data, limit=limits.max_attachment_bytes, what=f"attachment {att.filename!r}")
         except PayloadTooLarge as err:
             notes.append(f"attachment not stored: {err}")
             continue

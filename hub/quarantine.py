@@ -1,4 +1,9 @@
-"""Quarantine: inbound data the hub could not store as a message, kept with its bytes and a reason."""
+"""Quarantine: inbound data the hub could not store as a message, kept with its bytes and a reason.
+
+A supervisor resolves an item either by having its channel read it again (`Reprocessor`,
+e.g. after a parser fix: it is stored exactly once, and the item names the message), or by
+dismissing it with a reason. Both are audited; an item is resolved once.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import records
-from hub.errors import NotFound
+from hub.errors import Conflict
+from hub.events import event_row
+from hub.events import record as record_events
 from hub.models import InboundMessage
 from hub.store import BlobStore, Database, schema
 from hub.store.rows import all_of, by_id
@@ -30,6 +38,30 @@ class QuarantineEntry:
     size: int | None
     created_at: datetime
     resolved_at: datetime | None
+    resolution: str | None = None
+    resolved_by: int | None = None
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reprocessed:
+    """What re-processing an item did: the message it became (None for a delivery report
+    recorded on our outgoing mail), whether that message was already stored, and the item."""
+
+    entry: QuarantineEntry
+    message_id: int | None
+    conversation_id: int | None
+    duplicate: bool
+
+
+@runtime_checkable
+class Reprocessor(Protocol):
+    """A channel that can read its quarantined items again."""
+
+    async def reprocess(self, quarantine_id: int, *, agent_id: int | None = None) -> Reprocessed:
+        """Read the item again and store it exactly once, resolving it in the same transaction;
+        raise ChannelError saying why if it still cannot be read (it stays in quarantine),
+        Conflict if it is already resolved."""
 
 
 def message_payload(message: InboundMessage) -> bytes:
@@ -72,17 +104,73 @@ async def record(
         )
 
 
-async def resolve(db: Database, quarantine_id: int, now: datetime) -> None:
-    """Mark an item as dealt with (e.g. re-processed into the inbox); raise NotFound."""
+async def settle(
+    conn: AsyncConnection,
+    quarantine_id: int,
+    now: datetime,
+    *,
+    resolution: str,
+    agent_id: int | None = None,
+    message_id: int | None = None,
+    conversation_id: int | None = None,
+    kind: str = "quarantine.reprocessed",
+) -> dict[str, Any]:
+    """Resolve an unresolved item and audit it as `kind`, in the caller's transaction; return the
+    audit event. Raise NotFound, or Conflict if it was resolved already (e.g. concurrently)."""
     q = schema.quarantine
-    async with db.write() as conn:
-        done = await conn.execute(update(q).where(q.c.id == quarantine_id).values(resolved_at=now))
+    done = await conn.execute(
+        update(q)
+        .where(q.c.id == quarantine_id, q.c.resolved_at.is_(None))
+        .values(resolved_at=now, resolution=resolution[:4000], resolved_by=agent_id, message_id=message_id)
+    )
     if done.rowcount == 0:
-        raise NotFound(f"no quarantine entry {quarantine_id}")
+        row = await by_id(conn, q, quarantine_id, "quarantine entry")
+        raise Conflict(
+            f"quarantine entry {quarantine_id} is already resolved: {row['resolution'] or 'resolved'}"
+        )
+    event = event_row(
+        kind,
+        now,
+        conversation_id,
+        agent_id,
+        quarantine_id=quarantine_id,
+        resolution=resolution,
+        message_id=message_id,
+    )
+    await record_events(conn, [event])
+    return event
+
+
+async def dismiss(
+    db: Database, quarantine_id: int, reason: str, now: datetime, agent_id: int | None = None
+) -> QuarantineEntry:
+    """Resolve an item without storing it, for the reason given; raise NotFound or Conflict."""
+    async with db.write() as conn:
+        await settle(
+            conn,
+            quarantine_id,
+            now,
+            resolution=f"dismissed: {reason}",
+            agent_id=agent_id,
+            kind="quarantine.dismissed",
+        )
+    return await entry(db, quarantine_id)
+
+
+async def holds(db: Database, channel_account: str, external_id: str) -> bool:
+    """Whether the quarantine already holds this item of this account (redelivered bad input is kept once)."""
+    q = schema.quarantine
+    async with db.read() as conn:
+        row = await conn.execute(
+            select(q.c.id)
+            .where(q.c.channel_account == channel_account, q.c.external_id == external_id)
+            .limit(1)
+        )
+        return row.first() is not None
 
 
 async def entries(db: Database, *, unresolved_only: bool = True, limit: int = 100) -> list[QuarantineEntry]:
-    """Quarantined items, newest first."""
+    """Quarantined items, newest first (only those still to deal with, unless asked)."""
     q = schema.quarantine
     stmt = select(q).order_by(q.c.id.desc()).limit(limit)
     if unresolved_only:

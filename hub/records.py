@@ -144,6 +144,13 @@ def call(row: RowMapping) -> Call:
         answered_by=row["answered_by"],
         outcome=CallOutcome(row["outcome"]),
         rings_to_answer=row["rings_to_answer"],
+        line=row["line"],
+        team_id=row["team_id"],
+        route=row["route"],
+        time_to_answer_seconds=row["time_to_answer_seconds"],
+        duration_seconds=row["duration_seconds"],
+        wrapped_up_at=row["wrapped_up_at"],
+        summary_note_id=row["summary_note_id"],
     )
 
 

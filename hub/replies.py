@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.compose import SUBJECT_CHANNELS, Composer, has_signature, signed
+from hub.compose import Composer, has_signature, signed
 from hub.config import CompanySection
 from hub.errors import HubError, TemplateError
 from hub.etiquette import Draft, has_errors
@@ -28,6 +28,7 @@ from hub.events import event_row, record
 from hub.models import ChannelKind, Direction
 from hub.outbox import queue_reply
 from hub.records import latest_inbound
+from hub.reply_routes import SUBJECT_CHANNELS
 from hub.rules.loader import RuleSet
 from hub.sla import history
 from hub.sla.promise import promise_due
@@ -38,6 +39,8 @@ from hub.templates.dates import language
 
 ACKNOWLEDGE = "acknowledge"
 ACK_INTERVAL = timedelta(days=1)
+AGENT_SLOTS = ("complaint", "refusal", "callback")
+"""Context a rule fills for its reply; in an agent's draft they show as `[complaint.summary]` to fill in."""
 
 
 def blank(value: Any) -> Any:
@@ -93,27 +96,48 @@ class TemplateReplies:
             )
         ).one()
         zone = customer_zone(row.timezone, None, self._calendar_zone())
+        ctx = self.base_context(
+            lang, zone, customer=row.customer, team=row.team, department=row.department, agent=row.agent
+        )
+        ctx["conversation"].update(
+            id=row.id, subject=row.subject, channel=row.channel, opened_at=row.created_at,
+            **await _moments(conn, conversation_id),
+        )  # fmt: skip
+        ctx["reply_by"] = reply_by
+        return ctx, ChannelKind(row.channel), zone
+
+    def base_context(
+        self,
+        lang: str,
+        zone: ZoneInfo,
+        *,
+        customer: str | None,
+        team: str | None,
+        department: str | None,
+        agent: str | None,
+    ) -> dict[str, Any]:
+        """The template context of the company, a team and an agent, before any conversation exists."""
         company = self.company
         ctx: dict[str, Any] = copy.deepcopy(blank(SAMPLES[language(lang)]))
-        ctx["customer"].update(name=row.customer, language=lang, timezone=str(zone))
-        department = row.department or company.department
+        ctx["customer"].update(name=customer, language=lang, timezone=str(zone))
+        department = department or company.department
         ctx["team"].update(
-            name=row.team or company.name, department=department, email=company.email or None,
+            name=team or company.name, department=department, email=company.email or None,
             phone=company.phone or None, address=company.address or None,
         )  # fmt: skip
-        ctx["agent"].update(name=row.agent, department=department)
+        ctx["agent"].update(name=agent, department=department)
         ctx["company"].update(
             name=company.name, address=company.address or None, phone=company.phone or None,
             email=company.email or None, website=company.website or None,
         )  # fmt: skip
-        ctx["conversation"].update(
-            id=row.id, subject=row.subject, channel=row.channel, opened_at=row.created_at
-        )
         ctx["alternative_contact"].update(
             name=company.name, phone=company.phone or None, email=company.email or None
         )
-        ctx["reply_by"] = reply_by
-        return ctx, ChannelKind(row.channel), zone
+        return ctx
+
+    def calendar_zone(self) -> ZoneInfo:
+        """The default business calendar's time zone (UTC before rules are loaded)."""
+        return self._calendar_zone()
 
     async def send_template(
         self, conn: AsyncConnection, conversation_id: int, template: str, now: datetime
@@ -127,7 +151,7 @@ class TemplateReplies:
             return await _note(
                 conn, "rules.reply_suppressed", now, conversation_id, template=template, reason=silent
             )
-        lang = await self._language(conn, conversation_id)
+        lang = await self.language(conn, conversation_id)
         reply_by = (
             await self._promise(conn, ruleset, conversation_id, now) if template == ACKNOWLEDGE else None
         )
@@ -155,6 +179,25 @@ class TemplateReplies:
             agent_id=None, subject=subject, html=None, automatic=True, meta=meta, audit={}, now=now,
         )  # fmt: skip
 
+    async def for_agent(
+        self,
+        conn: AsyncConnection,
+        conversation_id: int,
+        template: str,
+        channel: ChannelKind | None,
+        agent: str,
+    ) -> tuple[str, str | None, str]:
+        """A template rendered for the draft of the agent named `agent`: text, subject (mail and
+        fax) and language. No signature here: the composer adds it when the reply is checked."""
+        lang = await self.language(conn, conversation_id)
+        ctx, own, zone = await self.context(conn, conversation_id, lang, None)
+        ctx["agent"]["name"] = agent
+        for slot in AGENT_SLOTS:
+            ctx[slot] = {k: f"[{slot}.{k}]" if v is None else v for k, v in ctx[slot].items()}
+        channel = channel or own
+        text = self.templates.render(channel, template, lang, "txt", ctx, tz=zone).text
+        return text, self._subject(channel, template, lang, ctx, zone), lang
+
     async def signature(self, conn: AsyncConnection, conversation_id: int, lang: str) -> str:
         """The team signature (E6) for a reply on this conversation, starting with the `-- ` line."""
         ctx, channel, zone = await self.context(conn, conversation_id, lang, None)
@@ -167,15 +210,20 @@ class TemplateReplies:
         self, channel: ChannelKind, template: str, lang: str, ctx: Mapping[str, Any], zone: ZoneInfo
     ) -> tuple[str, str | None]:
         text = self.templates.render(channel, template, lang, "txt", ctx, tz=zone).text
-        subject = None
-        if channel in SUBJECT_CHANNELS:
-            try:
-                subject = self.templates.render_subject(channel, template, lang, ctx, tz=zone)
-            except TemplateError:
-                subject = None
-            if not has_signature(text):
-                text = signed(text, self._signature(channel, lang, ctx, zone))
-        return text, subject
+        if channel in SUBJECT_CHANNELS and not has_signature(text):
+            text = signed(text, self._signature(channel, lang, ctx, zone))
+        return text, self._subject(channel, template, lang, ctx, zone)
+
+    def _subject(
+        self, channel: ChannelKind, template: str, lang: str, ctx: Mapping[str, Any], zone: ZoneInfo
+    ) -> str | None:
+        """The template's subject on channels that have one (mail, fax); None without one."""
+        if channel not in SUBJECT_CHANNELS:
+            return None
+        try:
+            return self.templates.render_subject(channel, template, lang, ctx, tz=zone)
+        except TemplateError:
+            return None
 
     async def _reason_to_stay_silent(
         self, conn: AsyncConnection, conversation_id: int, template: str, now: datetime
@@ -198,7 +246,8 @@ class TemplateReplies:
                 return "this conversation was acknowledged less than a day ago"
         return None
 
-    async def _language(self, conn: AsyncConnection, conversation_id: int) -> str:
+    async def language(self, conn: AsyncConnection, conversation_id: int) -> str:
+        """The customer's language for templates (the hub's default when unknown)."""
         c, ct = schema.conversations, schema.contacts
         found = (
             await conn.execute(
@@ -225,6 +274,27 @@ class TemplateReplies:
     def _calendar_zone(self) -> ZoneInfo:
         ruleset = self.rules()
         return ruleset.policies.default_calendar.timezone if ruleset is not None else ZoneInfo("UTC")
+
+
+async def _moments(conn: AsyncConnection, conversation_id: int) -> dict[str, datetime | None]:
+    """When an agent last replied and when the conversation was last resolved (None if never)."""
+    m, e = schema.messages, schema.events
+    replied = (
+        await conn.execute(
+            select(func.max(m.c.created_at)).where(
+                m.c.conversation_id == conversation_id,
+                m.c.direction == Direction.OUTBOUND.value,
+                m.c.automatic.is_(False),
+            )
+        )
+    ).scalar()
+    changes = await conn.execute(
+        select(e.c.at, e.c.data)
+        .where(e.c.conversation_id == conversation_id, e.c.kind == "conversation.status_changed")
+        .order_by(e.c.id.desc())
+    )
+    resolved = next((at for at, data in changes if (data or {}).get("new") == "resolved"), None)
+    return {"last_reply_at": replied, "resolved_at": resolved}
 
 
 async def _note(

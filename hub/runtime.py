@@ -23,6 +23,7 @@ from hub.aio import backoff, cancel_and_wait
 from hub.config import Config
 from hub.errors import HubError
 from hub.outbox import Dispatcher
+from hub.rules.queue import RULE_EVENT, RULE_TIME
 from hub.scheduler import Scheduler
 from hub.services import Services, open_services
 from hub.sla.handlers import timer_handlers
@@ -143,7 +144,13 @@ class Hub:
             supervisor.start()
             self.supervisors.append(supervisor)
         handlers = {inbox.WAKE: inbox.wake, **timer_handlers(services.sla), **services.rule_engine.handlers()}
-        self.scheduler = Scheduler(services.db, handlers, services.clock, bus=services.bus)
+        self.scheduler = Scheduler(
+            services.db,
+            handlers,
+            services.clock,
+            bus=services.bus,
+            prune_kinds=frozenset({RULE_EVENT, RULE_TIME}),
+        )
         self.scheduler.start()
         services.sla.start()
         self.runner = web.AppRunner(

@@ -7,7 +7,9 @@ SQLite), then fires each in a transaction that also marks it fired: the handler'
 and the "fired" mark commit together or not at all. Several hub processes may run a
 scheduler each; every timer fires once. After downtime, overdue timers fire on start, oldest
 first, and handlers receive the time the timer was due, so they can record what happened
-when it happened.
+when it happened. A round's timers are fired in transactions sized to take about
+`fire_budget` seconds each, so that a backlog never holds SQLite's single write lock long
+enough to delay inbound messages waiting for it.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.aio import backoff, cancel_and_wait
+from hub.aio import backoff, cancel_and_wait, in_timed_chunks
 from hub.clock import Clock, utcnow
 from hub.events import EventBus
 from hub.store import Database, schema
@@ -32,6 +34,9 @@ from hub.store.claims import claim
 from hub.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
+
+FIRST_FIRE_BATCH = 10
+"""Timers in a round's first transaction, before their cost is known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,28 @@ Handler = Callable[[AsyncConnection, Timer], Awaitable[list[dict[str, Any]]]]
 """Does a timer's work inside the transaction that marks it fired; returns events to publish."""
 
 
+def timer_row(
+    kind: str,
+    due_at: datetime,
+    key: str,
+    *,
+    conversation_id: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new pending timer's row, for writers that insert many timers in one statement."""
+    return {
+        "kind": kind,
+        "key": key,
+        "due_at": due_at,
+        "conversation_id": conversation_id,
+        "payload": dict(payload or {}),
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
 async def schedule(
     conn: AsyncConnection,
     kind: str,
@@ -62,19 +89,8 @@ async def schedule(
     now: datetime,
 ) -> None:
     """Add a timer in the caller's transaction; a timer with the same key already there wins."""
-    await conn.execute(
-        insert_ignore(conn, schema.timers),
-        {
-            "kind": kind,
-            "key": key,
-            "due_at": due_at,
-            "conversation_id": conversation_id,
-            "payload": dict(payload or {}),
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-        },
-    )
+    row = timer_row(kind, due_at, key, conversation_id=conversation_id, payload=payload, now=now)
+    await conn.execute(insert_ignore(conn, schema.timers), row)
 
 
 async def cancel(conn: AsyncConnection, key: str) -> bool:
@@ -102,6 +118,10 @@ class Scheduler:
         max_attempts: int = 5,
         worker_id: str | None = None,
         fire_batch: int = 200,
+        prune_kinds: frozenset[str] = frozenset(),
+        keep_fired: timedelta = timedelta(days=7),
+        prune_every: timedelta = timedelta(hours=1),
+        fire_budget: float = 0.02,
     ) -> None:
         self.db = db
         self.handlers = dict(handlers)
@@ -113,8 +133,13 @@ class Scheduler:
         self.max_attempts = max_attempts
         self.worker_id = worker_id or uuid.uuid4().hex[:16]
         self.fire_batch = fire_batch
+        self.prune_kinds = prune_kinds
+        self.keep_fired = keep_fired
+        self.prune_every = prune_every
+        self.fire_budget = fire_budget
         self.wake = asyncio.Event()
         self.lag: timedelta = timedelta()
+        self._pruned_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -132,6 +157,7 @@ class Scheduler:
             self.wake.clear()
             try:
                 fired = await self.run_due()
+                await self._prune_now_and_then()
             except Exception:
                 log.exception("scheduler round failed; trying again shortly")
                 fired = 0
@@ -143,9 +169,39 @@ class Scheduler:
     async def run_due(self) -> int:
         """Claim and fire one round of due timers, oldest first; return how many were handled."""
         timers = await self._claim()
-        for first in range(0, len(timers), self.fire_batch):
-            await self._fire_batch(timers[first : first + self.fire_batch])
+        await in_timed_chunks(
+            timers, self._fire_batch, budget=self.fire_budget, first=FIRST_FIRE_BATCH, most=self.fire_batch
+        )
         return len(timers)
+
+    async def prune(self, limit: int = 5000) -> int:
+        """Delete up to `limit` finished timers of the prunable kinds older than `keep_fired`."""
+        if not self.prune_kinds:
+            return 0
+        t = schema.timers
+        before = self.clock() - self.keep_fired
+        old = (
+            select(t.c.id)
+            .where(
+                t.c.kind.in_(sorted(self.prune_kinds)),
+                t.c.status.in_(("fired", "cancelled")),
+                t.c.due_at < before,
+                or_(t.c.fired_at.is_(None), t.c.fired_at < before),
+            )
+            .limit(limit)
+        )
+        async with self.db.write() as conn:
+            done = await conn.execute(delete(t).where(t.c.id.in_(old.scalar_subquery())))
+        return int(done.rowcount or 0)
+
+    async def _prune_now_and_then(self) -> None:
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < self.prune_every:
+            return
+        self._pruned_at = now
+        pruned = await self.prune()
+        if pruned:
+            log.info("pruned %d finished timers older than %s", pruned, self.keep_fired)
 
     async def pending(self) -> int:
         """How many timers wait to fire."""
@@ -185,7 +241,7 @@ class Scheduler:
             for r in rows
         ]
 
-    async def _fire_batch(self, timers: list[Timer]) -> None:
+    async def _fire_batch(self, timers: Sequence[Timer]) -> None:
         """Fire timers in one transaction; if any handler fails, again one savepoint per timer."""
         try:
             published = await self._fire_together(timers)
@@ -200,7 +256,7 @@ class Scheduler:
         for timer, error in failed:
             await self._failed(timer, error)
 
-    async def _fire_together(self, timers: list[Timer]) -> list[dict[str, Any]]:
+    async def _fire_together(self, timers: Sequence[Timer]) -> list[dict[str, Any]]:
         """The fast path: mark the whole batch fired with one statement and run every handler."""
         t = schema.timers
         published: list[dict[str, Any]] = []
@@ -223,7 +279,9 @@ class Scheduler:
                     self.lag = max(timedelta(), now - timer.due_at)
         return published
 
-    async def _fire_apart(self, timers: list[Timer]) -> tuple[list[dict[str, Any]], list[tuple[Timer, str]]]:
+    async def _fire_apart(
+        self, timers: Sequence[Timer]
+    ) -> tuple[list[dict[str, Any]], list[tuple[Timer, str]]]:
         """The careful path: each timer in a savepoint, so a failing handler undoes only its own work."""
         t = schema.timers
         published: list[dict[str, Any]] = []

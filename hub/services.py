@@ -9,6 +9,8 @@ from aiohttp import ClientSession
 
 import channels as channel_registry
 from channels.base import Channel, ChannelContext
+from hub.calls import CallDesk
+from hub.chat_scripts import ChatScripts
 from hub.clock import Clock, utcnow
 from hub.compose import Composer
 from hub.config import Config
@@ -25,6 +27,7 @@ from hub.sla.service import SlaService
 from hub.store import BlobStore, Database
 from hub.store.migrate import upgrade
 from hub.templates import Templates
+from hub.voicemail import VoicemailDesk
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class Services:
     clock: Clock
     rules: RuleSource
     rule_engine: RuleEngine
+    calls: CallDesk
+    voicemail: VoicemailDesk
     channels: dict[str, Channel] = field(default_factory=dict)
     peer_events: EventBus = field(default_factory=EventBus)
     """Events from other hub processes (PostgreSQL relay), read only by the websockets."""
@@ -59,12 +64,22 @@ class Services:
             data_dir=self.config.data_dir,
             report_status=self.outbox.record_status,
             inbox=self.inbox,
+            calls=self.calls,
+            voicemail=self.voicemail,
+            templates=self.templates,
+            company=self.config.company,
+            policies=lambda: self.sla.book,
+            channels=self.channels,
+            chat_scripts=ChatScripts(self.templates, lambda: self.rules.loaded, self.config.company),
         )
         for entry in channel_registry.configured(self.config):
             self.channels[entry.entry.name] = channel_registry.build(entry, context)
+        self.composer.channels = self.channels
 
     async def close(self) -> None:
         """Stop the SLA clock, the rules' reloading and the inbox's batching, and close the database."""
+        await self.calls.stop()
+        await self.voicemail.stop()
         await self.sla.stop()
         await self.rules.stop()
         await self.inbox.stop()
@@ -117,4 +132,6 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
         clock=clock,
         rules=rules,
         rule_engine=RuleEngine(lambda: rules.current, replies, clock=clock),
+        calls=CallDesk(db, inbox, bus, sla, templates, replies, clock),
+        voicemail=VoicemailDesk(db, sla, lambda: rules.loaded, templates, config.company, clock),
     )

@@ -3,7 +3,9 @@
 Order of evidence: the channel's reply references (e-mail In-Reply-To/References), then a
 `[#id]` token in the subject when the sender is that conversation's contact, then, for
 conversational channels (chat, SMS, WhatsApp, voice), the contact's open conversation on the
-same account within the window. Otherwise the message starts a new conversation.
+same account within the window. Otherwise the message starts a new conversation. The phone
+channels (calls, voicemail, SMS, WhatsApp) of one account count as one: a caller's text joins
+the conversation of their call.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.models import ConversationStatus, Identity, InboundMessage
+from hub.models import ChannelKind, ConversationStatus, Identity, InboundMessage
 from hub.store import schema
 
 TOKEN = re.compile(r"\[#(\d{1,18})\]")
+PHONE_FAMILY = frozenset({ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.VOICE, ChannelKind.VOICEMAIL})
+
+
+def thread_family(channel: ChannelKind | str) -> str:
+    """The channels that share a contact's open conversation: the phone ones together, others alone."""
+    kind = ChannelKind(channel)
+    return "phone" if kind in PHONE_FAMILY else kind.value
 
 
 @dataclass(slots=True)
@@ -77,7 +86,9 @@ class ThreadIndex:
                 )
                 .order_by(c.c.last_message_at)
             )
-            index.open_conv = {(r.contact_id, r.channel, r.channel_account): r.id for r in rows}
+            index.open_conv = {
+                (r.contact_id, thread_family(r.channel), r.channel_account): r.id for r in rows
+            }
         return index
 
     def find(self, m: InboundMessage, contact_id: int) -> Target | None:
@@ -90,7 +101,7 @@ class ThreadIndex:
                 if self.token_owner.get(int(token)) == contact_id:
                     return int(token)
         if m.channel.is_conversational:
-            return self.open_conv.get((contact_id, m.channel.value, m.channel_account))
+            return self.open_conv.get((contact_id, thread_family(m.channel), m.channel_account))
         return None
 
     def remember(self, m: InboundMessage, contact_id: int, target: Target) -> None:
@@ -98,4 +109,4 @@ class ThreadIndex:
         for ref in m.own_refs:
             self.by_ref.setdefault(ref, target)
         if m.channel.is_conversational:
-            self.open_conv[(contact_id, m.channel.value, m.channel_account)] = target
+            self.open_conv[(contact_id, thread_family(m.channel), m.channel_account)] = target

@@ -201,7 +201,15 @@ async def test_smtp_only_account_and_unreadable_mail_goes_to_quarantine(
     ("change", "message"),
     [
         ({"imap": {"host": "mail.example.com", "tls": False, "username": "u", "password": "p"}}, "loopback"),
-        ({"imap": {"host": "mail.example.com", "username": "u"}}, "exactly one of password and oauth_token"),
+        ({"imap": {"host": "mail.example.com", "username": "u"}}, "imap needs password, oauth_token, or the"),
+        (
+            {"imap": {"host": "127.0.0.1", "username": "u", "password": "p", "oauth_token": "t"}},
+            "password or oauth_token, not both",
+        ),
+        (
+            {"oauth": {"token_url": "ftp://x", "client_id": "c", "refresh_token": "r"}},
+            "oauth.token_url",
+        ),
         ({"receiver": None}, "needs `imap`, `receiver` or both"),
         (
             {"imap": {"host": "127.0.0.1", "username": "u", "password": "p", "after_commit": "move"}},

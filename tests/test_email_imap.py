@@ -68,8 +68,8 @@ def bulk(count: int) -> list[bytes]:
     return [BULK.format(n=n, k=n % 97, order=10000 + n).encode() for n in range(count)]
 
 
-def parser(account: str = ACCOUNT) -> Callable[[bytes, str], InboundMessage]:
-    def parse(raw: bytes, mailbox: str, *, received_at: datetime | None = None) -> InboundMessage:
+def parser(account: str = ACCOUNT) -> Callable[[bytes, str | None], InboundMessage]:
+    def parse(raw: bytes, mailbox: str | None, *, received_at: datetime | None = None) -> InboundMessage:
         return parse_message(raw, account=account, mailbox=mailbox, received_at=received_at).message
 
     return parse

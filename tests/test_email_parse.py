@@ -15,7 +15,7 @@ import pytest
 from channels.email import charsets, html, quotes
 from channels.email.bounces import Bounce, ReadReceipt
 from channels.email.compose import SMTP_POLICY, FileData, Sender, compose, message_id, our_ids
-from channels.email.loops import AckLimiter, CircuitBreaker
+from channels.email.loops import CircuitBreaker
 from channels.email.parse import (
     MailRules,
     Parsed,
@@ -347,15 +347,6 @@ def test_ordinary_mail_may_be_acknowledged() -> None:
     raw = b"From: anna@example.com\r\nAuto-Submitted: no\r\n\r\nhello\r\n"
     assert parse_message(raw, account="a").auto_reply.allowed
     assert not parse("mailing_list.eml").auto_reply.allowed
-
-
-def test_one_acknowledgement_per_sender_per_conversation_per_day() -> None:
-    """E1's acknowledgement goes at most once per sender, conversation and day."""
-    limiter = AckLimiter()
-    assert limiter.allow("Anna@example.com", 7, NOW)
-    assert not limiter.allow("anna@example.com", 7, NOW + timedelta(hours=23))
-    assert limiter.allow("anna@example.com", 8, NOW + timedelta(hours=1))
-    assert limiter.allow("anna@example.com", 7, NOW + timedelta(hours=24))
 
 
 def test_circuit_breaker_stops_automatic_mail_and_reports_the_trip_once() -> None:

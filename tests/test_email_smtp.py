@@ -8,7 +8,7 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from channels.base import Capabilities, ChannelState, InboundSink
 from channels.email.compose import FileData, Sender, compose
-from channels.email.loops import AckLimiter, CircuitBreaker
+from channels.email.loops import CircuitBreaker
 from channels.email.parse import MailRules, parse_message
 from channels.email.smtp_in import Delivery, ReceiverSettings, SmtpReceiver
 from channels.email.smtp_out import SmtpServer, deliver
@@ -27,9 +27,13 @@ from hub.errors import ChannelAuthError, ChannelUnavailable, DeliveryRejected
 from hub.inbox import ConversationFilter
 from hub.models import ChannelKind, DeliveryResult, Identity, OutboundMessage, OutboundStatus
 from hub.outbox import Dispatcher
-from hub.services import Services
+from hub.replies import ACKNOWLEDGE
+from hub.services import Services, open_services
+from tests.conftest import FakeClock
+from tests.factories import inbound
 
 PAYLOADS = Path(__file__).parent / "payloads" / "email"
+RULES = Path(__file__).resolve().parent.parent / "rules"
 SENDER = Sender("support@acme.test", "acme.test", b"secret", name="ACME Support", signature="ACME Support")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -401,15 +405,65 @@ async def test_mail_to_two_of_our_addresses_is_one_stored_message(services: Serv
 
 # --- loops ----------------------------------------------------------------------------------
 
+COMPANY = {
+    "name": "ACME Ltd",
+    "address": "1 Example Street, London EC1A 1AA",
+    "phone": "+44 20 7946 0000",
+    "email": "support@acme.test",
+}
+
+
+@pytest.fixture
+async def acking(make_config: Any, clock: FakeClock) -> AsyncIterator[Services]:
+    """Services with the project's rules loaded, so that acknowledgements can be queued."""
+    clock.now = NOW
+    services = await open_services(make_config(rules_dir=str(RULES), company=COMPANY), clock=clock)
+    await services.rules.load()
+    yield services
+    await services.close()
+
+
+async def acknowledge(services: Services, conversation_id: int, now: datetime) -> str | None:
+    """Queue the acknowledgement as the trigger engine does; the reason it was withheld, if it was."""
+    async with services.db.write() as conn:
+        events = await services.replies.send_template(conn, conversation_id, ACKNOWLEDGE, now)
+    kinds = [e["kind"] for e in events]
+    assert "rules.reply_blocked" not in kinds, events
+    withheld = [e["data"]["reason"] for e in events if e["kind"] == "rules.reply_suppressed"]
+    return withheld[0] if withheld else None
+
+
+async def test_one_acknowledgement_per_conversation_per_day(acking: Services, clock: FakeClock) -> None:
+    """E1's acknowledgement goes at most once per conversation and day, whatever the sender's spelling."""
+
+    async def mail(message_id: str, sender: str, at: datetime, answering: int | None = None) -> int:
+        clock.now = at
+        subject, refs = (
+            ("Late parcel", ()) if answering is None else (f"Re: Late parcel [#{answering}]", ("<1@x>",))
+        )
+        message = inbound(message_id, sender, subject=subject, at=at, reply_refs=refs)
+        return (await acking.inbox.ingest(message)).conversation_id
+
+    seven = await mail("<1@x>", "Anna@example.com", NOW)
+    assert await acknowledge(acking, seven, NOW) is None
+    eight = await mail("<2@x>", "anna@example.com", NOW + timedelta(hours=1))
+    assert eight != seven and await acknowledge(acking, eight, NOW + timedelta(hours=1)) is None
+    assert await mail("<3@x>", "anna@example.com", NOW + timedelta(hours=23), seven) == seven
+    assert await acknowledge(acking, seven, NOW + timedelta(hours=23)) == (
+        "this conversation was acknowledged less than a day ago"
+    )
+    assert await mail("<4@x>", "anna@example.com", NOW + timedelta(hours=24), seven) == seven
+    assert await acknowledge(acking, seven, NOW + timedelta(hours=24)) is None
+
 
 @dataclass
 class Hub:
-    """A receiving hub that acknowledges mail automatically, obeying the loop rules."""
+    """A receiving hub that acknowledges mail automatically, obeying the loop rules (the once-a-day
+    limit is the hub's own, `TemplateReplies.send_template`)."""
 
     services: Services
     address: str
     peer_port: int = 0
-    limiter: AckLimiter = field(default_factory=AckLimiter)
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     acks: int = 0
     refusals: list[str] = field(default_factory=list)
@@ -421,8 +475,9 @@ class Hub:
         if not parsed.auto_reply.allowed:
             self.refusals.append(parsed.auto_reply.reason or "")
             return
-        if not self.limiter.allow(sender, stored.conversation_id, NOW):
-            self.refusals.append("already acknowledged today")
+        withheld = await acknowledge(self.services, stored.conversation_id, NOW)
+        if withheld is not None:
+            self.refusals.append(withheld)
             return
         if not self.breaker.allow(sender, NOW):
             self.refusals.append("circuit open")
@@ -464,8 +519,8 @@ def naive_autoresponder(
     return answer
 
 
-async def test_two_hubs_answering_each_other_stop_after_one_acknowledgement(services: Services) -> None:
-    hub = Hub(services, "support@acme.test")
+async def test_two_hubs_answering_each_other_stop_after_one_acknowledgement(acking: Services) -> None:
+    hub = Hub(acking, "support@acme.test")
     ours = SmtpReceiver(ReceiverSettings({"support@acme.test": "support"}, port=0), hub)
     other_hub_acks: list[Delivery] = []
 
@@ -489,8 +544,8 @@ async def test_two_hubs_answering_each_other_stop_after_one_acknowledgement(serv
     assert hub.acks == 1 and other_hub_acks == []
 
 
-async def test_an_unmarked_autoresponder_gets_one_acknowledgement_only(services: Services) -> None:
-    hub = Hub(services, "support@acme.test")
+async def test_an_unmarked_autoresponder_gets_one_acknowledgement_only(acking: Services) -> None:
+    hub = Hub(acking, "support@acme.test")
     ours = SmtpReceiver(ReceiverSettings({"support@acme.test": "support"}, port=0), hub)
     budget = [10]
     bot = SmtpReceiver(
@@ -506,7 +561,7 @@ async def test_an_unmarked_autoresponder_gets_one_acknowledgement_only(services:
         await ours.stop()
         await bot.stop()
     assert hub.acks == 1 and budget == [9]
-    assert hub.refusals == ["already acknowledged today"]
+    assert hub.refusals == ["this conversation was acknowledged less than a day ago"]
 
 
 # --- bounces mark the outgoing message failed -----------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from hub.etiquette import Draft, DraftAttachment, EtiquetteRules, Finding, check, has_errors, load_etiquette
 from hub.etiquette.config import SignatureRule
+from hub.etiquette.messages import channel_name, field_name
 from hub.etiquette.signature import signature_fields, signature_words
 from hub.models import ChannelKind
 
@@ -376,3 +377,9 @@ def test_finding_to_dict_is_json_ready(rules: EtiquetteRules) -> None:
         "suggestion": "Let me find that out for you; I will get back to you by …",
         "attachment": None,
     }
+
+
+def test_findings_are_worded_in_english_or_chinese_by_the_language_tag() -> None:
+    assert channel_name("zh-CN", "fax") == channel_name("zh_Hans", "fax") == "传真"
+    assert channel_name("en-GB", "fax") == channel_name("fr", "fax") == channel_name("", "fax") == "fax"
+    assert field_name("ZH", "phone") == "联系电话"

@@ -72,6 +72,22 @@ async def test_events_of_one_process_reach_the_other_processes_peer_bus_only(pg_
             await relay.stop()
 
 
+async def test_a_burst_of_events_arrives_whole_and_in_order(pg_schema: str) -> None:
+    sender, receiver = (EventBus(), EventBus()), (EventBus(), EventBus())
+    relays = [PgEventRelay(PG_DSN, pg_schema, *sender), PgEventRelay(PG_DSN, pg_schema, *receiver)]
+    for relay in relays:
+        await relay.start()
+    try:
+        heard = receiver[1].subscribe()
+        burst = [{**event("message.received", i), "data": {"text": "词" * (i % 50) * 20}} for i in range(300)]
+        sender[0].publish(burst)
+        got = [await asyncio.wait_for(heard.get(), 5) for _ in burst]
+        assert got == burst
+    finally:
+        for relay in relays:
+            await relay.stop()
+
+
 async def test_two_hub_processes_share_live_events(pg_schema: str, tmp_path: Path) -> None:
     hubs = []
     for name in ("a", "b"):

@@ -380,3 +380,36 @@ async def test_subscribers_hear_what_happened_after_it_is_committed(services: Se
     services.bus.unsubscribe(heard)
     await services.inbox.set_priority(result.conversation_id, Priority.LOW)
     assert heard.empty()
+
+
+async def test_due_order_pages_match_a_full_sort(services: Services, clock: FakeClock) -> None:
+    statuses = list(ConversationStatus)
+    expected: list[tuple[bool, datetime, int, str]] = []
+    for i in range(24):
+        r = await services.inbox.ingest(inbound(f"D{i}", f"d{i}@example.com", at=clock()))
+        due = None if i % 5 == 0 else clock() + timedelta(minutes=(i * 7) % 11)
+        promised = clock() - timedelta(minutes=1) if i % 10 == 0 or i == 3 else None
+        status = statuses[i % len(statuses)]
+        async with services.db.write() as conn:
+            await conn.execute(
+                schema.conversations.update()
+                .where(schema.conversations.c.id == r.conversation_id)
+                .values(due_at=due, status=status.value, promise_due_at=promised)
+            )
+        expected.append((due is None, due or clock(), r.conversation_id, status.value))
+    expected.sort(key=lambda e: (e[0], e[1], e[2]))
+    expected_first = min(e[2] for e in expected)
+
+    async def page(offset: int, *wanted: ConversationStatus) -> list[int]:
+        flt = ConversationFilter(statuses=wanted, sort=SortOrder.DUE, limit=5, offset=offset)
+        items, total = await services.inbox.list(flt)
+        assert total == sum(1 for e in expected if not wanted or e[3] in {s.value for s in wanted})
+        return [c.id for c in items]
+
+    everything = [cid for offset in range(0, 25, 5) for cid in await page(offset)]
+    assert everything == [e[2] for e in expected]
+    two = (ConversationStatus.OPEN, ConversationStatus.PENDING)
+    assert await page(5, *two) == [e[2] for e in expected if e[3] in {"open", "pending"}][5:10]
+    breached, total = await services.inbox.list(ConversationFilter(breached=True, sort=SortOrder.DUE))
+    late = [e[2] for e in expected if e[2] - expected_first in {0, 3, 10, 20}]
+    assert [c.id for c in breached] == late and total == 4

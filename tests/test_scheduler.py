@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import scheduler
+from hub.aio import in_timed_chunks
 from hub.scheduler import Scheduler, Timer
 from hub.services import Services, open_services
 from hub.store import schema
@@ -176,3 +178,44 @@ async def test_a_running_scheduler_fires_without_being_asked(services: Services)
                 await asyncio.sleep(0.02)
     finally:
         await timers.stop()
+
+
+async def test_prune_deletes_only_old_finished_timers_of_prunable_kinds(
+    services: Services, clock: FakeClock
+) -> None:
+    for kind, key in [("event", "old-fired"), ("event", "old-cancelled"), ("keep", "other-kind")]:
+        await add(services, kind, key, timedelta(0))
+    async with services.db.write() as conn:
+        await scheduler.cancel(conn, "old-cancelled")
+    timers = Scheduler(
+        services.db,
+        {"event": Recorder(), "keep": Recorder()},
+        clock,
+        prune_kinds=frozenset({"event"}),
+        keep_fired=timedelta(days=7),
+    )
+    assert await timers.run_due() == 2
+    await add(services, "event", "recent-fired", timedelta(0))
+    await add(services, "event", "pending-later", timedelta(days=30))
+    clock.advance(days=6)
+    assert await timers.run_due() == 1
+    assert await timers.prune() == 0
+    clock.advance(days=2)
+    assert await timers.prune() == 2
+    async with services.db.read() as conn:
+        left = sorted((await conn.execute(select(schema.timers.c.key))).scalars())
+    assert left == ["other-kind", "pending-later", "recent-fired"]
+    assert await timers.prune() == 0
+
+
+async def test_work_is_cut_into_chunks_that_fit_the_time_budget() -> None:
+    sizes: list[int] = []
+
+    async def slow(chunk: Sequence[int]) -> list[int]:
+        sizes.append(len(chunk))
+        await asyncio.sleep(0.005 * len(chunk))
+        return list(chunk)
+
+    done = await in_timed_chunks(list(range(60)), slow, budget=0.02, first=10, most=50)
+    assert [x for chunk in done for x in chunk] == list(range(60))
+    assert sizes[0] == 10 and all(size <= 4 for size in sizes[1:])

@@ -342,7 +342,17 @@ async def test_openapi_lists_every_route(client: Client) -> None:
     ref = reply["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert schema["required"] == ["text"]
-    assert set(schema["properties"]) == {"text", "subject", "html", "override_reason"}
+    assert set(schema["properties"]) == {
+        "text",
+        "subject",
+        "html",
+        "override_reason",
+        "whatsapp_template",
+        "via",
+        "attachments",
+    }
+    upload = doc["paths"]["/api/uploads"]["post"]
+    assert upload["x-access"] == "agent" and [p["name"] for p in upload["parameters"]] == ["filename"]
     listing = doc["paths"]["/api/conversations"]["get"]
     assert {"status", "assignee", "sort", "limit"} <= {p["name"] for p in listing["parameters"]}
     assert doc["paths"]["/api/login"]["post"]["security"] == []

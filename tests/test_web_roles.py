@@ -36,6 +36,7 @@ WEBHOOKS = {
     ("GET", "/webhooks/webchat/site/socket"),
     ("POST", "/webhooks/webchat/site/offline"),
     ("OPTIONS", "/webhooks/webchat/site/offline"),
+    ("POST", "/webhooks/fax/fx/callback"),
 }
 PAGES = {"/", "/inbox", "/conversations/{id}", "/dashboard"}
 """UI pages: a browser that is not logged in is sent to the login page instead of a 401."""
@@ -47,6 +48,13 @@ async def hub(make_config: Any, clock: FakeClock) -> AsyncIterator[Services]:
     channels = [
         {"name": "partner", "kind": "api", "secret": "s3cret-value"},
         {"name": "site", "kind": "webchat"},
+        {
+            "name": "fx",
+            "kind": "fax",
+            "number": "+441134960388",
+            "provider": "sinch",
+            "sinch": {"project_id": "p", "key_id": "k", "key_secret": "s", "callback_token": "t"},
+        },
     ]
     async with services_with_channels(make_config, clock, channels) as services:
         yield services
@@ -133,6 +141,8 @@ async def test_public_routes_answer_without_login(client: Client) -> None:
 async def test_webhooks_check_their_own_signature(client: Client) -> None:
     body = await Caller(client).post("/webhooks/api/partner/messages", {"external_id": "1"}, expect=403)
     assert "signature" in body["error"]
+    body = await Caller(client).post("/webhooks/fax/fx/callback?token=guess", {"event": "x"}, expect=403)
+    assert "credentials" in body["error"]
 
 
 async def test_unknown_paths_and_methods_answer_json(client: Client) -> None:

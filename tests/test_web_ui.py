@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,13 +26,17 @@ from hub.web.ui.shell import PAGE_CSP
 from tests.conftest import FakeClock
 from tests.conftest_web import PASSWORD, Caller, add_agent, as_role, services_with_channels
 
+ROOT = Path(__file__).resolve().parent.parent
 Client = TestClient[Any, Any]
 SCRIPT_TAG = re.compile(r"<script([^>]*)>")
 
 
 @pytest.fixture
 async def hub(make_config: Any, clock: FakeClock) -> AsyncIterator[Services]:
-    async with services_with_channels(make_config, clock, [{"name": "mail", "kind": "memory"}]) as services:
+    def config(**sections: Any) -> Any:
+        return make_config(rules_dir=str(ROOT / "rules"), **sections)
+
+    async with services_with_channels(config, clock, [{"name": "mail", "kind": "memory"}]) as services:
         yield services
 
 
@@ -253,11 +258,12 @@ async def test_ui_reads_need_an_agent(client: Client) -> None:
     await anonymous.get("/api/messages/1/html", expect=401)
 
 
-async def test_dashboard_measures_first_responses_and_three_ring_calls(
+async def test_dashboard_measures_first_responses_in_business_time_and_three_ring_calls(
     client: Client, hub: Services, clock: FakeClock
 ) -> None:
+    await hub.rules.load()
     agent = await add_agent(hub)
-    # the mails were received at 08:00; replies at 09:30 and 11:00
+    # the mails were received at 08:00; replies at 09:30 and 11:00 (the clock starts at 09:00)
     first = await hub.inbox.ingest(mail("<g@x>", "Late", "where is it"))
     clock.advance(minutes=30)
     await hub.outbox.reply(first.conversation_id, "On its way", agent_id=agent.id)
@@ -265,6 +271,7 @@ async def test_dashboard_measures_first_responses_and_three_ring_calls(
     clock.advance(minutes=90)
     await hub.outbox.reply(second.conversation_id, "Sorry", agent_id=agent.id)
     await hub.inbox.ingest(mail("<i@x>", "Unanswered", "hello?"))
+    await hub.sla.recompute([first.conversation_id, second.conversation_id])
     outcomes = ["answered_in_time", "answered_late", "abandoned", "ringing"]
     async with hub.db.write() as conn:
         await conn.execute(
@@ -285,8 +292,10 @@ async def test_dashboard_measures_first_responses_and_three_ring_calls(
     await logged_in(client, hub, Role.SUPERVISOR)
     async with client.get("/dashboard") as response:
         html = await response.text()
-    assert '<b id="first-response">2h 15m</b>' in html
-    assert "p90 3h 00m · n=2" in html
+    # business hours open at 09:00: 30m and 2h of business time, where the wall clock says 1h30m and 3h
+    assert '<b id="first-response">30m</b><small>p90 2h 00m · n=2</small>' in html
+    assert "First response in business time (SLA), median, 30 days" in html
+    assert html.count('id="first-response"') == 1 and "sla-first-response" not in html
     assert '<b id="three-rings">33%</b>' in html
     assert 'id="compliance"' in html and 'id="promises-kept">—</b>' in html
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientWebSocketResponse, WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
-from channels.webchat import WebchatSettings
-from channels.webchat.channel import visitor_address
+from channels.webchat.channel import WebchatChannel, visitor_address
 from channels.webchat.limits import MessageLimiter
+from channels.webchat.settings import WebchatSettings
 from hub.inbox import ConversationFilter
 from hub.models import ChannelKind, Identity, IdentityKind, InboundMessage, Role
 from hub.outbox import Dispatcher
+from hub.reply_routes import carried
 from hub.services import Services
 from hub.web import create_app
 from tests.conftest import FakeClock
@@ -25,6 +29,7 @@ from tests.conftest_web import add_agent, as_role, services_with_channels
 Client = TestClient[Any, Any]
 BASE = "/webhooks/webchat/site"
 SHOP = "https://shop.example.com"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def hub_fixture(**settings: Any) -> Any:
@@ -65,13 +70,11 @@ async def test_a_visitor_chats_and_an_agent_reply_comes_back_on_the_socket(
     token = welcome["visitor"]
     assert len(token) >= 20 and welcome["history"] == []
     greeting = await next_of(socket, "message", "system")
-    assert greeting["text"] == WebchatSettings().texts_for("zh").greeting
+    assert greeting["text"].startswith("Lily，您好！这里是") and "请问有什么可以帮您" in greeting["text"]
 
     await say(socket, "我的沙发腿断了", "m1")
     ack = await next_of(socket, "ack")
     assert ack["id"] == "m1"
-    hold = await next_of(socket, "message", "system")
-    assert hold["text"] == WebchatSettings().texts_for("zh").hold
 
     items, _ = await hub.inbox.list(ConversationFilter(channels=(ChannelKind.CHAT,)))
     assert len(items) == 1 and items[0].channel_account == "site"
@@ -149,6 +152,10 @@ def test_the_limiter_forgets_after_a_minute() -> None:
     assert limiter.allow("b")
     now[0] = 60.0
     assert limiter.allow("a")
+
+
+def test_a_chat_widget_account_carries_chat_replies() -> None:
+    assert carried(WebchatChannel("site", WebchatSettings())) == (ChannelKind.CHAT,)
 
 
 async def test_widget_and_config_are_open_to_other_sites_without_credentials(client: Client) -> None:
@@ -231,3 +238,82 @@ def _mail(address: str) -> InboundMessage:
         text="Any news?",
         received_at=datetime.now(UTC),
     )
+
+
+def ruled_hub(**settings: Any) -> Any:
+    @pytest.fixture
+    async def hub(make_config: Any, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Services]:
+        """A hub with the shipped rules, asking chat visitors to hold after one second (P3)."""
+        rules = tmp_path / "rules"
+        shutil.copytree(ROOT / "rules", rules)
+        etiquette = rules / "etiquette.yaml"
+        text = etiquette.read_text(encoding="utf-8").replace("max_hold_seconds: 60", "max_hold_seconds: 1")
+        etiquette.write_text(text, encoding="utf-8")
+        company = {"name": "Lanhai Home", "department": "Customer Care"}
+
+        def config(**sections: Any) -> Any:
+            return make_config(rules_dir=str(rules), company=company, **sections)
+
+        channels = [{"name": "site", "kind": "webchat", **settings}]
+        async with services_with_channels(config, clock, channels) as services:
+            await services.rules.load()
+            yield services
+
+    return hub
+
+
+held = ruled_hub()
+closed_ruled = ruled_hub(hours={})
+
+
+async def test_greeting_and_hold_come_from_templates_and_hold_waits_for_the_rule(
+    aiohttp_client: Any, held: Services
+) -> None:
+    client = await aiohttp_client(create_app(held))
+    socket = await client.ws_connect(f"{BASE}/socket?lang=en&name=Tom", headers={"Origin": SHOP})
+    await next_of(socket, "welcome")
+    greeting = await next_of(socket, "message", "system")
+    assert greeting["text"] == "Hello Tom, this is Lanhai Home, Customer Care. How can we help you today?"
+    await say(socket, "Is the oak table in stock?", "m1")
+    await next_of(socket, "ack")
+    started = time.monotonic()
+    hold = await next_of(socket, "message", "system")
+    assert time.monotonic() - started >= 0.8
+    assert hold["text"].startswith("Sorry to keep you waiting, Tom.")
+    await say(socket, "Hello?", "m2")
+    await next_of(socket, "ack")
+    with pytest.raises(TimeoutError):
+        await socket.receive(timeout=1.5)
+
+    zh = await client.ws_connect(f"{BASE}/socket?lang=zh", headers={"Origin": SHOP})
+    await next_of(zh, "welcome")
+    assert (await next_of(zh, "message", "system"))["text"].startswith("您好！这里是Lanhai HomeCustomer Care")
+    await say(zh, "橡木桌有货吗？", "z1")
+    await next_of(zh, "ack")
+    cid = (await held.inbox.list(ConversationFilter(channels=(ChannelKind.CHAT,))))[0][0].id
+    agent = await add_agent(held)
+    await held.composer.reply(cid, "有货，今天可以发货。", agent=agent)
+    await Dispatcher(held.db, held.outbox, held.channels, held.config.outbox, held.clock).dispatch_once()
+    assert (await next_of(zh, "message", "agent"))["text"] == "有货，今天可以发货。"
+    with pytest.raises(TimeoutError):
+        await zh.receive(timeout=1.5)
+
+
+async def test_an_offline_message_is_answered_with_a_tracked_reply_time_promise(
+    aiohttp_client: Any, closed_ruled: Services
+) -> None:
+    client = await aiohttp_client(create_app(closed_ruled))
+    form = {"visitor": "v" * 24, "name": "Priya", "email": "priya@example.com", "text": "Do you deliver?"}
+    async with client.post(f"{BASE}/offline", json=form, headers={"Origin": SHOP}) as response:
+        assert response.status == 200
+        answer = await response.json()
+    reply_by = datetime.fromisoformat(answer["reply_by"])
+    assert reply_by > datetime.now(UTC)
+    assert answer["text"].startswith("Thank you, Priya. We have your message and will reply by e-mail by ")
+    (conversation,), _ = await closed_ruled.inbox.list(ConversationFilter())
+    (message,) = (await closed_ruled.inbox.timeline(conversation.id)).messages
+    assert message.meta["promise_due_at"] == answer["reply_by"]
+    await closed_ruled.sla.recompute([conversation.id])
+    assert (await closed_ruled.inbox.conversation(conversation.id)).promise_due_at == reply_by
+    async with client.post(f"{BASE}/offline", json={**form, "language": "zh"}, headers={"Origin": SHOP}) as r:
+        assert (await r.json())["text"].startswith("谢谢，Priya！我们已收到您的留言，会在")

@@ -107,6 +107,15 @@ def classify(msg: Message, raw: bytes, sender: str) -> Report | None:
     return None
 
 
+def may_be_report(msg: Message, sender: str) -> bool:
+    """Whether `classify` could find a report in this mail (answered from its headers alone)."""
+    return (
+        msg.get_content_type() == "multipart/report"
+        or is_system_sender(sender)
+        or bool(_BOUNCE_SUBJECT.search(str(msg.get("Subject") or "")))
+    )
+
+
 def _part(msg: Message, ctype: str) -> Message | None:
     for part in msg.walk():
         if part.get_content_type() == ctype:

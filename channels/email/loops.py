@@ -1,8 +1,8 @@
 """When the hub must never answer a mail automatically, and the limits on what it does send.
 
 `verdict` reads one mail (RFC 3834 and the de-facto headers of common mailers) and says whether
-an automatic reply (etiquette E1's acknowledgement) is allowed, and if not, why. `AckLimiter`
-allows one acknowledgement per sender per conversation per day; `CircuitBreaker` stops
+an automatic reply (etiquette E1's acknowledgement) is allowed, and if not, why (the limit of
+one acknowledgement per conversation per day is `hub.replies`'); `CircuitBreaker` stops
 automatic mail to an address that receives too many in a window, and reports the trip once
 so the hub can alert.
 """
@@ -89,28 +89,6 @@ def _value(msg: Message, name: str) -> str | None:
     except (LookupError, ValueError, IndexError):
         return None
     return None if value is None else str(value)
-
-
-@dataclass(slots=True)
-class AckLimiter:
-    """At most one automatic acknowledgement per sender per conversation per `period`."""
-
-    period: timedelta = timedelta(days=1)
-    _sent: dict[tuple[str, int], datetime] = field(default_factory=dict)
-
-    def allow(self, sender: str, conversation_id: int, now: datetime) -> bool:
-        """True, and remembered, if an acknowledgement may go now; False within the period."""
-        key = (sender.lower(), conversation_id)
-        last = self._sent.get(key)
-        if last is not None and now - last < self.period:
-            return False
-        self._sent[key] = now
-        self._prune(now)
-        return True
-
-    def _prune(self, now: datetime) -> None:
-        if len(self._sent) > 10_000:
-            self._sent = {k: t for k, t in self._sent.items() if now - t < self.period}
 
 
 @dataclass(slots=True)

@@ -119,22 +119,14 @@ def parse_message(
     no usable sender; both mean "quarantine the raw bytes with this reason". `received_at`
     (IMAP INTERNALDATE, SMTP arrival) wins over the Date header, which is never in the future.
     """
-    if len(raw) > limits.max_raw_bytes:
-        raise PayloadTooLarge(f"mail of {len(raw)} bytes is over the limit of {limits.max_raw_bytes}")
+    _check_size(raw, limits)
     msg = _parse_bytes(raw)
     defects: list[str] = []
     msg = _repair_boundary(msg, raw, defects)
     _collect_defects(msg, defects)
+    head = _Head.read(msg, raw, mailbox, rules, received_at)
 
-    name, address = _sender(msg)
-    try:
-        sender = Identity.of(IdentityKind.EMAIL, address or "")
-    except ValueError as err:
-        raise UnparseableMail(f"no usable sender address ({err})") from err
-
-    message_id = first_msgid(_header(msg, "Message-ID"))
     body = _Body.read(msg, limits, defects)
-    subject = _header(msg, "Subject")
     cids = {a.content_id: a.sha256 for a in body.parts if a.content_id}
 
     def cid_url(cid: str) -> str | None:
@@ -146,23 +138,13 @@ def parse_message(
     if not full.strip() and body.html:
         full = to_text(body.html)
     parts = quotes.split(full)
-    verdict = loops.verdict(msg, sender.address, rules.own_addresses)
-    report = bounces.classify(msg, raw, sender.address)
+    report = bounces.classify(msg, raw, head.sender.address)
 
-    meta: dict[str, Any] = {
-        "mailbox": mailbox,
-        "message_id": message_id,
-        "to": _addresses(msg, "To"),
-        "cc": _addresses(msg, "Cc"),
-        "defects": list(defects),
-        **verdict.as_meta(),
-    }
+    meta = {**head.meta, "defects": list(defects)}
     if parts.quoted:
         meta["quoted"] = parts.quoted
     if parts.signature:
         meta["signature"] = parts.signature
-    if rules.is_fax(sender.address, mailbox):
-        meta["tags"] = ["fax"]
     if report is not None:
         meta["report"] = _report_meta(report)
     if safe is not None:
@@ -175,24 +157,117 @@ def parse_message(
     if body.inline:
         meta["inline_images"] = body.inline
 
-    inbound = InboundMessage(
-        channel=ChannelKind.EMAIL,
-        channel_account=account,
-        external_id=external_id(raw, message_id),
-        sender=sender,
-        sender_name=name or None,
+    inbound = head.message(
+        account,
         text=parts.new or full,
         html=safe.html if safe is not None else None,
-        subject=subject or None,
-        received_at=_received(msg, received_at),
         attachments=tuple(InboundAttachment(a.filename, a.content_type, a.data) for a in body.parts),
-        reply_refs=reply_refs(msg),
-        own_refs=(message_id,) if message_id else (),
-        raw=raw,
         language=_language(msg, parts.new or full),
         meta=meta,
     )
-    return Parsed(inbound, tuple(defects), verdict, report)
+    return Parsed(inbound, tuple(defects), head.verdict, report)
+
+
+def triage(
+    raw: bytes,
+    *,
+    account: str,
+    mailbox: str | None = None,
+    limits: ParseLimits = DEFAULT_LIMITS,
+    received_at: datetime | None = None,
+    rules: MailRules = DEFAULT_RULES,
+) -> InboundMessage | None:
+    """Headers-only parse: the message to store now, with `content_pending` set (its text, HTML,
+    attachments and defects follow from `parse_message`), or None for mail that needs the full
+    parse before it is stored (a possible bounce or read receipt, fax-to-mail).
+
+    Everything ingest decides on (dedupe, contact, threading, subject, flags for automatic
+    answers) comes from the headers and equals what `parse_message` finds. Raises like it.
+    """
+    _check_size(raw, limits)
+    msg = _parse_headers(raw)
+    head = _Head.read(msg, raw, mailbox, rules, received_at)
+    if "tags" in head.meta or bounces.may_be_report(msg, head.sender.address):
+        return None
+    return head.message(
+        account,
+        text="",
+        language=_language(msg, head.subject or ""),
+        meta=head.meta,
+        content_pending=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """What the headers say, read the same way by the full and the headers-only parse."""
+
+    sender: Identity
+    name: str
+    message_id: str | None
+    subject: str | None
+    external_id: str
+    reply_refs: tuple[str, ...]
+    received_at: datetime
+    raw: bytes
+    verdict: Verdict
+    meta: dict[str, Any]
+
+    @classmethod
+    def read(
+        cls, msg: Message, raw: bytes, mailbox: str | None, rules: MailRules, received_at: datetime | None
+    ) -> _Head:
+        name, address = _sender(msg)
+        try:
+            sender = Identity.of(IdentityKind.EMAIL, address or "")
+        except ValueError as err:
+            raise UnparseableMail(f"no usable sender address ({err})") from err
+        message_id = first_msgid(_header(msg, "Message-ID"))
+        verdict = loops.verdict(msg, sender.address, rules.own_addresses)
+        meta: dict[str, Any] = {
+            "mailbox": mailbox,
+            "message_id": message_id,
+            "to": _addresses(msg, "To"),
+            "cc": _addresses(msg, "Cc"),
+            **verdict.as_meta(),
+        }
+        if rules.is_fax(sender.address, mailbox):
+            meta["tags"] = ["fax"]
+        return cls(
+            sender=sender,
+            name=name,
+            message_id=message_id,
+            subject=_header(msg, "Subject") or None,
+            external_id=external_id(raw, message_id),
+            reply_refs=reply_refs(msg),
+            received_at=_received(msg, received_at),
+            raw=raw,
+            verdict=verdict,
+            meta=meta,
+        )
+
+    def message(self, account: str, *, text: str, meta: dict[str, Any], **more: Any) -> InboundMessage:
+        """The message for `Inbox.ingest`, with the body-derived fields given."""
+        return InboundMessage(
+            channel=ChannelKind.EMAIL,
+            channel_account=account,
+            external_id=self.external_id,
+            sender=self.sender,
+            sender_name=self.name or None,
+            text=text,
+            subject=self.subject,
+            received_at=self.received_at,
+            reply_refs=self.reply_refs,
+            own_refs=(self.message_id,) if self.message_id else (),
+            raw=self.raw,
+            meta=meta,
+            **more,
+        )
+
+
+def _check_size(raw: bytes, limits: ParseLimits) -> None:
+    if len(raw) > limits.max_raw_bytes:
+        raise PayloadTooLarge(f"mail of {len(raw)} bytes is over the limit of {limits.max_raw_bytes}")
 
 
 def _report_meta(report: Report) -> dict[str, Any]:
@@ -213,8 +288,7 @@ def _report_meta(report: Report) -> dict[str, Any]:
 
 def peek(raw: bytes) -> Peek:
     """Headers-only parse: the Message-ID, the external id, subject and sender address."""
-    end = _HEADER_BODY.search(raw)
-    head = BytesHeaderParser(policy=POLICY).parsebytes(raw[: end.start()] if end else raw)
+    head = _parse_headers(raw)
     message_id = first_msgid(_header(head, "Message-ID"))
     sender = parseaddr(_header(head, "From") or "")[1] or None
     return Peek(message_id, external_id(raw, message_id), _header(head, "Subject"), sender)
@@ -327,6 +401,14 @@ POLICY = _CachedPolicy()
 
 def _parse_bytes(raw: bytes) -> EmailMessage:
     msg = email.message_from_bytes(raw, policy=POLICY)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def _parse_headers(raw: bytes) -> EmailMessage:
+    """The header block alone (up to the first blank line), for the headers-only reads."""
+    end = _HEADER_BODY.search(raw)
+    msg = BytesHeaderParser(policy=POLICY).parsebytes(raw[: end.start()] if end else raw)
     assert isinstance(msg, EmailMessage)
     return msg
 

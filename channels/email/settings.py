@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from channels.email.imap.settings import ImapSettings
+from channels.email.oauth import OAuthSettings, Tokens
 from channels.email.smtp_in import ReceiverSettings
 from channels.email.smtp_out import SmtpServer
 from hub.config import Secret
@@ -18,7 +19,8 @@ class _Table(BaseModel):
 
 class SmtpSettings(_Table):
     """Outbound SMTP: `starttls` (587), `tls` (465), `auto` (STARTTLS when offered) or `none`;
-    log in with `username` and `password`, or `username` and `oauth_token` (XOAUTH2)."""
+    log in with `username` and `password`, or `username` and `oauth_token` (XOAUTH2), or
+    `username` alone for XOAUTH2 with tokens from the account's `[channels.oauth]` grant."""
 
     host: str
     port: int = Field(587, ge=1, le=65535)
@@ -34,8 +36,13 @@ class SmtpSettings(_Table):
             raise ValueError("give password or oauth_token, not both")
         return self
 
-    def server(self) -> SmtpServer:
-        """The sending server."""
+    @property
+    def needs_tokens(self) -> bool:
+        """Whether logging in takes tokens from the account's OAuth2 grant."""
+        return self.username is not None and self.password is None and self.oauth_token is None
+
+    def server(self, tokens: Tokens | None = None) -> SmtpServer:
+        """The sending server (`tokens` for XOAUTH2 when a username comes without a secret)."""
         return SmtpServer(
             host=self.host,
             port=self.port,
@@ -43,6 +50,7 @@ class SmtpSettings(_Table):
             username=self.username,
             password=self.password.get_secret_value() if self.password else None,
             oauth_token=self.oauth_token.get_secret_value() if self.oauth_token else None,
+            tokens=tokens if self.needs_tokens else None,
             timeout=self.timeout_seconds,
         )
 
@@ -81,6 +89,7 @@ class EmailSettings(_Table):
     answered automatically). `id_secret` signs our Message-IDs, so replies thread back and
     cannot be forged. Mail arrives over `imap`, over `receiver` (SMTP), or both; replies go
     out over `smtp`. `fax_senders` (glob patterns) and `fax_mailboxes` mark fax-to-mail.
+    `oauth` is the OAuth2 refresh-token grant for XOAUTH2 logins that give no secret.
     """
 
     address: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
@@ -96,11 +105,18 @@ class EmailSettings(_Table):
     imap: ImapSettings | None = None
     smtp: SmtpSettings | None = None
     receiver: ReceiverConfig | None = None
+    oauth: OAuthSettings | None = None
 
     @model_validator(mode="after")
     def _receives(self) -> Self:
         if self.imap is None and self.receiver is None:
             raise ValueError("an e-mail account needs `imap`, `receiver` or both to receive mail")
+        if self.oauth is None and self.imap is not None and self.imap.needs_tokens:
+            raise ValueError("imap needs password, oauth_token, or the account's [oauth] grant")
+        if self.oauth is None and self.smtp is not None and self.smtp.needs_tokens:
+            raise ValueError(
+                "smtp with a username needs password, oauth_token, or the account's [oauth] grant"
+            )
         return self
 
     @property

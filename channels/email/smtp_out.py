@@ -18,6 +18,7 @@ from typing import Literal
 import aiosmtplib
 
 from channels.email.compose import SMTP_POLICY
+from channels.email.oauth import StaticToken, Tokens
 from hub.errors import ChannelAuthError, ChannelUnavailable, DeliveryRejected
 from hub.models import DeliveryResult, OutboundStatus
 
@@ -28,7 +29,8 @@ Security = Literal["starttls", "tls", "auto", "none"]
 class SmtpServer:
     """Where and how to send: `starttls` (587), `tls` (465), `auto` (STARTTLS if offered), `none`.
 
-    Log in with `username` and `password`, or `username` and an OAuth2 `oauth_token` (XOAUTH2).
+    Log in with `username` and `password`, or `username` and an OAuth2 access token for XOAUTH2:
+    `oauth_token` (fixed) or `tokens` (renewed, and renewed once more if the server refuses it).
     """
 
     host: str
@@ -40,6 +42,7 @@ class SmtpServer:
     local_hostname: str | None = None
     cafile: str | None = None
     oauth_token: str | None = None
+    tokens: Tokens | None = None
 
 
 async def deliver(
@@ -47,30 +50,39 @@ async def deliver(
 ) -> DeliveryResult:
     """Send `msg` from envelope `sender` to `recipients`; the result's provider id is its Message-ID."""
     data = await asyncio.to_thread(msg.as_bytes, policy=SMTP_POLICY)
-    try:
-        refused, _reply = await aiosmtplib.send(
-            data,
-            sender=sender,
-            recipients=list(recipients),
-            hostname=server.host,
-            port=server.port,
-            username=server.username,
-            password=None if server.oauth_token else server.password,
-            oauth_token_generator=_token(server.oauth_token) if server.oauth_token else None,
-            timeout=server.timeout,
-            use_tls=server.security == "tls",
-            start_tls={"starttls": True, "tls": False, "none": False, "auto": None}[server.security],
-            local_hostname=server.local_hostname,
-            tls_context=_context(server),
-        )
-    except aiosmtplib.SMTPAuthenticationError as err:
-        raise ChannelAuthError(f"SMTP login refused: {err.code} {err.message}") from err
-    except aiosmtplib.SMTPRecipientsRefused as err:
-        raise _all_refused(err) from err
-    except aiosmtplib.SMTPResponseException as err:
-        raise _by_code(err.code, f"SMTP server answered {err.code} {err.message}") from err
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
-        raise ChannelUnavailable(f"SMTP {server.host}:{server.port}: {type(err).__name__}: {err}") from err
+    tokens = server.tokens or (StaticToken(server.oauth_token) if server.oauth_token else None)
+    for attempt in range(2):
+        handed: list[str] = []
+        try:
+            refused, _reply = await aiosmtplib.send(
+                data,
+                sender=sender,
+                recipients=list(recipients),
+                hostname=server.host,
+                port=server.port,
+                username=server.username,
+                password=None if tokens else server.password,
+                oauth_token_generator=_generator(tokens, handed) if tokens else None,
+                timeout=server.timeout,
+                use_tls=server.security == "tls",
+                start_tls={"starttls": True, "tls": False, "none": False, "auto": None}[server.security],
+                local_hostname=server.local_hostname,
+                tls_context=_context(server),
+            )
+        except aiosmtplib.SMTPAuthenticationError as err:
+            if tokens is not None and handed and not attempt and not isinstance(tokens, StaticToken):
+                tokens.refused(handed[-1])
+                continue
+            raise ChannelAuthError(f"SMTP login refused: {err.code} {err.message}") from err
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            raise _all_refused(err) from err
+        except aiosmtplib.SMTPResponseException as err:
+            raise _by_code(err.code, f"SMTP server answered {err.code} {err.message}") from err
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+            raise ChannelUnavailable(
+                f"SMTP {server.host}:{server.port}: {type(err).__name__}: {err}"
+            ) from err
+        break
     return DeliveryResult(
         OutboundStatus.SENT,
         provider_id=str(msg["Message-ID"]),
@@ -78,8 +90,12 @@ async def deliver(
     )
 
 
-def _token(token: str) -> Callable[[], Awaitable[str]]:
+def _generator(tokens: Tokens, handed: list[str]) -> Callable[[], Awaitable[str]]:
+    """aiosmtplib's token callback, noting the token it handed out."""
+
     async def current() -> str:
+        token = await tokens.token()
+        handed.append(token)
         return token
 
     return current

@@ -9,6 +9,11 @@ A visitor is known by a random token the widget keeps in the browser's storage; 
 stores only a hash of it as the contact's chat address, so the address shown to agents
 cannot be used to take over the chat. Replies reach every open socket of that visitor; if
 none is open, sending fails as transient and the outbox retries.
+
+The greeting and the hold message come from the templates `chat_greeting` and `chat_hold`
+in the visitor's language (the configured texts when they cannot be rendered); the hold
+message goes out once per wait, when no agent has answered within the P3 rule's
+`max_hold_seconds`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import re
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Sequence
+from datetime import timedelta
 from html import escape
 from importlib import resources
 from typing import Any, ClassVar
@@ -29,9 +35,10 @@ from typing import Any, ClassVar
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from channels.base import Capabilities, ChannelContext, ChannelState, InboundSink
+from channels.base import Capabilities, ChannelContext, ChannelState, ChatScriptSource, InboundSink
 from channels.webchat.limits import ConnectionCounter, MessageLimiter
 from channels.webchat.settings import WebchatSettings
+from hub.aio import cancel_and_wait
 from hub.clock import utcnow
 from hub.errors import ChannelUnavailable
 from hub.ingest import Quarantined
@@ -52,6 +59,8 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TRANSCRIPT_LENGTH = 50
 TRANSCRIPT_VISITORS = 5000
 MAX_FRAME = 64 * 1024
+DEFAULT_HOLD = timedelta(seconds=60)
+"""The hold time (P3) when the hub gives the channel no rules."""
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -88,12 +97,21 @@ class WebchatChannel:
     """One chat widget account."""
 
     kind: ClassVar[str] = "webchat"
+    carries: ClassVar[tuple[ChannelKind, ...]] = (ChannelKind.CHAT,)
     capabilities: ClassVar[Capabilities] = Capabilities(max_body=4000)
 
-    def __init__(self, name: str, settings: WebchatSettings, public_url: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: WebchatSettings,
+        public_url: str = "",
+        scripts: ChatScriptSource | None = None,
+    ) -> None:
         self.name = name
         self.public_url = public_url.rstrip("/")
         self.settings = settings
+        self.scripts = scripts
+        self._hold_tasks: dict[str, asyncio.Task[None]] = {}
         self.calendar = settings.calendar()
         self._sink: InboundSink | None = None
         self._state = ChannelState.STOPPED
@@ -115,6 +133,8 @@ class WebchatChannel:
         """Close every visitor socket."""
         self._sink = None
         self._state = ChannelState.STOPPED
+        for task in list(self._hold_tasks.values()):
+            await cancel_and_wait(task)
         for sockets in list(self._sockets.values()):
             for socket in list(sockets):
                 with contextlib.suppress(ConnectionError):
@@ -155,7 +175,7 @@ class WebchatChannel:
         if not sockets:
             raise ChannelUnavailable(f"{self.name}: the visitor is not connected")
         self._remember(address, entry)
-        self._held.discard(address)
+        self._answered(address)
         delivered = 0
         for socket in sockets:
             with contextlib.suppress(ConnectionError):
@@ -231,20 +251,30 @@ class WebchatChannel:
         if not self._limiter.allow(address):
             return web.json_response({"error": "too many messages"}, status=429, headers=headers)
         text = f"{form.text}\n\n— {form.name or ''} <{form.email}>".strip()
+        now = utcnow()
+        promise = self.scripts.offline_promise(self.name, now) if self.scripts is not None else None
+        meta: dict[str, Any] = {"offline": True, "email": form.email}
+        if promise is not None:
+            meta["promise_due_at"] = promise.isoformat()
         message = self._inbound(
             address,
             f"offline-{secrets.token_hex(8)}",
             text,
             name=form.name,
             language=form.language,
-            meta={"offline": True, "email": form.email},
+            meta=meta,
         )
         try:
             await self._deliver(message)
         except ChannelUnavailable:
             return web.json_response({"error": "chat is not available"}, status=503, headers=headers)
-        texts = self.settings.texts_for(form.language or "en")
-        return web.json_response({"ok": True, "text": texts.thanks}, headers=headers, dumps=_dumps)
+        lang = form.language or "en"
+        said = None
+        if self.scripts is not None and promise is not None:
+            said = self.scripts.thanks(lang, form.name, promise)
+        text = said or self.settings.texts_for(lang).thanks
+        answer = {"ok": True, "text": text, "reply_by": promise.isoformat() if promise else None}
+        return web.json_response(answer, headers=headers, dumps=_dumps)
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):
@@ -275,7 +305,8 @@ class WebchatChannel:
                 {"type": "welcome", "visitor": token, "online": self.is_open(), "history": history}
             )
             if not history:
-                greeting = {"type": "message", "from": "system", "text": texts.greeting, "at": _now()}
+                said = self.scripts.greeting(language, name) if self.scripts is not None else None
+                greeting = {"type": "message", "from": "system", "text": said or texts.greeting, "at": _now()}
                 await socket.send_json(greeting)
             async for frame in socket:
                 if frame.type is WSMsgType.TEXT:
@@ -287,7 +318,7 @@ class WebchatChannel:
                 if not sockets:
                     del self._sockets[address]
                     self._limiter.forget(address)
-                    self._held.discard(address)
+                    self._answered(address)
         return socket
 
     async def _on_frame(
@@ -325,10 +356,44 @@ class WebchatChannel:
         for other in list(self._sockets.get(address, ())):
             with contextlib.suppress(ConnectionError):
                 await other.send_json({**entry, "type": "ack"} if other is socket else entry)
-        if address not in self._held:
+        self._wait_for_agent(address, language, name)
+
+    def _wait_for_agent(self, address: str, language: str, name: str | None) -> None:
+        """P3: unless an agent answers within the hold time, apologise and ask the visitor to hold."""
+        if address in self._held or address in self._hold_tasks:
+            return
+        after = self.scripts.hold_after() if self.scripts is not None else DEFAULT_HOLD
+        if after is None:
+            return
+        self._hold_tasks[address] = asyncio.create_task(
+            self._hold_later(address, language, name, after.total_seconds()), name="webchat-hold"
+        )
+
+    async def _hold_later(self, address: str, language: str, name: str | None, seconds: float) -> None:
+        try:
+            await asyncio.sleep(seconds)
+            said = self.scripts.hold(language, name) if self.scripts is not None else None
+            entry = {
+                "type": "message",
+                "from": "system",
+                "text": said or self.settings.texts_for(language).hold,
+                "at": _now(),
+            }
             self._held.add(address)
-            hold = self.settings.texts_for(language).hold
-            await socket.send_json({"type": "message", "from": "system", "text": hold, "at": _now()})
+            self._remember(address, entry)
+            for socket in list(self._sockets.get(address, ())):
+                with contextlib.suppress(ConnectionError):
+                    await socket.send_json(entry)
+        finally:
+            if self._hold_tasks.get(address) is asyncio.current_task():
+                del self._hold_tasks[address]
+
+    def _answered(self, address: str) -> None:
+        """An agent answered (or the visitor left): the wait, and its hold message, start over."""
+        self._held.discard(address)
+        task = self._hold_tasks.pop(address, None)
+        if task is not None:
+            task.cancel()
 
     def _inbound(
         self,
@@ -388,4 +453,4 @@ def _widget_source() -> str:
 
 def create(name: str, settings: WebchatSettings, context: ChannelContext) -> WebchatChannel:
     """Build a web-chat channel from its configuration."""
-    return WebchatChannel(name, settings, context.public_url)
+    return WebchatChannel(name, settings, context.public_url, context.chat_scripts)

@@ -45,7 +45,9 @@ class WebchatSettings(BaseModel):
 
     `hours` are the opening hours per weekday (`mon`..`sun`, ranges like `09:00-17:30`) in
     `timezone`; outside them the widget shows the offline form. `texts` override the
-    default greeting, hold and offline texts per language (`en`, `zh`).
+    default title, offline and thanks texts per language (`en`, `zh`); the greeting and hold
+    message come from the templates `chat_greeting` and `chat_hold`, and these texts only
+    stand in when a template cannot be rendered.
     `allowed_origins` limits the sites that may embed the widget (empty: any site).
     """
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from hub.models import ChannelKind
+from hub.rules.durations import Duration
 
 Severity = Literal["error", "warning"]
 Language = Literal["en", "zh"]
@@ -201,6 +203,13 @@ class PolicyRule(Rule):
     reason_within_sentences: int = Field(1, ge=0)
 
 
+class HoldRule(Rule):
+    """P3: don't keep people waiting; after `max_hold_seconds` without an answer, the hold
+    message (template `chat_hold`) apologises and asks the chat visitor to hold."""
+
+    max_hold_seconds: int = Field(60, ge=1, le=3600)
+
+
 class PhraseRules(Strict):
     """The language rules checked with the phrase lists."""
 
@@ -213,6 +222,20 @@ class PhraseRules(Strict):
     L7: PolicyRule = PolicyRule()
 
 
+class GreetingRule(Rule):
+    """V1: a personal voicemail greeting, refreshed often; older than `greeting_max_age` is a warning."""
+
+    severity: Severity = "warning"
+    greeting_max_age: Duration = timedelta(days=30)
+
+
+class MessageLengthRule(Rule):
+    """V5: short messages: scripts within `script_max_words`, recordings within `max_length_seconds`."""
+
+    script_max_words: int = Field(75, gt=0)
+    max_length_seconds: int = Field(120, ge=5, le=14400)
+
+
 class EtiquetteConfig(Strict):
     """`rules/etiquette.yaml`: limits and switches of the pre-send checks, by rule ID."""
 
@@ -222,6 +245,9 @@ class EtiquetteConfig(Strict):
     E6: SignatureRule = SignatureRule()
     E7: AttachmentRule = AttachmentRule()
     E8: SpellingRule = SpellingRule()
+    V1: GreetingRule = GreetingRule()
+    V5: MessageLengthRule = MessageLengthRule()
+    P3: HoldRule = HoldRule()
     phrases: PhraseRules = PhraseRules()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.templates.dates import normalize_language
+
 _CATALOGUE: dict[str, dict[str, str]] = {
     "subject_missing": {
         "en": "The subject is empty; write a short, accurate subject.",
@@ -183,7 +185,7 @@ _CHANNELS = {
 
 
 def _lang(language: str) -> str:
-    return "zh" if language.lower().startswith("zh") else "en"
+    return normalize_language(language) or "en"
 
 
 def say(language: str, key: str, **values: Any) -> str:

@@ -27,10 +27,10 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.errors import NotFound
 from hub.models import ChannelKind, ConversationStatus, Direction, Priority
 from hub.sla.calendar import BusinessCalendar
 from hub.store import schema
-from hub.store.rows import by_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +260,28 @@ async def load_facts(
     now: datetime,
 ) -> Facts:
     """The facts of a conversation from the store; the message is `message_id` or the latest inbound."""
-    conv = await by_id(conn, schema.conversations, conversation_id, "conversation")
+    c, ct, tm, ag = schema.conversations, schema.contacts, schema.teams, schema.agents
+    conv = (
+        (
+            await conn.execute(
+                select(
+                    c,
+                    ct.c.name.label("contact_name"),
+                    ct.c.language.label("contact_language"),
+                    tm.c.name.label("team_name"),
+                    ag.c.username.label("assignee_name"),
+                )
+                .outerjoin(ct, ct.c.id == c.c.contact_id)
+                .outerjoin(tm, tm.c.id == c.c.team_id)
+                .outerjoin(ag, ag.c.id == c.c.assignee_id)
+                .where(c.c.id == conversation_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if conv is None:
+        raise NotFound(f"conversation {conversation_id} does not exist")
     m = schema.messages
     stmt = select(m.c.id, m.c.subject, m.c.text, m.c.sender, m.c.meta)
     if message_id is not None:
@@ -270,21 +291,13 @@ async def load_facts(
             m.c.conversation_id == conversation_id, m.c.direction == Direction.INBOUND.value
         ).order_by(m.c.created_at.desc(), m.c.id.desc())
     message = (await conn.execute(stmt.limit(1))).mappings().first()
-    contact = (
-        await conn.execute(
-            select(schema.contacts.c.name, schema.contacts.c.language).where(
-                schema.contacts.c.id == conv["contact_id"]
-            )
-        )
-    ).first()
-    ct = schema.conversation_tags
+    tg = schema.conversation_tags
     tags = frozenset(
-        (await conn.execute(select(ct.c.tag).where(ct.c.conversation_id == conversation_id))).scalars()
+        (await conn.execute(select(tg.c.tag).where(tg.c.conversation_id == conversation_id))).scalars()
     )
-    team = await _name(conn, schema.teams.c.name, schema.teams.c.id, conv["team_id"])
-    assignee = await _name(conn, schema.agents.c.username, schema.agents.c.id, conv["assignee_id"])
+    team, assignee = conv["team_name"], conv["assignee_name"]
     meta: dict[str, Any] = dict(message["meta"] or {}) if message else {}
-    language = str(meta.get("language") or (contact.language if contact else None) or "")
+    language = str(meta.get("language") or conv["contact_language"] or "")
     return Facts(
         channel=conv["channel"],
         mailbox=conv["channel_account"],
@@ -298,14 +311,7 @@ async def load_facts(
         team=team,
         assignee=assignee,
         in_business_hours=calendar.is_open(now) if calendar is not None else None,
-        contact_name=(contact.name if contact else None) or meta.get("sender_name"),
+        contact_name=conv["contact_name"] or meta.get("sender_name"),
         conversation_id=conversation_id,
         message_id=message["id"] if message else None,
     )
-
-
-async def _name(conn: AsyncConnection, column: Any, id_column: Any, row_id: int | None) -> str | None:
-    if row_id is None:
-        return None
-    value = (await conn.execute(select(column).where(id_column == row_id))).scalar()
-    return str(value) if value is not None else None

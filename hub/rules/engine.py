@@ -25,7 +25,7 @@ from hub.rules.actions import Events, ReplySender, apply
 from hub.rules.conditions import load_facts
 from hub.rules.loader import RuleSet
 from hub.rules.triggers import EVENTS, RuleEvent, evaluate
-from hub.scheduler import Handler, Timer
+from hub.scheduler import Handler, Timer, timer_row
 from hub.store import schema
 from hub.store.upsert import insert_ignore
 
@@ -138,25 +138,13 @@ class RuleEngine:
                 payload["status"] = status
             else:
                 continue
-            rows.append(_time_row(key, timer.due_at + timed.after, cid, payload, self.clock()))
+            due = timer.due_at + timed.after
+            rows.append(
+                timer_row(queue.RULE_TIME, due, key, conversation_id=cid, payload=payload, now=self.clock())
+            )
         if rows:
             await conn.execute(insert_ignore(conn, schema.timers), rows)
         return []
-
-
-def _time_row(
-    key: str, due: datetime, cid: int | None, payload: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    return {
-        "kind": queue.RULE_TIME,
-        "key": key,
-        "due_at": due,
-        "conversation_id": cid,
-        "payload": payload,
-        "status": "pending",
-        "attempts": 0,
-        "created_at": now,
-    }
 
 
 async def _exists(conn: AsyncConnection, cid: int) -> bool:

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import schema
-from hub.store.upsert import insert_ignore
+from hub.scheduler import timer_row
+from hub.store import bulk, schema
 
 RULE_EVENT = "rules.event"
 RULE_TIME = "rules.time"
@@ -68,22 +68,18 @@ async def enqueue(
         if event["kind"] == "message.received" and cid in new_conversations and cid not in first_message:
             first_message.add(cid)
             data["new_conversation"] = True
+        payload = {"event": event["kind"], "data": data, "depth": depth}
         rows.append(
-            {
-                "kind": RULE_EVENT,
-                "key": event_key(event),
-                "due_at": event["at"],
-                "conversation_id": cid,
-                "payload": {"event": event["kind"], "data": data, "depth": depth},
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-            }
+            timer_row(
+                RULE_EVENT, event["at"], event_key(event), conversation_id=cid, payload=payload, now=now
+            )
         )
-    if rows:
-        await conn.execute(insert_ignore(conn, schema.timers), rows)
+    await bulk.insert(conn, schema.timers, rows, on_conflict=[])
     return len(rows)
 
 
+PLAIN = (str, int, float, bool, list, dict)
+
+
 def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool | list | dict)
+    return value is None or isinstance(value, PLAIN)

@@ -66,7 +66,12 @@ class BusinessCalendar:
     closed: frozenset[date] = frozenset()
     extra_working: Mapping[date, Hours] = field(default_factory=dict)
     public_holiday: Callable[[date], bool] | None = None
-    _years: dict[int, _YearIndex] = field(default_factory=dict, init=False, repr=False, compare=False)
+    holidays_from: str | None = None
+    """Where `public_holiday` comes from (country and subdivision), when it was built from them."""
+    _years: dict[int, list[tuple[int, int]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _timeline: list[_Timeline] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -99,6 +104,7 @@ class BusinessCalendar:
             closed=frozenset(closed or ()),
             extra_working={d: parse_hours(h) for d, h in (extra_working or {}).items()},
             public_holiday=public,
+            holidays_from=f"{country}/{subdivision or ''}" if country else None,
         )
 
     def hours_on(self, day: date) -> Hours:
@@ -119,15 +125,14 @@ class BusinessCalendar:
         """How much business time lies in [start, end)."""
         if end <= start:
             return timedelta()
-        a, b = _micros(start), _micros(end)
-        ya, yb = _year_of(a), _year_of(b)
-        if ya == yb:
-            total = self._year(ya).position(b) - self._year(ya).position(a)
-        else:
-            total = self._year(ya).total - self._year(ya).position(a)
-            total += sum(self._year(y).total for y in range(ya + 1, yb))
-            total += self._year(yb).position(b)
-        return timedelta(microseconds=total)
+        return timedelta(microseconds=self.business_micros(micros(start), micros(end)))
+
+    def business_micros(self, start: int, end: int) -> int:
+        """`business_time` between two instants in epoch microseconds, in microseconds."""
+        if end <= start:
+            return 0
+        t = self._covering(start, end)
+        return t.position(end) - t.position(start)
 
     def business_minutes(self, start: datetime, end: datetime) -> int:
         """Whole business minutes in [start, end)."""
@@ -137,17 +142,29 @@ class BusinessCalendar:
         """The earliest instant by which `amount` of business time has passed since `start`."""
         if amount <= timedelta():
             return start
-        at = _micros(start)
-        first = _year_of(at)
-        target = self._year(first).position(at) + amount // MICRO
-        for year in range(first, first + SEARCH_YEARS):
-            index = self._year(year)
-            if target <= index.total:
-                return _instant(index.instant(target))
-            target -= index.total
-        raise ValueError(
-            f"calendar {self.name!r} has no {amount} of business time within {SEARCH_YEARS} years"
-        )
+        return instant(self.add_micros(micros(start), amount // MICRO))
+
+    def add_micros(self, start: int, amount: int) -> int:
+        """`add` in epoch microseconds and microseconds of business time."""
+        if amount <= 0:
+            return start
+        t = self._covering(start, start)
+        target = t.position(start) + amount
+        if target > t.total and t.last < (last := _year_of(start) + SEARCH_YEARS - 1):
+            t = self._cover(t.first, last)
+        reached = t.instant(target) if target <= t.total else None
+        if (
+            reached is not None
+            and reached - start > SURELY_WITHIN_SEARCH
+            and reached > YEAR_STARTS[_year_of(start) + SEARCH_YEARS - 1970]
+        ):
+            reached = None
+        if reached is None:
+            raise ValueError(
+                f"calendar {self.name!r} has no {timedelta(microseconds=amount)} of business time "
+                f"within {SEARCH_YEARS} years"
+            )
+        return reached
 
     def add_minutes(self, start: datetime, minutes: int) -> datetime:
         """`add` in whole minutes."""
@@ -171,14 +188,29 @@ class BusinessCalendar:
                 day += DAY
             t = piece_end
 
-    def _year(self, year: int) -> _YearIndex:
-        """The business spans of one UTC year, built once."""
+    def _year(self, year: int) -> list[tuple[int, int]]:
+        """The business spans of one UTC year in epoch microseconds, built once."""
         found = self._years.get(year)
         if found is None:
             begin, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
-            found = _YearIndex.build(self.spans(begin, end))
-            self._years[year] = found
+            found = self._years[year] = [(micros(a), micros(b)) for a, b in self.spans(begin, end)]
         return found
+
+    def _covering(self, start: int, end: int) -> _Timeline:
+        """A timeline that holds both instants."""
+        if self._timeline:
+            t = self._timeline[0]
+            if t.low <= start and end < t.high:
+                return t
+            return self._cover(min(t.first, _year_of(start)), max(t.last, _year_of(end)))
+        return self._cover(_year_of(start), _year_of(end))
+
+    def _cover(self, first: int, last: int) -> _Timeline:
+        if self._timeline:
+            first, last = min(first, self._timeline[0].first), max(last, self._timeline[0].last)
+        t = _Timeline.build(first, last, [self._year(y) for y in range(first, last + 1)])
+        self._timeline[:] = [t]
+        return t
 
     def _offset(self, at: datetime) -> timedelta:
         offset = at.astimezone(self.timezone).utcoffset()
@@ -204,29 +236,40 @@ MICRO = timedelta(microseconds=1)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY_MICROS = 86_400_000_000
 
 
-def _micros(at: datetime) -> int:
+def micros(at: datetime) -> int:
+    """An aware instant as microseconds since the epoch."""
     d = at - EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
-def _instant(micros: int) -> datetime:
-    seconds, micro = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micro)
+def instant(at: int) -> datetime:
+    """Microseconds since the epoch as an aware UTC datetime."""
+    days, rest = divmod(at, DAY_MICROS)
+    return EPOCH + timedelta(days, 0, rest)
 
 
-YEAR_STARTS = [_micros(datetime(y, 1, 1, tzinfo=UTC)) for y in range(1970, 2400)]
+YEAR_STARTS = [micros(datetime(y, 1, 1, tzinfo=UTC)) for y in range(1970, 2400)]
 
 
 def _year_of(micros: int) -> int:
     return 1969 + bisect.bisect_right(YEAR_STARTS, micros)
 
 
-@dataclass(frozen=True, slots=True)
-class _YearIndex:
-    """Business spans of one year in epoch microseconds, with running totals, for bisection."""
+SURELY_WITHIN_SEARCH = (SEARCH_YEARS - 1) * 365 * 86_400 * 1_000_000
+"""Instants less than this after a start lie within `SEARCH_YEARS` UTC years of the start's year."""
 
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """Business spans of consecutive UTC years in epoch microseconds, with running totals, for bisection."""
+
+    first: int
+    last: int
+    low: int
+    high: int
     starts: list[int]
     ends: list[int]
     before: list[int]
@@ -234,25 +277,27 @@ class _YearIndex:
     total: int
 
     @classmethod
-    def build(cls, spans: Iterator[tuple[datetime, datetime]]) -> _YearIndex:
+    def build(cls, first: int, last: int, years: list[list[tuple[int, int]]]) -> _Timeline:
         starts, ends, before, after = [], [], [], []
         total = 0
-        for a, b in spans:
-            starts.append(_micros(a))
-            ends.append(_micros(b))
-            before.append(total)
-            total += ends[-1] - starts[-1]
-            after.append(total)
-        return cls(starts, ends, before, after, total)
+        for spans in years:
+            for a, b in spans:
+                starts.append(a)
+                ends.append(b)
+                before.append(total)
+                total += b - a
+                after.append(total)
+        low, high = YEAR_STARTS[first - 1970], YEAR_STARTS[last + 1 - 1970]
+        return cls(first, last, low, high, starts, ends, before, after, total)
 
     def position(self, at: int) -> int:
-        """Business microseconds from the start of the year to `at`."""
+        """Business microseconds from the start of the first year to `at`."""
         i = bisect.bisect_right(self.starts, at) - 1
         if i < 0:
             return 0
         return self.before[i] + min(at, self.ends[i]) - self.starts[i]
 
     def instant(self, position: int) -> int:
-        """The earliest instant at which `position` business microseconds of the year have passed."""
+        """The earliest instant at which `position` business microseconds have passed."""
         i = bisect.bisect_left(self.after, position)
         return self.starts[i] + position - self.before[i]

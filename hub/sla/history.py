@@ -3,7 +3,8 @@
 For each conversation: the facts policies match on, and its history as `Step`s (customer
 messages, replies, automatic replies, status changes). Failed outbound messages are not
 replies. An acknowledgement that carried a reply-time promise (`meta.promise_due_at`) is
-returned as a `PromiseStep`.
+returned as a `PromiseStep`, and so is a chat message left through the offline form, which
+the widget answered with a promise.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.models import ConversationStatus, Direction, Priority
+from hub.models import ChannelKind, ConversationStatus, Direction, Priority
 from hub.rules.conditions import Facts
 from hub.sla.deadlines import Step, StepKind
-from hub.store import schema
+from hub.store import bulk, schema
 
 STATUS_EVENTS = ("conversation.status_changed", "conversation.reopened")
 
@@ -49,22 +51,29 @@ async def load(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, History]:
     """Histories of the given conversations (missing ids are left out)."""
     if not ids:
         return {}
-    histories = await _conversations(conn, ids, await _tags(conn, ids), await _first_inbound(conn, ids))
-    await _messages(conn, histories)
-    await _status_changes(conn, histories)
+    wanted = bulk.listed(conn, ids)
+    histories = await _conversations(
+        conn, wanted, await _tags(conn, wanted), await _first_inbound(conn, wanted)
+    )
+    await _messages(conn, wanted, histories)
+    await _status_changes(conn, wanted, histories)
     for h in histories.values():
-        h.steps.sort(key=lambda s: s.at)
+        h.steps.sort(key=_at)
     return histories
 
 
-async def _conversations(
-    conn: AsyncConnection,
-    ids: Sequence[int],
-    tags: dict[int, frozenset[str]],
-    first: dict[int, tuple[str, str]],
-) -> dict[int, History]:
-    c, t, a = schema.conversations, schema.teams, schema.agents
-    rows = await conn.execute(
+def _at(step: Step) -> datetime:
+    return step.at
+
+
+PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
+STATUSES = {s.value: s for s in ConversationStatus}
+
+
+@bulk.statement
+def _conversations_query(pg: bool) -> Select[Any]:
+    c, t, a, p = schema.conversations, schema.teams, schema.agents, schema.contacts
+    return (
         select(
             c.c.id,
             c.c.channel,
@@ -74,100 +83,144 @@ async def _conversations(
             c.c.priority,
             c.c.team_id,
             c.c.assignee_id,
-            t.c.name.label("team"),
-            a.c.username.label("assignee"),
-            schema.contacts.c.name.label("contact_name"),
-            schema.contacts.c.language,
+            t.c.name,
+            a.c.username,
+            p.c.name,
+            p.c.language,
         )
         .select_from(
-            c.outerjoin(t, t.c.id == c.c.team_id)
+            c.join(p, p.c.id == c.c.contact_id)
+            .outerjoin(t, t.c.id == c.c.team_id)
             .outerjoin(a, a.c.id == c.c.assignee_id)
-            .join(schema.contacts, schema.contacts.c.id == c.c.contact_id)
         )
-        .where(c.c.id.in_(ids))
+        .where(bulk.in_list(pg, c.c.id))
     )
+
+
+async def _conversations(
+    conn: AsyncConnection, wanted: Any, tags: dict[int, frozenset[str]], first: dict[int, tuple[str, str]]
+) -> dict[int, History]:
     out = {}
-    for r in rows:
-        sender, body = first.get(r.id, ("", ""))
+    no_tags: frozenset[str] = frozenset()
+    for (
+        cid,
+        channel,
+        account,
+        subject,
+        status,
+        priority,
+        team_id,
+        assignee_id,
+        team,
+        assignee,
+        name,
+        lang,
+    ) in await bulk.fetch(conn, _conversations_query, ids=wanted):
+        sender, body = first.get(cid, ("", ""))
         facts = Facts(
-            channel=r.channel,
-            mailbox=r.channel_account,
-            subject=r.subject or "",
+            channel=channel,
+            mailbox=account,
+            subject=subject or "",
             body=body,
             sender=sender,
-            language=r.language or "",
-            tags=tags.get(r.id, frozenset()),
-            priority=Priority(r.priority).name.lower(),
-            status=r.status,
-            team=r.team,
-            assignee=r.assignee,
+            language=lang or "",
+            tags=tags.get(cid, no_tags),
+            priority=PRIORITY_NAMES[priority],
+            status=status,
+            team=team,
+            assignee=assignee,
             in_business_hours=None,
-            contact_name=r.contact_name,
-            conversation_id=r.id,
+            contact_name=name,
+            conversation_id=cid,
         )
-        out[r.id] = History(r.id, facts, r.team_id, r.assignee_id, ConversationStatus(r.status))
+        out[cid] = History(cid, facts, team_id, assignee_id, STATUSES[status])
     return out
 
 
-async def _tags(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, frozenset[str]]:
+@bulk.statement
+def _tags_query(pg: bool) -> Select[Any]:
     ct = schema.conversation_tags
+    return select(ct.c.conversation_id, ct.c.tag).where(bulk.in_list(pg, ct.c.conversation_id))
+
+
+async def _tags(conn: AsyncConnection, wanted: Any) -> dict[int, frozenset[str]]:
     found: dict[int, set[str]] = defaultdict(set)
-    for cid, tag in await conn.execute(
-        select(ct.c.conversation_id, ct.c.tag).where(ct.c.conversation_id.in_(ids))
-    ):
+    for cid, tag in await bulk.fetch(conn, _tags_query, ids=wanted):
         found[cid].add(tag)
     return {cid: frozenset(tags) for cid, tags in found.items()}
 
 
-async def _first_inbound(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """Sender and text of each conversation's first customer message, which conditions match on."""
+@bulk.statement
+def _first_inbound_query(pg: bool) -> Select[Any]:
     m = schema.messages
     first = (
         select(func.min(m.c.id).label("id"))
-        .where(m.c.conversation_id.in_(ids), m.c.direction == Direction.INBOUND.value)
+        .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction == Direction.INBOUND.value)
         .group_by(m.c.conversation_id)
         .subquery()
     )
-    rows = await conn.execute(
-        select(m.c.conversation_id, m.c.sender, m.c.text).join(first, first.c.id == m.c.id)
-    )
-    return {cid: (sender or "", text) for cid, sender, text in rows}
+    return select(m.c.conversation_id, m.c.sender, m.c.text).join(first, first.c.id == m.c.id)
 
 
-async def _messages(conn: AsyncConnection, histories: dict[int, History]) -> None:
+async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[str, str]]:
+    """Sender and text of each conversation's first customer message, which conditions match on."""
+    return {
+        cid: (sender or "", text)
+        for cid, sender, text in await bulk.fetch(conn, _first_inbound_query, ids=wanted)
+    }
+
+
+@bulk.statement
+def _messages_query(pg: bool) -> Select[Any]:
     m, o = schema.messages, schema.outbox
-    rows = await conn.execute(
-        select(m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status)
+    promising = or_(
+        and_(m.c.automatic, m.c.direction == Direction.OUTBOUND.value),
+        and_(m.c.direction == Direction.INBOUND.value, m.c.channel == ChannelKind.CHAT.value),
+    )
+    promise_meta = case((promising, m.c.meta))
+    return (
+        select(m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status, promise_meta)
         .select_from(m.outerjoin(o, o.c.message_id == m.c.id))
-        .where(m.c.conversation_id.in_(histories), m.c.direction != Direction.NOTE.value)
+        .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction != Direction.NOTE.value)
+        .order_by(m.c.conversation_id, m.c.id)
     )
-    for cid, direction, automatic, at, outbox_status in rows:
+
+
+async def _messages(conn: AsyncConnection, wanted: Any, histories: dict[int, History]) -> None:
+    stamp, meta_of = bulk.stamp_reader(conn), bulk.json_reader(conn)
+    for cid, direction, automatic, created_at, outbox_status, meta in await bulk.fetch(
+        conn, _messages_query, ids=wanted
+    ):
+        at = stamp(created_at)
+        assert at is not None
+        h = histories[cid]
         if direction == Direction.INBOUND.value:
-            kind = StepKind.INBOUND
-        elif outbox_status == "failed":
-            continue
-        else:
-            kind = StepKind.AUTO_REPLY if automatic else StepKind.REPLY
-        histories[cid].steps.append(Step(at, kind))
-    promised = await conn.execute(
-        select(m.c.conversation_id, m.c.created_at, m.c.meta).where(
-            and_(m.c.conversation_id.in_(histories), m.c.automatic, m.c.direction == Direction.OUTBOUND.value)
-        )
-    )
-    for cid, at, meta in promised:
-        due = (meta or {}).get("promise_due_at")
-        if due:
-            histories[cid].promises.append(PromiseStep(at, datetime.fromisoformat(due)))
+            h.steps.append(Step(at, StepKind.INBOUND))
+        elif outbox_status != "failed":
+            h.steps.append(Step(at, StepKind.AUTO_REPLY if automatic else StepKind.REPLY))
+        if meta is not None and (due := (meta_of(meta) or {}).get("promise_due_at")):
+            h.promises.append(PromiseStep(at, datetime.fromisoformat(due)))
 
 
-async def _status_changes(conn: AsyncConnection, histories: dict[int, History]) -> None:
+@bulk.statement
+def _status_query(pg: bool) -> Select[Any]:
     e = schema.events
-    rows = await conn.execute(
-        select(e.c.conversation_id, e.c.at, e.c.kind, e.c.data).where(
-            e.c.conversation_id.in_(histories), e.c.kind.in_(STATUS_EVENTS)
-        )
+    return (
+        select(e.c.conversation_id, e.c.at, e.c.kind, e.c.data)
+        .where(bulk.in_list(pg, e.c.conversation_id), or_(*(e.c.kind == k for k in STATUS_EVENTS)))
+        .order_by(e.c.conversation_id, e.c.id)
     )
-    for cid, at, kind, data in rows:
-        new = ConversationStatus.OPEN.value if kind == "conversation.reopened" else (data or {}).get("new")
-        if isinstance(new, str) and new in ConversationStatus._value2member_map_:
-            histories[cid].steps.append(Step(at, StepKind.STATUS, ConversationStatus(new)))
+
+
+async def _status_changes(conn: AsyncConnection, wanted: Any, histories: dict[int, History]) -> None:
+    stamp, data_of = bulk.stamp_reader(conn), bulk.json_reader(conn)
+    for cid, at, kind, data in await bulk.fetch(conn, _status_query, ids=wanted):
+        new = (
+            ConversationStatus.OPEN.value
+            if kind == "conversation.reopened"
+            else (data_of(data) or {}).get("new")
+        )
+        if isinstance(new, str) and new in STATUSES:
+            moment = stamp(at)
+            assert moment is not None
+            histories[cid].steps.append(Step(moment, StepKind.STATUS, STATUSES[new]))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 
-from hub.aio import cancel_and_wait
+from hub.aio import cancel_and_wait, in_timed_chunks
 from hub.clock import Clock
 from hub.events import EventBus
 from hub.models import ConversationStatus
@@ -20,7 +21,17 @@ from hub.store import Database, schema
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = {"sqlite": 2000, "postgresql": 10_000}
+"""Most conversations recomputed per transaction: SQLite holds its one write lock that long;
+PostgreSQL scans for a batch as cheaply as it looks up, so fewer, larger batches are faster there."""
+FIRST_BATCH = 20
+SETTLE_SECONDS = 0.05
+"""How long changes gather before a recomputation, so a burst is recomputed in one go."""
+WRITE_BUDGET = 0.02
+"""Seconds a recomputation transaction should take, so inbound messages get the write lock between."""
+FULL_BUDGET = {"sqlite": 0.2, "postgresql": 10.0}
+"""The same for recomputing every open conversation (start, rules change): larger chunks, fewer
+commits; PostgreSQL has no single write lock to share, so there batches take their full size."""
 
 
 class SlaService:
@@ -77,12 +88,16 @@ class SlaService:
             self.bus.unsubscribe(self._queue)
             self._queue = None
 
-    async def recompute(self, ids: list[int]) -> list[dict[str, Any]]:
+    async def recompute(self, ids: list[int], budget: float = WRITE_BUDGET) -> list[dict[str, Any]]:
         """Recompute some conversations now, in batches; publish and return the events."""
-        events: list[dict[str, Any]] = []
-        for start in range(0, len(ids), BATCH):
+
+        async def batch(chunk: Sequence[int]) -> list[dict[str, Any]]:
             async with self.db.write() as conn:
-                events.extend(await self.tracker.recompute(conn, ids[start : start + BATCH]))
+                return await self.tracker.recompute(conn, list(chunk))
+
+        most = BATCH[self.db.dialect]
+        chunks = await in_timed_chunks(ids, batch, budget=budget, first=FIRST_BATCH, most=most)
+        events = [e for chunk in chunks for e in chunk]
         self.bus.publish(events)
         return events
 
@@ -94,7 +109,7 @@ class SlaService:
                 select(c.c.id).where(c.c.status != ConversationStatus.RESOLVED.value).order_by(c.c.id)
             )
             ids = [r[0] for r in rows]
-        await self.recompute(ids)
+        await self.recompute(ids, FULL_BUDGET[self.db.dialect])
         return len(ids)
 
     async def _run(self) -> None:
@@ -103,6 +118,7 @@ class SlaService:
         try:
             while True:
                 await self._wake.wait()
+                await asyncio.sleep(SETTLE_SECONDS)
                 self._wake.clear()
                 try:
                     if self._full.is_set():

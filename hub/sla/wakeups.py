@@ -6,11 +6,11 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import schema
-from hub.store.upsert import insert_ignore
+from hub.scheduler import timer_row
+from hub.store import bulk, schema
 
 Wanted = tuple[datetime, Mapping[str, Any]]
 
@@ -33,49 +33,43 @@ async def keep(
     holds one row per conversation and kind however often deadlines move. A scheduler that
     claimed the old time no longer owns the row and leaves it alone.
     """
-    t = schema.timers
-    rows = await conn.execute(
-        select(t.c.id, t.c.kind, t.c.conversation_id, t.c.status, t.c.due_at, t.c.payload).where(
-            t.c.conversation_id.in_(ids), t.c.kind.in_(list(wanted))
+    encode, payload_of = bulk.stamp_writer(conn), bulk.json_reader(conn)
+    found = {
+        (kind, cid): (row_id, status, due_at, payload)
+        for row_id, kind, cid, status, due_at, payload in await bulk.fetch(
+            conn, _found_query, ids=bulk.listed(conn, list(ids)), kinds=bulk.listed(conn, list(wanted))
         )
-    )
-    found = {(r.kind, r.conversation_id): r for r in rows}
+    }
     new: list[dict[str, Any]] = []
     rearm: list[dict[str, Any]] = []
-    cancel: list[int] = []
+    cancel: list[tuple[int, str]] = []
     for kind, by_conversation in wanted.items():
         for cid in ids:
             row = found.get((kind, cid))
             want = by_conversation.get(cid)
             if want is None:
-                if row is not None and row.status == "pending":
-                    cancel.append(row.id)
+                if row is not None and row[1] == "pending":
+                    cancel.append((row[0], "cancelled"))
                 continue
             at, payload = want
             if row is None:
                 new.append(
-                    {"kind": kind, "key": key_of(kind, cid), "due_at": at, "conversation_id": cid,
-                     "payload": dict(payload), "status": "pending", "attempts": 0, "created_at": now}
+                    timer_row(kind, at, key_of(kind, cid), conversation_id=cid, payload=payload, now=now)
+                )
+            elif row[1] == "cancelled" or row[2] != encode(at) or payload_of(row[3]) != dict(payload):
+                rearm.append(
+                    {"id": row[0], "due_at": at, "payload": dict(payload), "status": "pending", "attempts": 0,
+                     "claimed_by": None, "claimed_until": None, "fired_at": None, "last_error": None}
                 )  # fmt: skip
-            elif row.status == "cancelled" or row.due_at != at or row.payload != dict(payload):
-                rearm.append({"row_id": row.id, "due": at, "body": dict(payload)})
-    if cancel:
-        await conn.execute(update(t).where(t.c.id.in_(cancel)).values(status="cancelled"))
-    if rearm:
-        await conn.execute(
-            update(t)
-            .where(t.c.id == bindparam("row_id"))
-            .values(
-                due_at=bindparam("due"),
-                payload=bindparam("body"),
-                status="pending",
-                attempts=0,
-                claimed_by=None,
-                claimed_until=None,
-                fired_at=None,
-                last_error=None,
-            ),
-            rearm,
-        )
-    if new:
-        await conn.execute(insert_ignore(conn, t), new)
+    t = schema.timers
+    await bulk.update(conn, t, ["id"], cancel, columns=("id", "status"))
+    await bulk.update(conn, t, ["id"], rearm)
+    await bulk.insert(conn, t, new, on_conflict=[])
+
+
+@bulk.statement
+def _found_query(pg: bool) -> Select[Any]:
+    t = schema.timers
+    return select(t.c.id, t.c.kind, t.c.conversation_id, t.c.status, t.c.due_at, t.c.payload).where(
+        bulk.in_list(pg, t.c.conversation_id), bulk.in_list(pg, t.c.kind, "kinds")
+    )

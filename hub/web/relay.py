@@ -1,7 +1,8 @@
 """Events between hub processes on one PostgreSQL database, for every process's websockets.
 
 Each process NOTIFYs its own bus's events on a channel named after the store's schema and
-LISTENs on it; what arrives from another process is published on `Services.peer_events`,
+LISTENs on it (events waiting together go in one round trip, packed several to a
+payload); what arrives from another process is published on `Services.peer_events`,
 a bus only the websockets read, so no service acts twice on one event.
 """
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 7900
 """PostgreSQL refuses NOTIFY payloads of 8000 bytes or more."""
+ENVELOPE = 64
+"""Room for the origin and brackets around a payload's events."""
 RECONNECT_MAX_SECONDS = 10.0
 CHECK_SECONDS = 2.0
 """How often an idle relay checks that its connection (and so its LISTEN) is still there."""
@@ -80,16 +83,20 @@ class PgEventRelay:
 
     async def _forward(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         failures = 0
+        events: list[dict[str, Any]] = []
         while True:
-            event = None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CHECK_SECONDS):
-                    event = await queue.get()
+            if not events:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CHECK_SECONDS):
+                        events.append(await queue.get())
+            while not queue.empty():
+                events.append(queue.get_nowait())
             try:
                 if self._conn is None or self._conn.is_closed():
                     await self._connect()
-                if event is not None:
-                    await self._notify(event)
+                if events:
+                    await self._notify(events)
+                    events = []
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
                 failures += 1
                 if failures == 1:
@@ -101,12 +108,29 @@ class PgEventRelay:
                 log.info("the event relay is connected again")
             failures = 0
 
-    async def _notify(self, event: dict[str, Any]) -> None:
-        payload = json.dumps({"o": self.origin, "e": event}, ensure_ascii=False, default=_jsonable)
-        if len(payload.encode()) > MAX_PAYLOAD:
-            log.warning("event %s is too large to reach other processes", event.get("kind"))
-            return
-        await self._conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+    async def _notify(self, events: list[dict[str, Any]]) -> None:
+        """NOTIFY the events in as few payloads as fit, in one round trip."""
+        payloads: list[str] = []
+        packed: list[str] = []
+        size = 0
+        for event in events:
+            part = json.dumps(event, ensure_ascii=False, default=_jsonable)
+            length = len(part.encode())
+            if length > MAX_PAYLOAD - ENVELOPE:
+                log.warning("event %s is too large to reach other processes", event.get("kind"))
+                continue
+            if packed and size + length + 1 > MAX_PAYLOAD - ENVELOPE:
+                payloads.append(self._envelope(packed))
+                packed, size = [], 0
+            packed.append(part)
+            size += length + 1
+        if packed:
+            payloads.append(self._envelope(packed))
+        if payloads:
+            await self._conn.executemany("SELECT pg_notify($1, $2)", [(self.channel, p) for p in payloads])
+
+    def _envelope(self, parts: list[str]) -> str:
+        return f'{{"o": "{self.origin}", "es": [{",".join(parts)}]}}'
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -118,12 +142,13 @@ class PgEventRelay:
             data = json.loads(payload)
             if data["o"] == self.origin:
                 return
-            event = dict(data["e"])
-            event["at"] = datetime.fromisoformat(event["at"])
+            events = [dict(e) for e in data["es"]]
+            for event in events:
+                event["at"] = datetime.fromisoformat(event["at"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed event from another process")
             return
-        self.peer_events.publish([event])
+        self.peer_events.publish(events)
 
 
 def _jsonable(value: Any) -> Any:

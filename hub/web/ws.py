@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,8 +50,23 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+WIRE_CACHE = 512
+_wired: OrderedDict[int, tuple[dict[str, Any], str]] = OrderedDict()
+
+
 def wire_event(event: dict[str, Any]) -> str:
-    """An event as the browser receives it."""
+    """An event as the browser receives it, serialised once however many sockets it goes to."""
+    cached = _wired.get(id(event))
+    if cached is not None and cached[0] is event:
+        return cached[1]
+    text = _serialise(event)
+    _wired[id(event)] = (event, text)
+    if len(_wired) > WIRE_CACHE:
+        _wired.popitem(last=False)
+    return text
+
+
+def _serialise(event: dict[str, Any]) -> str:
     return json.dumps(
         {
             "kind": event["kind"],

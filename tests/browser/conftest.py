@@ -100,7 +100,7 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveHu
             },
             "channels": [
                 {"name": "website", "kind": "webchat"},
-                {"name": "mail", "kind": "memory"},
+                {"name": "mail", "kind": "memory", "carries": ["email"]},
             ],
         },
         folder,
@@ -166,3 +166,11 @@ async def login(page: Page, base: str, username: str) -> None:
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/inbox")
     await page.wait_for_selector("#live.on")
+
+
+async def signed_in(browser: Browser, base: str, username: str, **options: Any) -> tuple[Watched, Page]:
+    """A fresh watched context with one page, logged in as the user and on the inbox."""
+    user = await watched(browser, **options)
+    page = await user.page()
+    await login(page, base, username)
+    return user, page

@@ -10,12 +10,14 @@ import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fpdf import FPDF
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import insert
 
+from channels.fax.documents.preview import PREVIEW_WIDTH
 from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage
 from hub.store import schema
-from tests.browser.conftest import LiveHub, login, shot, watched
+from tests.browser.conftest import LiveHub, Watched, shot, signed_in, watched
 from tests.conftest_web import PASSWORD
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -28,6 +30,17 @@ XSS_MAIL = (
     "<a href=\"javascript:alert('mail-link')\">click</a>"
     "<iframe src=\"javascript:alert('mail-frame')\"></iframe>"
 )
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def one_page_pdf(text: str) -> bytes:
+    doc = FPDF()
+    doc.add_page()
+    doc.set_font("helvetica", size=24)
+    doc.cell(text=text)
+    return bytes(doc.output())
+
+
 XSS_CHAT = "<img src=x onerror=\"alert('chat')\"><script>alert('chat2')</script>"
 
 
@@ -35,6 +48,14 @@ async def open_widget(page: Page, url: str) -> None:
     await page.goto(url)
     await page.click("#omnihub-chat button.button")
     await expect(page.locator("#omnihub-chat .msg.system").first).to_be_visible()
+
+
+async def chatting(browser: Browser, live: LiveHub) -> tuple[Watched, Page]:
+    """A fresh watched visitor with the chat widget open on the shop's page."""
+    visitor = await watched(browser)
+    shop = await visitor.page()
+    await open_widget(shop, live.site.url)
+    return visitor, shop
 
 
 async def visitor_says(page: Page, text: str) -> None:
@@ -46,12 +67,8 @@ async def visitor_says(page: Page, text: str) -> None:
 async def test_a_chat_from_the_widget_reaches_the_agent_live_and_the_reply_reaches_the_visitor(
     live: LiveHub, browser: Browser
 ) -> None:
-    agent = await watched(browser)
-    visitor = await watched(browser)
-    inbox = await agent.page()
-    await login(inbox, live.url, "li.wei")
-    shop = await visitor.page()
-    await open_widget(shop, live.site.url)
+    agent, inbox = await signed_in(browser, live.url, "li.wei")
+    visitor, shop = await chatting(browser, live)
 
     started = time.monotonic()
     await visitor_says(shop, "Hello, my sofa arrived with a broken leg.")
@@ -91,14 +108,10 @@ async def test_a_chat_from_the_widget_reaches_the_agent_live_and_the_reply_reach
 async def test_two_agents_in_one_conversation_see_a_collision_warning(
     live: LiveHub, browser: Browser
 ) -> None:
-    visitor = await watched(browser)
-    shop = await visitor.page()
-    await open_widget(shop, live.site.url)
+    visitor, shop = await chatting(browser, live)
     await visitor_says(shop, "Is the oak table in stock?")
-    first, second = await watched(browser), await watched(browser)
-    li, james = await first.page(), await second.page()
-    await login(li, live.url, "li.wei")
-    await login(james, live.url, "james")
+    first, li = await signed_in(browser, live.url, "li.wei")
+    second, james = await signed_in(browser, live.url, "james")
     for page in (li, james):
         await page.locator("#conversations tr.row", has_text="oak table").click()
         await expect(page.locator("#timeline .entry.in", has_text="oak table")).to_be_visible()
@@ -125,14 +138,10 @@ async def test_hostile_mail_html_and_chat_text_stay_inert(live: LiveHub, browser
         received_at=datetime.now(UTC),
     )
     await live.services.channels["mail"].receive(mail)  # type: ignore[attr-defined]
-    visitor = await watched(browser)
-    shop = await visitor.page()
-    await open_widget(shop, live.site.url)
+    visitor, shop = await chatting(browser, live)
     await visitor_says(shop, XSS_CHAT)
 
-    agent = await watched(browser)
-    inbox = await agent.page()
-    await login(inbox, live.url, "li.wei")
+    agent, inbox = await signed_in(browser, live.url, "li.wei")
     await inbox.locator("#conversations tr.row", has_text="Invoice question").click()
     frame = inbox.frame_locator("iframe.mail")
     await expect(frame.locator("p")).to_have_text("Hello, my invoice is wrong.")
@@ -197,9 +206,7 @@ async def test_a_supervisor_sees_the_dashboard_and_exports_the_list(live: LiveHu
         received_at=datetime.now(UTC),
     )
     await live.services.channels["mail"].receive(export_me)  # type: ignore[attr-defined]
-    supervisor = await watched(browser, accept_downloads=True)
-    page = await supervisor.page()
-    await login(page, live.url, "emma")
+    supervisor, page = await signed_in(browser, live.url, "emma", accept_downloads=True)
     await page.click("header nav a[href='/dashboard']")
     await expect(page.locator("h1")).to_have_text("Supervisor dashboard")
     assert await page.locator(".charts svg").count() == 3
@@ -212,9 +219,7 @@ async def test_a_supervisor_sees_the_dashboard_and_exports_the_list(live: LiveHu
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("id,channel,channel_account")
     assert any(",email,mail," in line and "Refund for returned kettle" in line for line in lines[1:])
-    agent = await watched(browser)
-    agent_page = await agent.page()
-    await login(agent_page, live.url, "james")
+    agent, agent_page = await signed_in(browser, live.url, "james")
     response = await agent_page.goto(f"{live.url}/dashboard")
     assert response is not None and response.status == 403
     await supervisor.context.close()
@@ -244,9 +249,7 @@ async def test_keys_notes_tags_assignment_and_status_work_from_the_conversation(
         meta={"promise_due_at": promise.isoformat()},
     )
     await live.services.sla.recompute([stored.conversation_id])
-    agent = await watched(browser)
-    page = await agent.page()
-    await login(page, live.url, "james")
+    agent, page = await signed_in(browser, live.url, "james")
     await page.check("#breached")
     await expect(page.locator("#conversations tr.row")).to_have_count(1)
     row = page.locator("#conversations tr.row", has_text="Delivery address change")
@@ -333,8 +336,12 @@ async def test_voicemail_fax_and_calls_render_with_player_previews_and_timings(
         sender=Identity.of("fax", "+441174960999"),
         subject="Purchase order PO-7781",
         text="Purchase order PO-7781, 1 page",
-        attachments=(InboundAttachment("page-1.png", "image/png", tiny_png()),),
+        attachments=(
+            InboundAttachment("page-1.png", "image/png", tiny_png()),
+            InboundAttachment("PO-7781.pdf", "application/pdf", one_page_pdf("PO-7781")),
+        ),
         received_at=now,
+        meta={"fax": {"pages": 1, "remote_station_id": "ACME"}},
     )
     stored = await live.services.channels["mail"].receive(voicemail)  # type: ignore[attr-defined]
     await live.services.channels["mail"].receive(fax)  # type: ignore[attr-defined]
@@ -353,16 +360,27 @@ async def test_voicemail_fax_and_calls_render_with_player_previews_and_timings(
                 rings_to_answer=4.0,
             )
         )
-    agent = await watched(browser)
-    page = await agent.page()
-    await login(page, live.url, "li.wei")
+        await conn.execute(
+            insert(schema.calls).values(
+                conversation_id=stored.conversation_id,
+                contact_id=stored.contact_id,
+                channel_account="mail",
+                external_id="call-2",
+                direction="in",
+                started_at=now - timedelta(minutes=1),
+                ringing_at=now - timedelta(minutes=1),
+                outcome="voicemail",
+            )
+        )
+    agent, page = await signed_in(browser, live.url, "li.wei")
     await page.locator("#conversations tr.row", has_text="call me back about the blender").click()
     await expect(page.locator("#timeline .entry.in .transcript")).to_contain_text("call me back")
     audio = page.locator("#timeline audio")
     await expect(audio).to_have_attribute("src", re.compile(r"^/api/attachments/\d+$"))
     assert await audio.evaluate("a => a.canPlayType('audio/wav')") != ""
-    await expect(page.locator("#timeline .entry.call")).to_contain_text("rings to answer: 4.0")
-    await expect(page.locator("#timeline .entry.call")).to_contain_text("time to answer: 12 s")
+    await expect(page.locator("#timeline .entry.call").first).to_contain_text("rings to answer: 4.0")
+    await expect(page.locator("#timeline .entry.call").first).to_contain_text("time to answer: 12 s")
+    await expect(page.locator("#timeline .entry.call.missed")).to_contain_text("voicemail (not answered)")
     await page.locator("#conversations tr.row", has_text="Purchase order PO-7781").click()
     preview = page.locator("#timeline img.preview")
     await expect(preview).to_be_visible()
@@ -374,5 +392,94 @@ async def test_voicemail_fax_and_calls_render_with_player_previews_and_timings(
             break
         await asyncio.sleep(0.1)
     assert width == 1
+    pdf = page.locator("#timeline .media.pdf")
+    await expect(pdf.locator(".badge")).to_have_text("PDF")
+    await expect(pdf.locator("a.attachment")).to_contain_text("PO-7781.pdf")
+    thumbnail = pdf.locator(".fax-pages img")
+    await expect(thumbnail).to_have_count(1)
+    await expect(thumbnail).to_have_attribute("src", re.compile(r"^/api/attachments/\d+/pages/1\.png$"))
+    await thumbnail.scroll_into_view_if_needed()
+    rendered = 0
+    for _ in range(100):
+        rendered = await thumbnail.evaluate("img => img.complete ? img.naturalWidth : 0")
+        if rendered:
+            break
+        await asyncio.sleep(0.1)
+    assert rendered == PREVIEW_WIDTH
+    assert not agent.errors
+    await agent.context.close()
+
+
+async def test_the_composer_inserts_a_template_attaches_a_file_and_answers_a_voicemail_by_email(
+    live: LiveHub, browser: Browser
+) -> None:
+    now = datetime.now(UTC)
+    mail = live.services.channels["mail"]
+    complaint = await mail.receive(  # type: ignore[attr-defined]
+        InboundMessage(
+            channel=ChannelKind.EMAIL,
+            channel_account="mail",
+            external_id="<lamp-1@example.com>",
+            sender=Identity.of("email", "olivia.hughes@example.com"),
+            sender_name="Olivia Hughes",
+            subject="Scratched floor lamp",
+            text="The floor lamp arrived scratched.",
+            received_at=now,
+        )
+    )
+    call = await mail.receive(  # type: ignore[attr-defined]
+        InboundMessage(
+            channel=ChannelKind.VOICEMAIL,
+            channel_account="mail",
+            external_id="vm-lamp",
+            sender=Identity.of("phone", "+441174960555"),
+            text="Olivia again about the scratched lamp, please send the invoice.",
+            received_at=now,
+        )
+    )
+    await live.services.contacts.merge(call.contact_id, complaint.contact_id)
+
+    agent, page = await signed_in(browser, live.url, "li.wei")
+    await page.locator("#conversations tr.row", has_text="Scratched floor lamp").click()
+    await expect(page.locator("#composer-template option[value=complaint_reply]")).to_be_attached()
+    await page.select_option("#composer-template", "complaint_reply")
+    await expect(page.locator("#composer-text")).to_have_value(re.compile("Olivia Hughes"), timeout=5000)
+    draft = await page.input_value("#composer-text")
+    assert "None" not in draft and "[complaint.summary]" in draft
+    await page.fill("#composer-text", draft.replace("[complaint.summary]", "the lamp arrived scratched"))
+    assert draft.rstrip().endswith("Li Wei")
+    await page.set_input_files(
+        "#composer-files", files=[{"name": "invoice-2291.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    await expect(page.locator("#composer-file-list .file[data-upload]")).to_contain_text("invoice-2291.pdf")
+    await expect(page.locator("#composer-findings li.finding.error")).to_have_count(0, timeout=5000)
+    await shot(page, "composer-template-attachment")
+    await page.click("#send")
+    sent = page.locator("#timeline .entry.out", has_text="Olivia Hughes")
+    await expect(sent.locator("a.attachment")).to_contain_text("invoice-2291.pdf", timeout=5000)
+
+    await page.locator("#conversations tr.row", has_text="please send the invoice").click()
+    await expect(page.locator("#composer-route")).to_be_visible()
+    await expect(page.locator("#composer-subject")).to_be_hidden()
+    await page.select_option("#composer-route", label="✉ email → olivia.hughes@example.com (mail)")
+    await expect(page.locator("#composer-subject")).to_be_visible()
+    await page.fill("#composer-subject", "Your invoice for the floor lamp")
+    await page.fill("#composer-text", "Dear Olivia,\n\nThe invoice is attached, as you asked.")
+    await page.set_input_files(
+        "#composer-files", files=[{"name": "invoice-2291.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    await expect(page.locator("#composer-file-list .file[data-upload]")).to_contain_text("invoice-2291.pdf")
+    await expect(page.locator("#composer-findings li.finding.error")).to_have_count(0, timeout=5000)
+    await page.click("#send")
+    by_mail = page.locator("#timeline .entry.out", has_text="The invoice is attached")
+    await expect(by_mail.locator(".meta")).to_contain_text("email", timeout=5000)
+    await expect(by_mail.locator("a.attachment")).to_contain_text("invoice-2291.pdf")
+    for _ in range(50):
+        if any(m.text.startswith("Dear Olivia,\n") for m in mail.sent):  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.1)
+    out = next(m for m in mail.sent if m.text.startswith("Dear Olivia,\n"))  # type: ignore[attr-defined]
+    assert out.channel is ChannelKind.EMAIL and out.recipient.address == "olivia.hughes@example.com"
+    assert [a.filename for a in out.attachments] == ["invoice-2291.pdf"]
     assert not agent.errors
     await agent.context.close()

@@ -21,10 +21,11 @@ import aioimaplib
 
 from channels.email.imap import responses, utf7
 from channels.email.imap.responses import MailboxStatus
+from channels.email.oauth import StaticToken, Tokens
 from hub.errors import ChannelAuthError, ChannelUnavailable
 
 BATCH = 200
-READ_SLICE = 2048
+READ_SLICE = 8192
 IDLE_MAX_SECONDS = 28 * 60
 T = TypeVar("T")
 
@@ -33,11 +34,60 @@ class ImapError(ChannelUnavailable):
     """The connection failed or the server refused a command: rebuild the connection."""
 
 
+class _Fetch(aioimaplib.FetchCommand):  # type: ignore[misc]
+    """UID FETCH that tells whether its response is complete in constant time per line.
+
+    aioimaplib re-reads every line received so far after each new line (quadratic in the
+    number of mails a FETCH returns), and re-arms a timer for every line; this keeps the
+    parenthesis balance since the last `n FETCH (` line as lines arrive, and notes the time
+    of the last data for one watchdog that ends the command after `idle_seconds` of silence
+    (a lost connection does not fail aioimaplib's commands).
+    """
+
+    def __init__(
+        self, tag: str, uids: str, parts: str, loop: asyncio.AbstractEventLoop, idle_seconds: float
+    ) -> None:
+        super().__init__(tag, uids, parts, prefix="UID", loop=loop, timeout=None)
+        self._seen = 0
+        self._open = 0
+        self._idle_seconds = idle_seconds
+        self._last_data = loop.time()
+        self._watchdog = loop.call_later(idle_seconds, self._check_silence)
+
+    def wait_data(self) -> bool:
+        lines = self._resp_lines
+        for line in lines[self._seen :]:
+            if isinstance(line, bytes):
+                if self.FETCH_MESSAGE_DATA_RE.match(line):
+                    self._open = 0
+                self._open += line.count(b"(") - line.count(b")")
+        self._seen = len(lines)
+        return self._open != 0
+
+    def close(self, line: bytes, result: str) -> None:
+        self.stop_watching()
+        super().close(line, result)
+
+    def stop_watching(self) -> None:
+        """End the watchdog (the command is over, or abandoned)."""
+        self._watchdog.cancel()
+
+    def _reset_timer(self) -> None:
+        self._last_data = self._loop.time()
+
+    def _check_silence(self) -> None:
+        quiet = self._loop.time() - self._last_data
+        if quiet >= self._idle_seconds:
+            self._timeout_callback()
+        else:
+            self._watchdog = self._loop.call_later(self._idle_seconds - quiet, self._check_silence)
+
+
 @dataclass(frozen=True, slots=True)
 class ImapServer:
     """Where and how to log in: implicit TLS unless `tls` is off (allowed on loopback only).
 
-    Give `password` for LOGIN or `oauth_token` for XOAUTH2.
+    Give `password` for LOGIN, or `oauth_token` (fixed) or `tokens` (renewed) for XOAUTH2.
     """
 
     host: str
@@ -45,6 +95,7 @@ class ImapServer:
     username: str
     password: str | None = None
     oauth_token: str | None = None
+    tokens: Tokens | None = None
     tls: bool = True
     timeout: float = 30.0
     fetch_timeout: float = 120.0
@@ -114,14 +165,27 @@ class ImapSession:
     async def _login(self) -> None:
         server, client = self.server, self._client
         await self._run(client.wait_hello_from_server())
-        if server.oauth_token is not None:
-            response = await self._run(client.xoauth2(server.username, server.oauth_token))
-        else:
+        tokens = server.tokens or (
+            StaticToken(server.oauth_token) if server.oauth_token is not None else None
+        )
+        if tokens is None:
             response = await self._run(
                 client.login(aioimaplib.quoted(server.username), server.password or "")
             )
+        else:
+            response = await self._xoauth2(tokens)
         if response.result != "OK":
             raise ChannelAuthError(f"IMAP login refused for {server.username}: {_text(response.lines)}")
+
+    async def _xoauth2(self, tokens: Tokens) -> Any:
+        """AUTHENTICATE XOAUTH2; a refused token is renewed and tried once more."""
+        for attempt in range(2):
+            token = await tokens.token()
+            response = await self._run(self._client.xoauth2(self.server.username, token))
+            if response.result == "OK" or isinstance(tokens, StaticToken) or attempt:
+                return response
+            tokens.refused(token)
+        raise AssertionError("unreachable")
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -158,7 +222,7 @@ class ImapSession:
         for start in range(0, len(uids), BATCH):
             chunk = uids[start : start + BATCH]
             response = await self._ok(
-                self._client.uid("fetch", uid_set(chunk), "(UID RFC822.SIZE)"),
+                self._fetch(uid_set(chunk), "(UID RFC822.SIZE)"),
                 "UID FETCH RFC822.SIZE",
                 self.server.fetch_timeout,
             )
@@ -176,7 +240,7 @@ class ImapSession:
         if not uids:
             return {}
         response = await self._ok(
-            self._client.uid("fetch", uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])"),
+            self._fetch(uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])"),
             "UID FETCH BODY",
             self.server.fetch_timeout,
         )
@@ -188,7 +252,7 @@ class ImapSession:
         if not uids:
             return {}
         response = await self._ok(
-            self._client.uid("fetch", uid_set(uids[:BATCH]), "(UID BODY.PEEK[HEADER])"), "UID FETCH HEADER"
+            self._fetch(uid_set(uids[:BATCH]), "(UID BODY.PEEK[HEADER])"), "UID FETCH HEADER"
         )
         return responses.bodies(response.lines)
 
@@ -274,6 +338,14 @@ class ImapSession:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _fetch(self, uids: str, parts: str) -> Any:
+        protocol = self._client.protocol
+        fetch = _Fetch(protocol.new_tag(), uids, parts, protocol.loop, self.server.timeout)
+        try:
+            return await protocol.execute(fetch)
+        finally:
+            fetch.stop_watching()
 
     async def _ok(self, command: Awaitable[Any], what: str, seconds: float | None = None) -> Any:
         response = await self._run(command, seconds)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -59,11 +59,15 @@ class ImapPoller:
         clock: Clock = utcnow,
         divert: Divert | None = None,
         executor: Executor | None = None,
+        triage: Parse | None = None,
+        on_deferred: Callable[[], None] | None = None,
     ) -> None:
         self.inbox = inbox
         self.server = server
         self.settings = settings or PollSettings()
-        self.syncs = [MailboxSync(inbox, m, parse, clock, divert, executor) for m in mailboxes]
+        self.syncs = [
+            MailboxSync(inbox, m, parse, clock, divert, executor, triage, on_deferred) for m in mailboxes
+        ]
         self.account = mailboxes[0].account if mailboxes else ""
         self.passes = 0
         self._down: dict[str, str] = {}

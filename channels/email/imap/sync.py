@@ -4,9 +4,13 @@ A pass (`MailboxSync.run_once`) selects the mailbox, compares its UIDVALIDITY wi
 stored cursor (a change means: rescan from UID 1 and let ingest deduplicate; nothing is
 wiped), lists the UIDs above the cursor, reads their RFC822.SIZE in batches of 200, and
 fetches, parses and stores them batch by batch. Each batch's cursor advance commits in the
-same transaction as its messages. Oversized mail (headers kept) and mail that cannot be
-parsed or stored go to quarantine with a reason, and the cursor moves past them. After a
-batch is committed, the optional after-commit action (`\\Seen` or a move) runs.
+same transaction as its messages. A pass with more than `inline_limit` new mails (a first
+sync, a catch-up) reads them with the headers-only `triage` and leaves the full parse to the
+channel's `Completer` (`on_deferred` wakes it); a few new mails are parsed in full before
+they are stored, so they reach agents and triggers whole at once. Oversized mail (headers
+kept) and mail that cannot be parsed or stored go to quarantine with a reason, and the cursor
+moves past them. After a batch is committed, the optional after-commit action (`\\Seen` or a
+move) runs.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from channels.email import pool
 from channels.email.imap import cursor
 from channels.email.imap.client import BATCH, ImapSession
 from channels.email.imap.cursor import Cursor
@@ -34,7 +39,8 @@ from hub.clock import Clock, utcnow
 from hub.inbox import Inbox
 from hub.ingest import TRANSIENT
 from hub.models import InboundMessage, IngestResult
-from hub.store import schema
+from hub.prepare import IngestLimits, Prepared, prepare
+from hub.store.blobs import BlobBatch, BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +50,19 @@ class Parse(Protocol):
     cannot read. Must pickle (a module-level function or a `functools.partial` of one) to run
     in worker processes."""
 
-    def __call__(self, raw: bytes, mailbox: str, /, *, received_at: datetime | None = None) -> InboundMessage:
+    def __call__(
+        self, raw: bytes, mailbox: str | None, /, *, received_at: datetime | None = None
+    ) -> InboundMessage:
         """Parse one mail."""
 
 
 Divert = Callable[[InboundMessage], Awaitable[bool]]
-"""Takes a parsed mail that is not for the inbox (a bounce about our mail); True if it did."""
+"""Is offered every mail before it is stored and takes the ones not for the inbox (a bounce
+about our mail); True if it did. Reports and fax-to-mail come with their attachments; other
+mail without (they are already in the blob store)."""
 
 MAX_FETCH_BYTES = 16 * 1024 * 1024
-PARSE_JOBS = 4
+INLINE_LIMIT = 50
 
 
 class AfterCommit(enum.StrEnum):
@@ -72,6 +82,7 @@ class MailboxSettings:
     max_message_bytes: int = 35 * 1024 * 1024
     after_commit: AfterCommit = AfterCommit.NOTHING
     move_to: str | None = None
+    inline_limit: int = INLINE_LIMIT
 
 
 @dataclass(slots=True)
@@ -92,7 +103,17 @@ class _Fetched:
     received_at: datetime | None = None
 
 
-_ParsedBatch = tuple[list[tuple[int, InboundMessage]], list[tuple["_Fetched", str]]]
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A fetched mail ready to store (its blobs written), and the whole message, attachments
+    included, where the channel may divert it (reports, fax-to-mail) instead of storing it."""
+
+    uid: int
+    prepared: Prepared
+    whole: InboundMessage | None = None
+
+
+_ReadBatch = tuple[list[_Read], list[tuple[_Fetched, str]]]
 
 
 class MailboxSync:
@@ -106,6 +127,8 @@ class MailboxSync:
         clock: Clock = utcnow,
         divert: Divert | None = None,
         executor: Executor | None = None,
+        triage: Parse | None = None,
+        on_deferred: Callable[[], None] | None = None,
     ) -> None:
         self.inbox = inbox
         self.settings = settings
@@ -113,6 +136,8 @@ class MailboxSync:
         self.clock = clock
         self.divert = divert
         self.executor = executor
+        self.triage = triage
+        self.on_deferred = on_deferred
 
     async def run_once(self, session: ImapSession) -> PassResult:
         """One pass: store everything above the cursor; return what happened."""
@@ -140,15 +165,20 @@ class MailboxSync:
         if not chunks:
             return result
         uidvalidity = position.uidvalidity
-        fetching, parsing = self._read_ahead(session, uidvalidity, chunks[0], result)
+        defer = self.triage is not None and len(uids) > s.inline_limit
+        fetching, parsing = self._read_ahead(session, uidvalidity, chunks[0], result, defer)
         try:
             for index, chunk in enumerate(chunks):
                 parsed, bad = await parsing
                 current = fetching
                 if index + 1 < len(chunks):
-                    fetching, parsing = self._read_ahead(session, uidvalidity, chunks[index + 1], result)
+                    fetching, parsing = self._read_ahead(
+                        session, uidvalidity, chunks[index + 1], result, defer
+                    )
                 after = Cursor(uidvalidity, max(chunk), status.highest_modseq)
                 done = await self._process(parsed, bad, after, result)
+                if defer and self.on_deferred is not None:
+                    self.on_deferred()
                 if fetching is not current:
                     await asyncio.wait({fetching})
                 await self._after_commit(session, done)
@@ -160,13 +190,13 @@ class MailboxSync:
         return result
 
     def _read_ahead(
-        self, session: ImapSession, uidvalidity: int, uids: list[int], result: PassResult
-    ) -> tuple[asyncio.Task[list[_Fetched]], asyncio.Task[_ParsedBatch]]:
+        self, session: ImapSession, uidvalidity: int, uids: list[int], result: PassResult, defer: bool
+    ) -> tuple[asyncio.Task[list[_Fetched]], asyncio.Task[_ReadBatch]]:
         """Fetch a batch and then parse it, in the background, while the batch before is stored."""
         fetching = asyncio.create_task(self._fetch(session, uidvalidity, uids, result))
 
-        async def parse_when_fetched() -> _ParsedBatch:
-            return await self._parse(await fetching, uidvalidity)
+        async def parse_when_fetched() -> _ReadBatch:
+            return await self._parse(await fetching, uidvalidity, defer)
 
         return fetching, asyncio.create_task(parse_when_fetched())
 
@@ -200,89 +230,91 @@ class MailboxSync:
             fetched.extend(_Fetched(uid, *bodies[uid]) for uid in group if uid in bodies)
         return fetched
 
-    async def _parse(self, fetched: list[_Fetched], uidvalidity: int) -> _ParsedBatch:
-        """Parse in a thread, or spread over the worker processes."""
-        mailbox = self.settings.mailbox
-        if self.executor is None:
-            return await asyncio.to_thread(parse_batch, self.parse, mailbox, uidvalidity, fetched)
-        loop = asyncio.get_running_loop()
-        size = max(1, -(-len(fetched) // PARSE_JOBS))
-        jobs = [
-            loop.run_in_executor(
-                self.executor,
-                functools.partial(parse_batch, self.parse, mailbox, uidvalidity, fetched[i : i + size]),
-            )
-            for i in range(0, len(fetched), size)
-        ]
-        parsed: list[tuple[int, InboundMessage]] = []
+    async def _parse(self, fetched: list[_Fetched], uidvalidity: int, defer: bool) -> _ReadBatch:
+        """Read (triage or parse in full) and prepare a batch across the worker processes."""
+        parse = self.triage if defer and self.triage is not None else self.parse
+        inbox = self.inbox
+        work = functools.partial(
+            read_items, parse, inbox.blobs.root, inbox.limits, self.settings.mailbox, uidvalidity
+        )
+        raws = {item.uid: item for item in fetched}
+        read: list[_Read] = []
         bad: list[tuple[_Fetched, str]] = []
-        for job_parsed, job_bad in await asyncio.gather(*jobs):
-            parsed.extend(job_parsed)
-            bad.extend(job_bad)
-        return parsed, bad
+        blobs = inbox.blobs.batch()
+        try:
+            for outcomes, written in await pool.spread(self.executor, work, fetched):
+                blobs.absorb(written)
+                for uid, outcome in outcomes:
+                    if isinstance(outcome, str):
+                        bad.append((raws[uid], outcome))
+                    else:
+                        read.append(outcome)
+            await asyncio.to_thread(blobs.commit)
+        finally:
+            blobs.abandon()
+        return read, bad
 
     async def _process(
-        self,
-        parsed: list[tuple[int, InboundMessage]],
-        bad: list[tuple[_Fetched, str]],
-        after: Cursor,
-        result: PassResult,
+        self, read: list[_Read], bad: list[tuple[_Fetched, str]], after: Cursor, result: PassResult
     ) -> list[int]:
         """Quarantine what could not be read, divert reports, store the rest with the cursor;
         return the UIDs now stored."""
-        for item, reason in bad:
-            await self._quarantine(after.uidvalidity, item.uid, item.raw, reason)
+        for fetched, reason in bad:
+            await self._quarantine(after.uidvalidity, fetched.uid, fetched.raw, reason)
             result.quarantined += 1
         if self.divert is not None:
             kept = []
-            for uid, message in parsed:
-                if await self.divert(message):
+            for item in read:
+                if await self.divert(item.whole or item.prepared.message):
                     result.diverted += 1
                 else:
-                    kept.append((uid, message))
-            parsed = kept
-        await self._store(parsed, after, result)
-        return [uid for uid, _ in parsed]
+                    kept.append(item)
+            read = kept
+        await self._store(read, after, result)
+        return [item.uid for item in read]
 
-    async def _store(
-        self, parsed: list[tuple[int, InboundMessage]], after: Cursor, result: PassResult
-    ) -> None:
+    async def _store(self, read: list[_Read], after: Cursor, result: PassResult) -> None:
         s = self.settings
+        store = self.inbox.pipeline.store
 
         async def advance(conn: AsyncConnection, _results: list[IngestResult]) -> None:
             await cursor.save(conn, s.account, s.mailbox, after, self.clock())
 
-        messages = [m for _, m in parsed]
         try:
-            results = await self.inbox.ingest_many(messages, in_transaction=advance)
+            results = await store([item.prepared for item in read], in_transaction=advance)
         except TRANSIENT:
             raise
         except Exception:  # noqa: BLE001
-            log.warning(
-                "%s/%s: a batch of %d failed; storing one by one", s.account, s.mailbox, len(messages)
-            )
+            log.warning("%s/%s: a batch of %d failed; storing one by one", s.account, s.mailbox, len(read))
         else:
             _count(results, result)
             return
-        for index, (uid, message) in enumerate(parsed):
+        for index, item in enumerate(read):
             step = Cursor(
-                after.uidvalidity, uid if index < len(parsed) - 1 else after.last_uid, after.highest_modseq
+                after.uidvalidity, item.uid if index < len(read) - 1 else after.last_uid, after.highest_modseq
             )
 
             async def advance_one(conn: AsyncConnection, _r: list[IngestResult], step: Cursor = step) -> None:
                 await cursor.save(conn, s.account, s.mailbox, step, self.clock())
 
             try:
-                _count(await self.inbox.ingest_many([message], in_transaction=advance_one), result)
+                _count(await store([item.prepared], in_transaction=advance_one), result)
             except TRANSIENT:
                 raise
             except Exception as err:  # noqa: BLE001
                 reason = f"not storable: {type(err).__name__}: {err}".splitlines()[0]
-                await self._quarantine(after.uidvalidity, uid, message.raw or b"", reason)
+                raw = await self._raw(item.prepared)
+                await self._quarantine(after.uidvalidity, item.uid, raw, reason)
                 await cursor.store(self.inbox.db, s.account, s.mailbox, step, self.clock())
                 result.quarantined += 1
-        if not parsed:
+        if not read:
             await cursor.store(self.inbox.db, s.account, s.mailbox, after, self.clock())
+
+    async def _raw(self, prepared: Prepared) -> bytes:
+        """The raw mail a prepared message was read from (kept as a blob)."""
+        if prepared.raw_sha256 is None:
+            return b""
+        return await self.inbox.blobs.get(prepared.raw_sha256)
 
     async def _after_commit(self, session: ImapSession, uids: Sequence[int]) -> None:
         s = self.settings
@@ -308,7 +340,7 @@ class MailboxSync:
     async def _quarantine(self, uidvalidity: int, uid: int, raw: bytes, reason: str) -> None:
         s = self.settings
         ref = source_ref(s.mailbox, uidvalidity, uid)
-        if await _already_quarantined(self.inbox, s.account, ref):
+        if await quarantine.holds(self.inbox.db, s.account, ref):
             return
         log.warning("%s/%s: quarantining UID %d: %s", s.account, s.mailbox, uid, reason)
         await quarantine.record(
@@ -322,20 +354,43 @@ class MailboxSync:
         )
 
 
-def parse_batch(parse: Parse, mailbox: str, uidvalidity: int, fetched: list[_Fetched]) -> _ParsedBatch:
-    """Parse fetched mail (blocking; runs in a thread or a worker process): the messages, each
-    marked with where it lives on the server, and the mail that could not be read, with why."""
-    parsed: list[tuple[int, InboundMessage]] = []
-    bad: list[tuple[_Fetched, str]] = []
-    for item in fetched:
-        try:
-            message = parse(item.raw, mailbox, received_at=item.received_at)
-        except Exception as err:  # noqa: BLE001
-            bad.append((item, f"unparseable: {type(err).__name__}: {err}"))
-            continue
-        where = {"mailbox": mailbox, "uid": item.uid, "uidvalidity": uidvalidity}
-        parsed.append((item.uid, dataclasses.replace(message, meta={**message.meta, "imap": where})))
-    return parsed, bad
+def read_items(
+    parse: Parse,
+    blob_root: Path,
+    limits: IngestLimits,
+    mailbox: str,
+    uidvalidity: int,
+    fetched: list[_Fetched],
+) -> tuple[list[tuple[int, _Read | str]], BlobBatch]:
+    """Parse and prepare fetched mail (blocking; runs in a worker process or a thread): each
+    UID with the mail ready to store, marked with where it lives on the server, or why it
+    cannot be stored; and the blobs written, for the caller to commit."""
+    blobs = BlobStore(blob_root).batch()
+    out: list[tuple[int, _Read | str]] = []
+    try:
+        for item in fetched:
+            try:
+                message = parse(item.raw, mailbox, received_at=item.received_at)
+            except Exception as err:  # noqa: BLE001
+                out.append((item.uid, f"unparseable: {type(err).__name__}: {err}"))
+                continue
+            where = {"mailbox": mailbox, "uid": item.uid, "uidvalidity": uidvalidity}
+            message = dataclasses.replace(message, meta={**message.meta, "imap": where})
+            try:
+                prepared = prepare(blobs, limits, message)
+            except Exception as err:  # noqa: BLE001
+                out.append((item.uid, f"not storable: {type(err).__name__}: {err}".splitlines()[0]))
+                continue
+            out.append((item.uid, _Read(item.uid, prepared, message if _divertible(message) else None)))
+    except BaseException:
+        blobs.abandon()
+        raise
+    return out, blobs
+
+
+def _divertible(message: InboundMessage) -> bool:
+    """Reports and fax-to-mail: what the channel may take out of the inbox path."""
+    return bool(message.meta.get("report")) or "fax" in (message.meta.get("tags") or ())
 
 
 def source_ref(mailbox: str, uidvalidity: int, uid: int) -> str:
@@ -352,17 +407,6 @@ def parse_source_ref(ref: str) -> tuple[str, int, int] | None:
     if not mailbox or not validity.isdigit() or not rest.isdigit():
         return None
     return mailbox, int(validity), int(rest)
-
-
-async def _already_quarantined(inbox: Inbox, account: str, ref: str) -> bool:
-    q = schema.quarantine
-    async with inbox.db.read() as conn:
-        row = (
-            await conn.execute(
-                select(q.c.id).where(q.c.channel_account == account, q.c.external_id == ref).limit(1)
-            )
-        ).first()
-    return row is not None
 
 
 def _count(results: list[IngestResult], into: PassResult) -> None:

@@ -1,14 +1,12 @@
-"""Service measures for the dashboard from what the store holds: first responses and calls.
+"""Call answering for the dashboard (P1), and how durations read there.
 
-Times are wall-clock (the SLA engine's business-time reports replace them where present).
+First-response times come from the SLA report, in business time, as the SLA measures them.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, select
 
@@ -21,11 +19,8 @@ ANSWERED = (CallOutcome.ANSWERED_IN_TIME.value, CallOutcome.ANSWERED_LATE.value)
 
 @dataclass(frozen=True, slots=True)
 class Measures:
-    """First-response times and call answering over the last 30 days."""
+    """Call answering over the last 30 days."""
 
-    responded: int
-    first_response_median: timedelta | None
-    first_response_p90: timedelta | None
     calls: int
     calls_in_three_rings: int
     calls_answered: int
@@ -37,53 +32,20 @@ class Measures:
 
 
 async def collect(db: Database, now: datetime) -> Measures:
-    """Measures of conversations and calls that started in the last 30 days."""
-    m, c, calls = schema.messages, schema.conversations, schema.calls
-    since = now - WINDOW
-    first_in = (
-        select(m.c.conversation_id, func.min(m.c.created_at).label("at"))
-        .where(m.c.direction == Direction.INBOUND.value)
-        .group_by(m.c.conversation_id)
-        .subquery()
-    )
-    first_out = (
-        select(m.c.conversation_id, func.min(m.c.created_at).label("at"))
-        .where(m.c.direction == Direction.OUTBOUND.value, m.c.automatic.is_(False))
-        .group_by(m.c.conversation_id)
-        .subquery()
-    )
-    pairs = (
-        select(first_in.c.at.label("asked"), first_out.c.at.label("answered"))
-        .select_from(c)
-        .join(first_in, first_in.c.conversation_id == c.c.id)
-        .join(first_out, first_out.c.conversation_id == c.c.id)
-        .where(c.c.created_at >= since, first_out.c.at >= first_in.c.at)
-    )
+    """Inbound calls that started in the last 30 days, by outcome."""
+    calls = schema.calls
     call_counts = (
         select(calls.c.outcome, func.count())
-        .where(and_(calls.c.started_at >= since, calls.c.direction == Direction.INBOUND.value))
+        .where(and_(calls.c.started_at >= now - WINDOW, calls.c.direction == Direction.INBOUND.value))
         .group_by(calls.c.outcome)
     )
     async with db.read() as conn:
-        rows = (await conn.execute(pairs)).all()
         outcomes: dict[str, int] = dict((await conn.execute(call_counts)).all())
-    waits = sorted(_seconds(asked, answered) for asked, answered in rows)
     return Measures(
-        responded=len(waits),
-        first_response_median=timedelta(seconds=statistics.median(waits)) if waits else None,
-        first_response_p90=timedelta(seconds=_quantile(waits, 0.9)) if waits else None,
         calls=sum(count for outcome, count in outcomes.items() if outcome != CallOutcome.RINGING.value),
         calls_in_three_rings=outcomes.get(CallOutcome.ANSWERED_IN_TIME.value, 0),
         calls_answered=sum(outcomes.get(o, 0) for o in ANSWERED),
     )
-
-
-def _seconds(asked: Any, answered: Any) -> float:
-    return float((answered - asked).total_seconds())
-
-
-def _quantile(values: list[float], q: float) -> float:
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def duration(value: timedelta | None) -> str:

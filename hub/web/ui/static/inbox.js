@@ -299,19 +299,32 @@ function messageEntry(m) {
       } }, t("show_images")));
       parts.push(note);
     }
-  } else if (m.channel === "voicemail") {
+  } else if (m.channel === "voicemail" || m.attachments.some((a) => a.content_type.startsWith("audio/"))) {
     parts.push(el("div.transcript", {}, el("b", {}, `${t("transcript")}: `), m.text));
   } else {
     parts.push(el("div.text", {}, m.text));
   }
-  for (const a of m.attachments) parts.push(attachmentView(a, m.channel));
+  for (const a of m.attachments) parts.push(attachmentView(a, m.channel, faxPages(m)));
   return el(`li.entry.${m.direction}`, { dataset: { message: m.id } }, parts);
 }
 
-function attachmentView(a, channel) {
+const MAX_PREVIEW_PAGES = 12;
+
+function faxPages(m) {
+  const pages = Number(m.channel === "fax" ? m.meta?.fax?.pages : 0);
+  return Number.isInteger(pages) && pages > 0 ? Math.min(pages, MAX_PREVIEW_PAGES) : 0;
+}
+
+function attachmentView(a, channel, pageCount = 0) {
   const url = `/api/attachments/${a.id}`;
   const link = el("a.attachment", { href: url, download: a.filename }, `${a.filename} (${Math.ceil(a.size / 1024)} KB)`);
   if (a.content_type.startsWith("audio/")) return el("div.media", {}, el("audio", { controls: true, preload: "none", src: url }), link);
+  if (a.content_type.split(";")[0].trim() === "application/pdf") {
+    const sources = a.pages ?? Array.from({ length: pageCount }, (_, i) => `${url}/pages/${i + 1}.png`);
+    const pages = sources.map((page, i) => el("img", { src: page, alt: `${a.filename} ${i + 1}`, loading: "lazy" }));
+    return el("div.media.pdf", {}, el("span.badge", {}, "PDF"), " ", link,
+      pages.length ? el("div.fax-pages", { title: t("fax.pages") }, pages) : null);
+  }
   if (a.content_type.startsWith("image/") && (channel === "fax" || channel === "email" || channel === "chat")) {
     return el("div.media", {}, el("img.preview", { src: url, alt: a.filename, loading: "lazy" }), link);
   }
@@ -321,10 +334,11 @@ function attachmentView(a, channel) {
 function callEntry(call) {
   const answerSeconds = call.answered_at && call.ringing_at
     ? Math.round((Date.parse(call.answered_at) - Date.parse(call.ringing_at)) / 1000) : null;
-  return el("li.entry.call", {},
+  const outcome = call.answered_at ? call.outcome : `${call.outcome} (${t("call.unanswered")})`;
+  return el(`li.entry.call${call.answered_at ? "" : ".missed"}`, {},
     el("div.meta", {}, `${CHANNEL_ICONS.voice} ${t("call")} · ${formatTime(call.started_at)}`),
     el("div.text", {},
-      `${t("call.outcome")}: ${call.outcome}`,
+      `${t("call.outcome")}: ${outcome}`,
       call.rings_to_answer !== null ? ` · ${t("call.rings")}: ${call.rings_to_answer.toFixed(1)}` : "",
       answerSeconds !== null ? ` · ${t("call.answer")}: ${answerSeconds} s` : ""),
   );
@@ -332,27 +346,104 @@ function callEntry(call) {
 
 // ---- the composer ---------------------------------------------------------------------------
 
+// The channels to answer on and the templates, fetched once per conversation.
+async function composeOptions(id) {
+  if (state.compose?.id === id) return state.compose.data;
+  let data = { routes: [], templates: {}, max_upload_bytes: 0 };
+  try {
+    data = await api("GET", `/api/conversations/${id}/compose`);
+  } catch (err) {
+    console.warn(err);
+  }
+  state.compose = { id, data };
+  return data;
+}
+
+// What the agent chose for the reply (route and uploaded files) survives re-renders.
+function draftState(id) {
+  if (state.draft?.id !== id) state.draft = { id, route: null, files: [] };
+  return state.draft;
+}
+
+const routeKey = (r) => `${r.account}\u0000${r.to}`;
+
+function humanSize(bytes) {
+  return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
+async function uploadFile(file) {
+  const headers = { Accept: "application/json", "Content-Type": file.type || "application/octet-stream" };
+  if (pageData.csrf_token) headers["X-CSRF-Token"] = pageData.csrf_token;
+  const response = await fetch(`/api/uploads?filename=${encodeURIComponent(file.name)}`, {
+    method: "POST", headers, credentials: "same-origin", body: file,
+  });
+  const data = (response.headers.get("Content-Type") ?? "").startsWith("application/json") ? await response.json() : null;
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
 function composer(c, draft) {
   const mode = { note: false };
+  const chosen = draftState(c.id);
+  const options = { routes: [], templates: {}, max_upload_bytes: 0 };
   const text = el("textarea", { id: "composer-text", rows: 4 });
   text.value = draft;
-  const subject = c.channel === "email"
-    ? el("input", { id: "composer-subject", placeholder: t("subject"), value: c.subject ? `Re: ${c.subject}`.replace(/^Re: Re: /, "Re: ") : "" })
-    : null;
+  const subject = el("input", { id: "composer-subject", placeholder: t("subject"),
+    value: c.subject ? `Re: ${c.subject}`.replace(/^Re: Re: /, "Re: ") : "" });
   const findings = el("ul.findings", { id: "composer-findings" });
   const send = el("button.send", { type: "button", id: "send" }, t("send"));
   const reason = el("span.blocked", { id: "send-blocked" });
+  const via = el("span.via", { id: "composer-via" }, `${t("via")} ${CHANNEL_ICONS[c.channel] ?? ""} ${c.channel} (${c.channel_account})`);
+  const routeSelect = el("select", { id: "composer-route", hidden: true, title: t("composer.route") });
+  const templateSelect = el("select", { id: "composer-template", hidden: true });
+  const fileInput = el("input", { type: "file", id: "composer-files", multiple: true, hidden: true });
+  const attach = el("button.attach", { type: "button", id: "composer-attach", hidden: true,
+    onclick: () => fileInput.click() }, t("composer.attach"));
+  const fileList = el("ul.files", { id: "composer-file-list" });
   const tabs = el("div.tabs", {},
     el("button.tab.active", { type: "button", id: "tab-reply", onclick: () => setMode(false) }, t("reply")),
     el("button.tab", { type: "button", id: "tab-note", onclick: () => setMode(true) }, t("note")),
-    el("span.via", {}, `${t("via")} ${CHANNEL_ICONS[c.channel] ?? ""} ${c.channel} (${c.channel_account})`),
+    via, routeSelect, templateSelect, attach,
   );
+  const route = () => options.routes.find((r) => routeKey(r) === chosen.route) ?? null;
+  const channel = () => route()?.channel ?? c.channel;
+  function routeBody(body) {
+    const r = route();
+    if (r && !r.current) body.via = { account: r.account, to: r.to };
+    if (chosen.files.length) body.attachments = chosen.files.map((f) => f.id);
+    if (!subject.hidden) body.subject = subject.value;
+    return body;
+  }
+  function showRoute() {
+    const r = route();
+    subject.hidden = r ? !r.subject : c.channel !== "email";
+    attach.hidden = mode.note || !r?.attachments;
+    const names = options.templates[channel()] ?? [];
+    templateSelect.replaceChildren(el("option", { value: "" }, t("composer.template")),
+      ...names.map((name) => el("option", { value: name }, name.replaceAll("_", " "))));
+    templateSelect.hidden = mode.note || names.length === 0;
+    renderFiles();
+  }
+  function renderFiles() {
+    fileList.replaceChildren(...chosen.files.map((f) => el("li.file", { dataset: { upload: f.id } },
+      `${f.filename} (${humanSize(f.size)}) `,
+      el("button.remove-file", { type: "button", title: t("composer.remove_file"), onclick: () => {
+        chosen.files = chosen.files.filter((x) => x.id !== f.id);
+        renderFiles();
+        check();
+      } }, "×"))));
+    if (chosen.files.length && !mode.note && !route()?.attachments) {
+      fileList.append(el("li.finding.warning", {}, t("composer.no_attachments")));
+    }
+  }
   function setMode(note) {
     mode.note = note;
     tabs.querySelector("#tab-reply").classList.toggle("active", !note);
     tabs.querySelector("#tab-note").classList.toggle("active", note);
     send.textContent = note ? t("add_note") : t("send");
     box.classList.toggle("note-mode", note);
+    routeSelect.hidden = note || options.routes.length < 2;
+    showRoute();
     if (note) { findings.replaceChildren(); setBlocked([]); } else check();
   }
   function setBlocked(errors) {
@@ -371,18 +462,54 @@ function composer(c, draft) {
       return;
     }
     try {
-      const body = { text: text.value };
-      if (subject) body.subject = subject.value;
-      const result = await api("POST", `/api/conversations/${c.id}/check`, body);
+      const result = await api("POST", `/api/conversations/${c.id}/check`, routeBody({ text: text.value }));
       showFindings(result.findings ?? []);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 404 || err.status === 405)) state.checkAvailable = false;
+      else if (err instanceof ApiError) showFindings([{ severity: "error", rule_id: "", message: err.message }]);
     }
   }
   const checkSoon = debounce(check, 300);
   const typing = debounce(() => report("typing", c.id), 200);
   text.addEventListener("input", () => { checkSoon(); if (!mode.note) typing(); });
-  subject?.addEventListener("input", checkSoon);
+  subject.addEventListener("input", checkSoon);
+  routeSelect.addEventListener("change", () => { chosen.route = routeSelect.value; showRoute(); check(); });
+  templateSelect.addEventListener("change", async () => {
+    const name = templateSelect.value;
+    templateSelect.value = "";
+    if (!name) return;
+    try {
+      const rendered = await api("POST", `/api/conversations/${c.id}/template`, { template: name, channel: channel() });
+      const at = text.selectionStart ?? text.value.length;
+      const before = text.value.slice(0, at);
+      const gap = before && !before.endsWith("\n") ? "\n\n" : "";
+      text.value = `${before}${gap}${rendered.text.trim()}${text.value.slice(at)}`;
+      if (rendered.subject && !subject.hidden && !subject.value.trim()) subject.value = rendered.subject;
+      text.focus();
+      check();
+    } catch (err) {
+      findings.replaceChildren(el("li.finding.error", {}, err.message));
+    }
+  });
+  fileInput.addEventListener("change", async () => {
+    const files = [...fileInput.files];
+    fileInput.value = "";
+    for (const file of files) {
+      if (options.max_upload_bytes && file.size > options.max_upload_bytes) {
+        findings.replaceChildren(el("li.finding.error", {},
+          t("composer.too_large", { name: file.name, size: humanSize(options.max_upload_bytes) })));
+        continue;
+      }
+      fileList.append(el("li.file.uploading", {}, t("composer.uploading", { name: file.name })));
+      try {
+        chosen.files.push(await uploadFile(file));
+      } catch (err) {
+        findings.replaceChildren(el("li.finding.error", {}, `${file.name}: ${err.message}`));
+      }
+      renderFiles();
+    }
+    check();
+  });
   send.addEventListener("click", async () => {
     if (!text.value.trim()) return;
     send.disabled = true;
@@ -390,11 +517,11 @@ function composer(c, draft) {
       if (mode.note) {
         await api("POST", `/api/conversations/${c.id}/notes`, { text: text.value });
       } else {
-        const body = { text: text.value };
-        if (subject?.value) body.subject = subject.value;
-        await api("POST", `/api/conversations/${c.id}/reply`, body);
+        await api("POST", `/api/conversations/${c.id}/reply`, routeBody({ text: text.value }));
+        chosen.files = [];
       }
       text.value = "";
+      renderFiles();
       findings.replaceChildren(el("li.finding.ok", {}, t("composer.sent")));
       await loadConversation();
       reloadList();
@@ -405,7 +532,22 @@ function composer(c, draft) {
       if (!reason.textContent) send.disabled = false;
     }
   });
-  const box = el("div.composer", { id: "composer" }, tabs, subject, text, findings, el("div.actions", {}, reason, send));
+  const box = el("div.composer", { id: "composer" }, tabs, subject, text, fileList, fileInput, findings,
+    el("div.actions", {}, reason, send));
+  showRoute();
+  composeOptions(c.id).then((data) => {
+    Object.assign(options, data);
+    if (!options.routes.some((r) => routeKey(r) === chosen.route)) {
+      const current = options.routes.find((r) => r.current) ?? options.routes[0];
+      chosen.route = current ? routeKey(current) : null;
+    }
+    routeSelect.replaceChildren(...options.routes.map((r) => el("option", { value: routeKey(r), selected: routeKey(r) === chosen.route },
+      `${CHANNEL_ICONS[r.channel] ?? ""} ${r.channel} → ${r.to} (${r.account})`)));
+    routeSelect.hidden = mode.note || options.routes.length < 2;
+    via.hidden = !routeSelect.hidden;
+    showRoute();
+    if (text.value.trim() || chosen.files.length) checkSoon();
+  });
   if (draft) checkSoon();
   return box;
 }

@@ -1,0 +1,292 @@
+"""Requests per second and latency of the incoming-call webhook, next to a bare aiohttp handler.
+
+The benchmark starts a real hub (`python -m hub run`, SQLite) with a Twilio line whose team
+has two available agents, and, in another process, a bare aiohttp server that answers
+every POST with the same TwiML bytes the hub answers. From this process it posts signed
+incoming-call webhooks (a new CallSid each, callers drawn from a pool, so most are known
+contacts) with C concurrent connections for D seconds to each server in turn, and prints
+requests per second, p50 and p99 latency, and the server process's CPU seconds per request.
+The hub's path per request: signature check, contact lookup and storing the call on the
+caller's conversation, the team's available agents, the greeting template, TwiML.
+
+Usage: python bench/webhooks.py [--concurrency 16] [--seconds 10] [--callers 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hub import config as hub_config  # noqa: E402
+from hub.models import Availability, Role  # noqa: E402
+from hub.services import open_services  # noqa: E402
+from tests.fakes.twilio import signature  # noqa: E402
+from tests.hubproc import HubProcess  # noqa: E402
+
+ACCOUNT = "AC" + "b2" * 16
+TOKEN = "bench-auth-token"
+PUBLIC = "https://hub.example.com"
+LINE = "+442079460000"
+PATH = "/webhooks/twilio_voice/main/incoming"
+
+CONFIG = f"""
+[hub]
+data_dir = "data"
+public_url = "{PUBLIC}"
+{{store}}
+[web]
+port = 0
+
+[[channels]]
+name = "main"
+kind = "twilio_voice"
+account_sid = "{ACCOUNT}"
+auth_token = "{TOKEN}"
+devices = {{ alice = "client:alice", bob = "+441134960001" }}
+lines = [{{ number = "{LINE}", team = "Support" }}]
+"""
+
+BARE = """
+import sys
+from pathlib import Path
+from aiohttp import web
+
+body = Path(sys.argv[2]).read_bytes()
+
+async def answer(request: web.Request) -> web.Response:
+    await request.post()
+    return web.Response(body=body, content_type="text/xml", charset="utf-8")
+
+app = web.Application()
+app.router.add_post("/{tail:.*}", answer)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+@dataclass
+class Result:
+    """One server's figures."""
+
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds
+
+    def line(self) -> str:
+        """A row of the table."""
+        rps = self.rate
+        p50, p99 = percentile(self.latencies, 50), percentile(self.latencies, 99)
+        per_request = self.cpu_seconds / max(self.requests, 1) * 1000
+        return (
+            f"{self.name:<22} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {per_request:>10.2f} "
+            f"{self.requests:>8} {self.errors:>6}"
+        )
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile in milliseconds."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def prepare(folder: Path, store: str) -> Path:
+    """Write the configuration, migrate the store, add the team and its agents."""
+    path = folder / "omnihub.toml"
+    path.write_text(CONFIG.replace("{store}", store), encoding="utf-8")
+    services = await open_services(hub_config.load(path))
+    try:
+        team = await services.directory.add_team("Support", "Customer Care")
+        for name in ("alice", "bob"):
+            agent = await services.directory.add_agent(
+                name, None, Role.AGENT, availability=Availability.AVAILABLE
+            )
+            await services.directory.add_member(team.id, agent.id)
+    finally:
+        await services.close()
+    return path
+
+
+def form(caller: int) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """An incoming-call webhook's fields and headers, signed over the public URL."""
+    fields = [
+        ("AccountSid", ACCOUNT),
+        ("ApiVersion", "2010-04-01"),
+        ("CallSid", "CA" + secrets.token_hex(16)),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("From", f"+4420794{caller:05d}"),
+        ("To", LINE),
+    ]
+    headers = {"X-Twilio-Signature": signature(TOKEN, PUBLIC + PATH, fields)}
+    return fields, headers
+
+
+async def load(name: str, url: str, pid: int, concurrency: int, seconds: float, callers: int) -> Result:
+    """Post incoming calls for a while from `concurrency` connections."""
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker(seed: int) -> None:
+            nonlocal errors
+            n = seed
+            while time.monotonic() < until:
+                fields, headers = form(n % callers)
+                n += concurrency
+                started = time.monotonic()
+                async with http.post(url + PATH, data=fields, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        errors += 1
+                latencies.append(time.monotonic() - started)
+
+        cpu_before = cpu_seconds(pid)
+        began = time.monotonic()
+        until = began + seconds
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        took = time.monotonic() - began
+        cpu = cpu_seconds(pid) - cpu_before
+    return Result(name, len(latencies), errors, took, latencies, cpu)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def bench_hub(store: str, args: argparse.Namespace) -> tuple[Result, bytes]:
+    """Start a hub on a store, load it, stop it; return its figures and its TwiML."""
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = HubProcess(await prepare(Path(tmp), store))
+        url = await hub.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                fields, headers = form(0)
+                async with http.post(url + PATH, data=fields, headers=headers) as response:
+                    assert response.status == 200, await response.text()
+                    body = await response.read()
+            assert hub.proc is not None
+            await load("warm-up", url, hub.proc.pid, args.concurrency, 2, args.callers)
+            result = await load("hub", url, hub.proc.pid, args.concurrency, args.seconds, args.callers)
+        finally:
+            await hub.terminate(15)
+    return result, body
+
+
+async def bench_bare(body: bytes, args: argparse.Namespace) -> Result:
+    """Start the bare handler answering `body`, load it, stop it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "twiml.xml").write_bytes(body)
+        (folder / "bare.py").write_text(BARE, encoding="utf-8")
+        port = free_port()
+        bare = await asyncio.create_subprocess_exec(
+            sys.executable, str(folder / "bare.py"), str(port), str(folder / "twiml.xml")
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            await _wait_for(url)
+            await load("warm-up", url, bare.pid, args.concurrency, 2, args.callers)
+            return await load(
+                "bare aiohttp handler", url, bare.pid, args.concurrency, args.seconds, args.callers
+            )
+        finally:
+            bare.terminate()
+            await bare.wait()
+
+
+async def pg_store(dsn: str) -> tuple[str, str] | None:
+    """A fresh schema on the PostgreSQL server, as a [store] snippet, or None if unreachable."""
+    name = f"bench_{secrets.token_hex(4)}"
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        await conn.execute(f"CREATE SCHEMA {name}")
+        await conn.close()
+    except (OSError, asyncpg.PostgresError) as err:
+        print(f"PostgreSQL not reachable ({err}); SQLite only")
+        return None
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return name, f'[store]\nurl = "{url}"\nschema_name = "{name}"\n'
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--callers", type=int, default=200)
+    parser.add_argument(
+        "--pg", default=os.environ.get("OMNIHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    args = parser.parse_args()
+    results = []
+    sqlite, body = await bench_hub("", args)
+    sqlite.name = "hub on SQLite"
+    pg = await pg_store(args.pg)
+    if pg is not None:
+        try:
+            on_pg, _ = await bench_hub(pg[1], args)
+            on_pg.name = "hub on PostgreSQL"
+            results.append(on_pg)
+        finally:
+            conn = await asyncpg.connect(args.pg, timeout=5)
+            await conn.execute(f"DROP SCHEMA {pg[0]} CASCADE")
+            await conn.close()
+    bare = await bench_bare(body, args)
+    print(
+        f"incoming-call webhook: {args.concurrency} connections, {args.seconds:g} s each, {len(body)} bytes"
+    )
+    print(f"load: {os.getloadavg()[0]:.2f} (1-min average), {os.cpu_count()} cores")
+    header = f"{'server':<22} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10}"
+    print(f"{header} {'requests':>8} {'errors':>6}")
+    for result in (bare, sqlite, *results):
+        print(result.line())
+    for result in (sqlite, *results):
+        ratio = bare.rate / max(result.rate, 1e-9)
+        print(
+            f"{result.name}: the bare handler serves {ratio:.2f}x its requests per second (target: within 2x)"
+        )
+
+
+async def _wait_for(url: str) -> None:
+    async with aiohttp.ClientSession() as http, asyncio.timeout(15):
+        while True:
+            try:
+                async with http.get(url + "/health") as response:
+                    await response.read()
+                    return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,440 @@
+"""The call desk: what the hub does with phone calls, whatever the provider.
+
+A channel tells the desk a call arrived (`arrive`: the call is stored on the caller's
+contact and conversation, and the desk says whom to ring, for how long, with which
+greeting), where the caller went next (`ring_team`, `set_route`), and every leg's status
+callback (`leg`: stored once, timing and outcome recomputed, agents' availability
+followed). A call that ends missed or abandoned gets a callback task (P3, P6) and a
+`call.missed` event for the triggers. Agents transfer live calls (P4) and wrap them up
+with a summary note (P5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import inbox as inbox_ops
+from hub import records
+from hub.aio import OwnedTasks
+from hub.calls import legs
+from hub.calls.legs import LegUpdate
+from hub.calls.lookup import KnownCaller, RingCache, caller_lookup
+from hub.calls.recorder import CallRecorder
+from hub.calls.routing import Ringable, TeamRing, agent_department, agent_ringable, team_ring
+from hub.clock import Clock
+from hub.errors import Conflict, Invalid, NotFound
+from hub.events import EventBus, event_row, record
+from hub.inbox import Inbox
+from hub.models import Call, CallOutcome, ChannelKind, Identity
+from hub.replies import TemplateReplies
+from hub.rules import queue as rule_queue
+from hub.sla.calls_to_make import schedule_callback
+from hub.sla.rings import ANSWERED
+from hub.sla.service import SlaService
+from hub.sla.tasks import customer_zone
+from hub.store import Database, schema
+from hub.templates import Templates
+
+GREETING = "phone_greeting"
+HOLD = "phone_hold"
+GREETING_CACHE = 1000
+UNANSWERED = frozenset({CallOutcome.MISSED, CallOutcome.ABANDONED})
+
+
+@runtime_checkable
+class CallControl(Protocol):
+    """A phone channel that can move a live call (the API looks for this on the call's channel)."""
+
+    async def transfer(self, plan: TransferPlan) -> None:
+        """Announce the target to the caller, whisper to the target, and bridge once they accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """A call as it arrives: the provider's id, the caller, the line and its team."""
+
+    account: str
+    call_sid: str
+    caller: Identity
+    line: str
+    team: str
+    arrived_at: datetime
+    language: str = "en"
+    raw: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """What the caller hears and whom the call rings, for how long; `contact_id` if the caller is known."""
+
+    greeting: str
+    ring: TeamRing
+    window: timedelta
+    contact_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferPlan:
+    """A transfer the desk accepted: the live call and whom it goes to."""
+
+    call_id: int
+    account: str
+    call_sid: str
+    conversation_id: int
+    line: str
+    targets: tuple[Ringable, ...]
+    target_name: str
+    department: str | None
+    reason: str
+
+
+class CallDesk:
+    """Calls on the hub's side; one per process, owning the tasks that finish slow recordings."""
+
+    def __init__(
+        self,
+        db: Database,
+        inbox: Inbox,
+        bus: EventBus,
+        sla: SlaService,
+        templates: Templates,
+        replies: TemplateReplies,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.inbox = inbox
+        self.bus = bus
+        self.sla = sla
+        self.templates = templates
+        self.replies = replies
+        self.clock = clock
+        self.recorder = CallRecorder(inbox, bus, sla.answer_target)
+        self._rings = RingCache()
+        self._greetings: dict[tuple[str | None, ...], tuple[object, str]] = {}
+        self.tasks = OwnedTasks("call")
+
+    # Background work
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run work the desk owns until it finishes or the desk stops."""
+        return self.tasks.spawn(work, name)
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Let pending recordings finish for a while, then cancel what is left."""
+        await self.recorder.stop(grace_seconds)
+        await self.tasks.stop(grace_seconds)
+
+    # Arrival and routing
+
+    async def plan(self, call: IncomingCall) -> CallPlan:
+        """Whom the call rings, for how long, and the greeting, from reads alone (the webhook's path)."""
+        async with self.db.read() as conn:
+            known = await caller_lookup(conn, call.caller, call.account)
+            ring = self._rings.get(call.team)
+            if ring is None:
+                ring = self._rings.put(call.team, await team_ring(conn, call.team))
+        greeting = self._greeting(call, known, ring)
+        return CallPlan(greeting, ring, self.sla.answer_target(call.line).window, known.contact_id)
+
+    def record(self, call: IncomingCall, route: str = "agents", **data: Any) -> asyncio.Future[int]:
+        """Store the call on the caller's conversation soon (batched); the future gives its id."""
+        return self.recorder.submit(call, route, **data)
+
+    async def arrive(self, call: IncomingCall) -> tuple[CallPlan, int]:
+        """Plan the call and wait until it is stored (for callers that need its id at once)."""
+        plan = await self.plan(call)
+        return plan, await self.record(call)
+
+    def _greeting(self, call: IncomingCall, known: KnownCaller, ring: TeamRing) -> str:
+        zone = _zone(known.timezone, call.caller.address, self.replies.calendar_zone())
+        key = (call.language, str(zone), known.name, known.agent, ring.name, ring.department)
+        source = self._greeting_source(call.language)
+        cached = self._greetings.get(key)
+        if cached is not None and source is not None and cached[0] is source:
+            return cached[1]
+        ctx = self.replies.base_context(
+            call.language, zone, customer=known.name, team=ring.name, department=ring.department,
+            agent=known.agent,
+        )  # fmt: skip
+        text = self.templates.render(ChannelKind.VOICE, GREETING, call.language, "txt", ctx, tz=zone).text
+        text = text.strip()
+        if source is not None:
+            if len(self._greetings) >= GREETING_CACHE:
+                self._greetings.clear()
+            self._greetings[key] = (source, text)
+        return text
+
+    def _greeting_source(self, lang: str) -> object | None:
+        """The greeting template as Jinja has it now: a new object once its file changed (auto-reload)."""
+        try:
+            found = self.templates.find(ChannelKind.VOICE, GREETING, lang, "txt")
+            return self.templates.environment.get_template(found.path)
+        except Exception:  # noqa: BLE001 - the render that follows reports the template's error
+            return None
+
+    async def _render(self, conn: AsyncConnection, conversation_id: int, name: str, lang: str) -> str:
+        ctx, _, zone = await self.replies.context(conn, conversation_id, lang, None)
+        return self.templates.render(ChannelKind.VOICE, name, lang, "txt", ctx, tz=zone).text.strip()
+
+    async def hold_message(self, account: str, call_sid: str, lang: str) -> str:
+        """The hold announcement (P3) for a caller in the queue."""
+        await self.recorder.wait(account, call_sid)
+        async with self.db.read() as conn:
+            call = await _call(conn, account, call_sid)
+            return await self._render(conn, call.conversation_id, HOLD, lang)
+
+    async def route_of(self, account: str, call_sid: str) -> str | None:
+        """Where an unanswered caller went last."""
+        await self.recorder.wait(account, call_sid)
+        async with self.db.read() as conn:
+            route: str | None = (await _call(conn, account, call_sid)).route
+            return route
+
+    async def ring_team(self, account: str, call_sid: str, team: str) -> TeamRing:
+        """Move an unanswered call on to another team; return whom to ring."""
+        await self.recorder.wait(account, call_sid)
+        async with self.db.write() as conn:
+            call = await _call(conn, account, call_sid)
+            ring = await team_ring(conn, team)
+            await conn.execute(
+                update(schema.calls)
+                .where(schema.calls.c.id == call.id)
+                .values(route="team", team_id=ring.team_id)
+            )
+            events = [event_row("call.fallback", self.clock(), call.conversation_id, None, to=f"team:{team}")]
+            await record(conn, events)
+        self.bus.publish(events)
+        return ring
+
+    async def set_route(self, account: str, call_sid: str, route: str, **data: Any) -> None:
+        """Record where an unanswered caller went (`queue`, `voicemail`, `callback`)."""
+        await self.recorder.wait(account, call_sid)
+        now = self.clock()
+        async with self.db.write() as conn:
+            call = await _call(conn, account, call_sid)
+            await conn.execute(update(schema.calls).where(schema.calls.c.id == call.id).values(route=route))
+            events = [event_row("call.fallback", now, call.conversation_id, None, to=route, **data)]
+            await record(conn, events)
+            if route == "callback":
+                events += await self._callback(conn, call, now, reason="the caller asked to be called back")
+        self.bus.publish(events)
+
+    # Leg events
+
+    async def leg(self, leg: LegUpdate) -> legs.LegResult:
+        """Store one status callback once and recompute its call; unknown calls are only recorded."""
+        await self.recorder.wait(leg.account, leg.parent_sid or leg.call_sid)
+        now = self.clock()
+        async with self.db.write() as conn:
+            stored, call = await legs.store(conn, leg, now)
+            if call is None:
+                events = [
+                    event_row(
+                        "call.unknown_callback", now, None, None, account=leg.account, call_sid=leg.call_sid,
+                        parent_sid=leg.parent_sid, status=leg.status, duplicate=not stored,
+                    )
+                ]  # fmt: skip
+                await record(conn, events)
+                return legs.LegResult(stored, None, events=tuple(events))
+            if not stored:
+                return legs.LegResult(False, call.id)
+            target = self.sla.answer_target(call.line or "")
+            duration = leg.duration_seconds if leg.parent_sid is None else None
+            _, outcome, ended_now = await legs.recompute(conn, call, target, now, duration)
+            events = await legs.follow_agent(conn, leg, call, now)
+            if events:
+                self._rings.clear()
+            if leg.status in ANSWERED and leg.agent is not None:
+                events += await self._take(conn, call, leg.agent, now)
+            if ended_now:
+                events += await self._ended(conn, call, outcome, now)
+        self.bus.publish(events)
+        return legs.LegResult(True, call.id, ended_now, tuple(events))
+
+    async def _take(
+        self, conn: AsyncConnection, call: Any, username: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The answering agent gets the conversation (and the round-robin turn)."""
+        a, tm, t = schema.agents, schema.team_members, schema.teams
+        agent_id = (await conn.execute(select(a.c.id).where(a.c.username == username))).scalar()
+        conv = (
+            await conn.execute(
+                select(schema.conversations.c.assignee_id).where(
+                    schema.conversations.c.id == call.conversation_id
+                )
+            )
+        ).scalar()
+        if agent_id is None or conv == agent_id:
+            return []
+        if call.team_id is not None:
+            seq = (await conn.execute(select(t.c.assign_seq).where(t.c.id == call.team_id))).scalar_one()
+            await conn.execute(update(t).where(t.c.id == call.team_id).values(assign_seq=seq + 1))
+            await conn.execute(
+                update(tm)
+                .where(tm.c.team_id == call.team_id, tm.c.agent_id == agent_id)
+                .values(last_assigned_seq=seq + 1)
+            )
+        events = await inbox_ops.set_assignee(
+            conn, call.conversation_id, agent_id, None, now, call_id=call.id
+        )
+        await rule_queue.enqueue(conn, events, now)
+        return events
+
+    async def _ended(
+        self, conn: AsyncConnection, call: Any, outcome: CallOutcome, now: datetime
+    ) -> list[dict[str, Any]]:
+        events = [
+            event_row("call.ended", now, call.conversation_id, None, call_id=call.id, outcome=outcome.value)
+        ]
+        if outcome in UNANSWERED and call.route != "callback":
+            missed = event_row(
+                "call.missed", now, call.conversation_id, None, call_id=call.id, outcome=outcome.value
+            )
+            events.append(missed)
+            await rule_queue.enqueue(conn, [missed], now)
+            await record(conn, events)
+            return events + await self._callback(conn, call, now, reason=f"{outcome.value} call")
+        await record(conn, events)
+        return events
+
+    async def _callback(
+        self, conn: AsyncConnection, call: Any, now: datetime, reason: str
+    ) -> list[dict[str, Any]]:
+        book = self.sla.book
+        if book is None:
+            events = [
+                event_row(
+                    "call.callback_not_scheduled", now, call.conversation_id, None, call_id=call.id,
+                    reason="no SLA rules are loaded",
+                )
+            ]  # fmt: skip
+            await record(conn, events)
+            return events
+        return await schedule_callback(
+            conn, book, call.conversation_id, key=f"call:{call.id}", requested_at=call.started_at, now=now,
+            points=[f"{reason} on {call.line}"], reason=reason,
+        )  # fmt: skip
+
+    # Transfer and wrap-up
+
+    async def plan_transfer(
+        self, call_id: int, *, agent_id: int | None, team: str | None, reason: str, by: int
+    ) -> TransferPlan:
+        """Check a transfer of a live call (P4); Conflict naming why when the target cannot take it."""
+        if (agent_id is None) == (team is None):
+            raise Invalid("name either an agent or a team to transfer to", "agent_id")
+        async with self.db.read() as conn:
+            call = await _call_by_id(conn, call_id)
+            if call.ended_at is not None:
+                raise Conflict(f"call {call_id} has ended")
+            if call.answered_at is None:
+                raise Conflict(f"call {call_id} is not answered yet: nobody holds it to transfer")
+            if agent_id is not None:
+                found = await agent_ringable(conn, agent_id)
+                if found is None:
+                    raise NotFound(f"agent {agent_id} does not exist")
+                target, why = found
+                if why is not None:
+                    raise Conflict(f"cannot transfer: {why}")
+                if target.agent_id == call.answered_by:
+                    raise Conflict("cannot transfer a call to the agent who holds it")
+                targets: tuple[Ringable, ...] = (target,)
+                name, department = target.display_name, await agent_department(conn, target.agent_id)
+            else:
+                assert team is not None
+                ring = await team_ring(conn, team)
+                if ring.team_id is None:
+                    raise NotFound(f"team {team!r} does not exist")
+                targets = tuple(r for r in ring.agents if r.agent_id != call.answered_by)
+                if not targets:
+                    raise Conflict(f"cannot transfer: nobody in {team} is available")
+                name, department = ring.name, ring.department
+        return TransferPlan(
+            call.id, call.channel_account, call.external_id, call.conversation_id, call.line or "", targets,
+            name, department,
+            reason,
+        )  # fmt: skip
+
+    async def get(self, call_id: int) -> Call:
+        """One call with its timing, outcome and wrap-up; NotFound if there is none."""
+        async with self.db.read() as conn:
+            return records.call((await _call_by_id(conn, call_id))._mapping)
+
+    async def caller_of(self, call_id: int) -> str:
+        """Who is calling on a call, as the whisper announces them (kept out of URLs)."""
+        c, m = schema.calls, schema.messages
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(m.c.sender)
+                .join(c, (c.c.channel_account == m.c.channel_account) & (c.c.external_id == m.c.external_id))
+                .where(c.c.id == call_id)
+            )
+            return found.scalar() or "an unknown caller"
+
+    async def transferred(self, plan: TransferPlan, by: int) -> None:
+        """Record that a transfer was handed to the provider."""
+        now = self.clock()
+        events = [
+            event_row(
+                "call.transferred", now, plan.conversation_id, by, call_id=plan.call_id, to=plan.target_name,
+                agents=[t.agent_id for t in plan.targets], reason=plan.reason,
+            )
+        ]  # fmt: skip
+        async with self.db.write() as conn:
+            await record(conn, events)
+        self.bus.publish(events)
+
+    async def wrap_up(self, call_id: int, agent_id: int, summary: str) -> int:
+        """Close a call with its summary (P5), which becomes a note in the conversation; return its id."""
+        if not summary.strip():
+            raise Invalid("a call cannot be wrapped up without a summary note (P5)", "summary")
+        now = self.clock()
+        async with self.db.write() as conn:
+            call = await _call_by_id(conn, call_id)
+            if call.wrapped_up_at is not None:
+                raise Conflict(f"call {call_id} is already wrapped up")
+            note_id, events = await inbox_ops.insert_note(
+                conn, call.conversation_id, agent_id, f"Call summary: {summary.strip()}", now
+            )
+            await conn.execute(
+                update(schema.calls)
+                .where(schema.calls.c.id == call_id)
+                .values(wrapped_up_at=now, summary_note_id=note_id)
+            )
+            wrapped = event_row(
+                "call.wrapped_up", now, call.conversation_id, agent_id, call_id=call_id, note_id=note_id
+            )
+            await record(conn, [wrapped])
+        self.bus.publish([*events, wrapped])
+        return note_id
+
+
+@functools.lru_cache(maxsize=4096)
+def _zone(timezone: str | None, phone: str, fallback: ZoneInfo) -> ZoneInfo:
+    return customer_zone(timezone, phone, fallback)
+
+
+async def _call_by_id(conn: AsyncConnection, call_id: int) -> Any:
+    call = (await conn.execute(select(schema.calls).where(schema.calls.c.id == call_id))).first()
+    if call is None:
+        raise NotFound(f"call {call_id} does not exist")
+    return call
+
+
+async def _call(conn: AsyncConnection, account: str, call_sid: str) -> Any:
+    c = schema.calls
+    call = (
+        await conn.execute(select(c).where(c.c.channel_account == account, c.c.external_id == call_sid))
+    ).first()
+    if call is None:
+        raise NotFound(f"no call {call_sid} on {account}")
+    return call

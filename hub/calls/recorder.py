@@ -1,0 +1,230 @@
+"""Storing arriving calls in batches, after the caller already has their answer.
+
+The incoming-call webhook answers from reads alone; the call itself (an inbound message on
+the caller's conversation, and its `calls` row) is written here, many calls per transaction.
+Leg events that reached the store before their call (another process, a crash) are adopted
+when the call is written. `wait` lets later work on a call wait until it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.aio import cancel_and_wait
+from hub.calls import legs
+from hub.events import EventBus, event_row, record
+from hub.inbox import Inbox
+from hub.ingest import TRANSIENT
+from hub.models import CallOutcome, ChannelKind, Direction, InboundMessage, IngestResult
+from hub.sla.rings import AnswerTarget
+from hub.store import schema
+from hub.store.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 200
+MAX_QUEUE = 10_000
+ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class Arrival:
+    """A call to store, where the caller went, and who waits for it."""
+
+    call: Any
+    route: str
+    data: dict[str, Any]
+    done: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class CallRecorder:
+    """One background task that writes arriving calls in batches."""
+
+    def __init__(self, inbox: Inbox, bus: EventBus, target: Callable[[str], AnswerTarget]) -> None:
+        self.inbox = inbox
+        self.bus = bus
+        self.target = target
+        self._queue: asyncio.Queue[Arrival] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: dict[tuple[str, str], Arrival] = {}
+
+    def submit(self, call: Any, route: str, **data: Any) -> asyncio.Future[int]:
+        """Queue a call for storing; the future gives its id. Raise asyncio.QueueFull under overload."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(MAX_QUEUE)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="call-recorder")
+        arrival = Arrival(call, route, data)
+        self._queue.put_nowait(arrival)
+        self._pending[(call.account, call.call_sid)] = arrival
+        return arrival.done
+
+    async def wait(self, account: str, call_sid: str) -> None:
+        """Return once the call is stored, if it is waiting to be."""
+        arrival = self._pending.get((account, call_sid))
+        if arrival is not None:
+            await asyncio.shield(arrival.done)
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Store what is queued (for a while), then stop the task."""
+        queue = self._queue
+        if queue is not None and self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_seconds):
+                    await queue.join()
+            if queue.qsize():
+                log.error("stopping with %d calls not stored", queue.qsize())
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._store_all(batch)
+            finally:
+                for arrival in batch:
+                    self._pending.pop((arrival.call.account, arrival.call.call_sid), None)
+                    queue.task_done()
+
+    async def _store_all(self, batch: list[Arrival]) -> None:
+        """Store a batch; if it fails, store its calls one by one so one bad call loses no other."""
+        try:
+            await self._store(batch)
+        except Exception:
+            if len(batch) == 1:
+                log.exception("call %s could not be stored", batch[0].call.call_sid)
+                fail(batch[0])
+                return
+            log.warning("a batch of %d calls failed; storing them one by one", len(batch), exc_info=True)
+            for arrival in batch:
+                try:
+                    await self._store([arrival])
+                except Exception:
+                    log.exception("call %s could not be stored", arrival.call.call_sid)
+                    fail(arrival)
+
+    async def _store(self, batch: list[Arrival]) -> None:
+        messages = [_message(a.call) for a in batch]
+        stored: list[tuple[int, list[dict[str, Any]]]] = []
+
+        async def calls(conn: AsyncConnection, results: list[IngestResult]) -> None:
+            stored.clear()
+            teams = await _team_ids(conn, {a.call.team for a in batch})
+            for arrival, result in zip(batch, results, strict=True):
+                call_id, events, adopted = await _insert_call(
+                    conn, arrival, result, teams.get(arrival.call.team)
+                )
+                if adopted:
+                    call = (
+                        await conn.execute(select(schema.calls).where(schema.calls.c.id == call_id))
+                    ).one()
+                    now = self.inbox.clock()
+                    await legs.recompute(conn, call, self.target(arrival.call.line), now, None)
+                stored.append((call_id, events))
+
+        for attempt in range(ATTEMPTS):
+            try:
+                await self.inbox.ingest_many(messages, in_transaction=calls)
+                break
+            except TRANSIENT:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        for arrival, (call_id, events) in zip(batch, stored, strict=True):
+            self.bus.publish(events)
+            if not arrival.done.done():
+                arrival.done.set_result(call_id)
+
+
+def fail(arrival: Arrival) -> None:
+    """Fail whoever waits for a call that could not be stored."""
+    if not arrival.done.done():
+        arrival.done.set_exception(RuntimeError(f"call {arrival.call.call_sid} could not be stored"))
+        arrival.done.exception()
+
+
+def _message(call: Any) -> InboundMessage:
+    return InboundMessage(
+        channel=ChannelKind.VOICE,
+        channel_account=call.account,
+        external_id=call.call_sid,
+        sender=call.caller,
+        text=f"Phone call from {call.caller.address} to {call.line}",
+        received_at=call.arrived_at,
+        raw=call.raw,
+        language=call.language,
+        meta={"line": call.line, "call": True},
+    )
+
+
+async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+    t = schema.teams
+    rows = await conn.execute(select(t.c.name, t.c.id).where(t.c.name.in_(sorted(names))))
+    return {r.name: r.id for r in rows}
+
+
+async def _insert_call(
+    conn: AsyncConnection, arrival: Arrival, result: IngestResult, team_id: int | None
+) -> tuple[int, list[dict[str, Any]], bool]:
+    """Insert the call row; return its id, the events recorded, and whether it adopted earlier legs."""
+    call = arrival.call
+    c, conv, lg = schema.calls, schema.conversations, schema.call_legs
+    await conn.execute(
+        insert_ignore(conn, c),
+        {
+            "conversation_id": result.conversation_id, "contact_id": result.contact_id,
+            "channel_account": call.account, "external_id": call.call_sid,
+            "direction": Direction.INBOUND.value, "started_at": call.arrived_at,
+            "outcome": CallOutcome.RINGING.value, "line": call.line, "team_id": team_id,
+            "route": arrival.route,
+        },
+    )  # fmt: skip
+    call_id = int(
+        (
+            await conn.execute(
+                select(c.c.id).where(c.c.channel_account == call.account, c.c.external_id == call.call_sid)
+            )
+        ).scalar_one()
+    )
+    if team_id is not None:
+        await conn.execute(
+            update(conv)
+            .where(conv.c.id == result.conversation_id, conv.c.team_id.is_(None))
+            .values(team_id=team_id)
+        )
+    adopted = await conn.execute(
+        update(lg)
+        .where(
+            lg.c.channel_account == call.account,
+            lg.c.call_id.is_(None),
+            or_(lg.c.call_sid == call.call_sid, lg.c.parent_sid == call.call_sid),
+        )
+        .values(call_id=call_id)
+    )
+    events: list[dict[str, Any]] = []
+    if arrival.route != "agents" and not result.duplicate:
+        events.append(
+            event_row(
+                "call.fallback",
+                call.arrived_at,
+                result.conversation_id,
+                None,
+                to=arrival.route,
+                **arrival.data,
+            )
+        )
+        await record(conn, events)
+    return call_id, events, bool(adopted.rowcount)

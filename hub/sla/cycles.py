@@ -1,0 +1,138 @@
+"""A conversation's SLA cycles as stored in `sla_cycles`: pure functions of its history and policy.
+
+Each metric's cycles come from `deadlines`; each reply-time promise (E1, L8) is one more
+cycle, `promise`, kept by the first human reply after it and broken at its due time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from hub.sla.calendar import BusinessCalendar, micros
+from hub.sla.deadlines import Metric, StepKind, deadlines
+from hub.sla.history import History
+from hub.sla.policy import Policy, PolicyBook
+
+PROMISE = "promise"
+METRICS = {m: m.value for m in Metric}
+
+
+class Cycle(NamedTuple):
+    """One computed cycle, as stored in `sla_cycles`."""
+
+    conversation_id: int
+    metric: str
+    seq: int
+    policy: str
+    team_id: int | None
+    assignee_id: int | None
+    started_at: datetime
+    due_at: datetime | None
+    warn_at: datetime | None
+    fulfilled_at: datetime | None
+    breached_at: datetime | None
+    paused: bool
+    business_seconds: int | None
+
+    @property
+    def key(self) -> tuple[int, str, int]:
+        """The cycle's primary key."""
+        return (self.conversation_id, self.metric, self.seq)
+
+    def moments(self, now: datetime) -> dict[str, datetime]:
+        """The events this cycle has earned by `now`, with when each happened."""
+        out = {}
+        if (
+            self.warn_at
+            and self.warn_at <= now
+            and (self.fulfilled_at is None or self.fulfilled_at > self.warn_at)
+        ):
+            out["warning"] = self.warn_at
+        if self.breached_at and self.breached_at <= now:
+            out["breached"] = self.breached_at
+        if self.fulfilled_at and self.fulfilled_at <= now:
+            out["fulfilled"] = self.fulfilled_at
+        return out
+
+    def next_moment(self, now: datetime) -> datetime | None:
+        """The next instant at which this cycle will earn an event."""
+        if self.fulfilled_at is not None or self.paused:
+            return None
+        later = [t for t in (self.warn_at, self.due_at) if t is not None and t > now]
+        return min(later, default=None)
+
+
+def compute(h: History, book: PolicyBook, now: datetime) -> tuple[Policy | None, list[Cycle]]:
+    """Every cycle of one conversation under the policy its facts select now."""
+    policy = book.select(h.facts)
+    return policy, compute_under(h, policy, book, now)
+
+
+def compute_under(h: History, policy: Policy | None, book: PolicyBook, now: datetime) -> list[Cycle]:
+    """Every cycle of one conversation under a given policy (None: only its promises)."""
+    cycles: list[Cycle] = []
+    cid, team, assignee = h.conversation_id, h.team_id, h.assignee_id
+    calendar = policy.calendar if policy else book.default_calendar
+    if policy is not None:
+        seqs: dict[str, int] = {}
+        for d in deadlines(h.steps, policy.targets, calendar, now):
+            metric = METRICS[d.metric]
+            seq = seqs[metric] = seqs.get(metric, -1) + 1
+            cycles.append(
+                Cycle(
+                    cid,
+                    metric,
+                    seq,
+                    policy.name,
+                    team,
+                    assignee,
+                    d.started_at,
+                    d.due_at,
+                    d.warn_at,
+                    d.fulfilled_at,
+                    d.breached_at,
+                    d.paused,
+                    _business_seconds(calendar, d.started_at, d.fulfilled_at),
+                )
+            )
+    if h.promises:
+        cycles.extend(_promises(h, policy, calendar, now))
+    return cycles
+
+
+def _promises(h: History, policy: Policy | None, calendar: BusinessCalendar, now: datetime) -> list[Cycle]:
+    warn_before = policy.targets.warn_before if policy else timedelta()
+    replies = [s.at for s in h.steps if s.kind is StepKind.REPLY]
+    out = []
+    for seq, promise in enumerate(sorted(h.promises, key=lambda p: p.at)):
+        kept = next((at for at in replies if at > promise.at), None)
+        breached = (
+            promise.due_at
+            if promise.due_at < (kept or now) or (kept is None and promise.due_at == now)
+            else None
+        )
+        out.append(
+            Cycle(
+                h.conversation_id,
+                PROMISE,
+                seq,
+                policy.name if policy else "",
+                h.team_id,
+                h.assignee_id,
+                promise.at,
+                promise.due_at,
+                promise.due_at - warn_before if warn_before else None,
+                kept,
+                breached,
+                False,
+                _business_seconds(calendar, promise.at, kept),
+            )
+        )
+    return out
+
+
+def _business_seconds(calendar: BusinessCalendar, start: datetime, end: datetime | None) -> int | None:
+    if end is None:
+        return None
+    return calendar.business_micros(micros(start), micros(end)) // 1_000_000

@@ -1,0 +1,143 @@
+"""Whether a conversation's stored SLA state is still what recomputing it would write.
+
+A conversation's cycles, due times and wake-ups are a pure function of its history, the
+policy its facts select (with that policy's calendar), a few book-wide settings, and `now`.
+Each recomputation stores a digest of everything but `now` in `sla_inputs`, with the span of
+`now` over which the result holds: from the time it was computed until the first warning,
+deadline or fulfilment after it (the only instants at which a breach, an earned event or the
+next wake-up can change). A conversation whose digest matches and whose span covers `now` is
+skipped. Bump `ALGORITHM` whenever what is computed from the same inputs changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.sla.calendar import BusinessCalendar, micros
+from hub.sla.deadlines import StepKind
+from hub.sla.history import History
+from hub.sla.policy import Policy, PolicyBook
+from hub.store import bulk, schema
+
+ALGORITHM = "1"
+HOLIDAYS_VERSION = metadata.version("holidays")
+KINDS = {StepKind.INBOUND: "i", StepKind.REPLY: "r", StepKind.AUTO_REPLY: "a", StepKind.STATUS: "s"}
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What `sla_inputs` holds for one conversation."""
+
+    digest: str
+    computed_at: datetime
+    recheck_at: datetime | None
+
+
+class PolicyKeys:
+    """Fingerprints of one book's policies: what of a policy and the book a computation uses."""
+
+    def __init__(self, book: PolicyBook) -> None:
+        self.book = book
+        timers = book.timers
+        self._shared = repr((ALGORITHM, timers.confirm_receipt_after, timers.follow_up_after))
+        self._keys: dict[str | None, str] = {}
+
+    def key(self, policy: Policy | None) -> str:
+        """The fingerprint of computing under `policy` (None: no policy matched)."""
+        name = None if policy is None else policy.name
+        found = self._keys.get(name)
+        if found is None:
+            if policy is None:
+                found = repr((self._shared, calendar_key(self.book.default_calendar)))
+            else:
+                t = policy.targets
+                found = repr(
+                    (
+                        self._shared,
+                        policy.name,
+                        calendar_key(policy.calendar),
+                        t.first_response,
+                        t.next_response,
+                        t.periodic_update,
+                        t.resolution,
+                        sorted(t.pause_statuses),
+                        t.warn_before,
+                        t.human_only,
+                    )
+                )
+            self._keys[name] = found
+        return found
+
+
+def calendar_key(calendar: BusinessCalendar) -> str:
+    """Everything that decides a calendar's business time, as text."""
+    holidays: Any = calendar.holidays_from
+    if holidays is None and calendar.public_holiday is not None:
+        holidays = repr(calendar.public_holiday)  # an opaque function: valid for this process only
+    return repr(
+        (
+            calendar.timezone.key,
+            calendar.weekly,
+            sorted(calendar.closed),
+            sorted(calendar.extra_working.items()),
+            holidays,
+            HOLIDAYS_VERSION,
+        )
+    )
+
+
+def digest(h: History, policy_key: str) -> str:
+    """A fingerprint of everything a recomputation of this conversation reads, except `now`."""
+    parts = [policy_key, str(h.team_id), str(h.assignee_id), h.status.value]
+    parts.extend(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}" for s in h.steps)
+    parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def recheck_at(moments: Iterable[datetime | None], now: datetime) -> datetime | None:
+    """The first of a result's moments after `now`: the end of the span over which it holds."""
+    return min((m for m in moments if m is not None and m > now), default=None)
+
+
+@bulk.statement
+def _stored_query(pg: bool) -> Select[Any]:
+    s = schema.sla_inputs
+    return select(s.c.conversation_id, s.c.digest, s.c.computed_at, s.c.recheck_at).where(
+        bulk.in_list(pg, s.c.conversation_id)
+    )
+
+
+async def unchanged(conn: AsyncConnection, digests: Mapping[int, str], now: datetime) -> set[int]:
+    """The conversations whose stored state was computed from inputs with these digests and holds at `now`."""
+    if not digests:
+        return set()
+    at = bulk.stamp_writer(conn)(now)
+    rows = await bulk.fetch(conn, _stored_query, ids=bulk.listed(conn, list(digests)))
+    return {
+        cid
+        for cid, digest, computed_at, recheck_at in rows
+        if digest == digests[cid] and computed_at <= at and (recheck_at is None or at < recheck_at)
+    }
+
+
+async def save(conn: AsyncConnection, stored: Mapping[int, Stored]) -> None:
+    """Record what these conversations' state was computed from, in the caller's transaction."""
+    rows = [
+        {"conversation_id": cid, "digest": s.digest, "computed_at": s.computed_at, "recheck_at": s.recheck_at}
+        for cid, s in stored.items()
+    ]
+    await bulk.insert(
+        conn,
+        schema.sla_inputs,
+        rows,
+        on_conflict=["conversation_id"],
+        update=["digest", "computed_at", "recheck_at"],
+    )

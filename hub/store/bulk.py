@@ -1,0 +1,336 @@
+"""Reading and writing tens of thousands of rows per statement, on SQLite and PostgreSQL.
+
+SQLAlchemy Core compiles every statement and type-processes every parameter of every row;
+for large batches that costs more than the database does. Statements here are still built
+with Core, but compiled once per kind of database and then sent to the driver with the raw
+values the column types would store (a UTC timestamp as SQLite's text or an aware datetime,
+JSON as text), so rows written here read back through the schema exactly like rows written
+through it. Writes go out as one `executemany` on SQLite and as one statement over `unnest`
+arrays on PostgreSQL; a list of ids travels as one parameter (`json_each` on SQLite, `= ANY`
+on PostgreSQL). Everything runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Executable,
+    Table,
+    bindparam,
+    cast,
+    func,
+    select,
+    tuple_,
+)
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.schema import UTCDateTime
+
+Encoder = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A statement's SQL in the driver's parameter style, and its parameters in order."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    def params(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The positional parameters: given values, else the values built into the statement."""
+        return tuple(given[n] if n in given else self.defaults[n] for n in self.names)
+
+
+_COMPILED: dict[tuple[Any, ...], Compiled] = {}
+
+
+def _compiled(conn: AsyncConnection, key: tuple[Any, ...], build: Callable[[bool], Any]) -> Compiled:
+    """`build(on_postgresql)` compiled for the connection's kind of database, once per key."""
+    full = (conn.dialect.name, *key)
+    found = _COMPILED.get(full)
+    if found is None:
+        found = _COMPILED[full] = _compile(conn.dialect, build(is_pg(conn)))
+    return found
+
+
+def _compile(dialect: Dialect, stmt: Any) -> Compiled:
+    compiled = stmt.compile(dialect=dialect)
+    return Compiled(compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
+
+
+def statement(build: Callable[[bool], Executable]) -> Callable[[AsyncConnection], Compiled]:
+    """Compile `build(on_postgresql)` once per kind of database."""
+
+    def compiled(conn: AsyncConnection) -> Compiled:
+        return _compiled(conn, (build,), build)
+
+    return compiled
+
+
+def is_pg(conn: AsyncConnection) -> bool:
+    """Whether the connection is to PostgreSQL."""
+    return conn.dialect.name == "postgresql"
+
+
+def in_list(pg: bool, column: ColumnElement[Any], name: str = "ids") -> ColumnElement[bool]:
+    """`column` is one of the values passed as the one parameter `name` (made by `listed`)."""
+    if pg:
+        return column == func.any(cast(bindparam(name), ARRAY(column.type)))
+    return column.in_(select(func.json_each(bindparam(name)).table_valued("value").c.value))
+
+
+def listed(conn: AsyncConnection, values: Sequence[Any]) -> Any:
+    """The parameter value for an `in_list` condition."""
+    return list(values) if is_pg(conn) else json.dumps(list(values))
+
+
+async def fetch(
+    conn: AsyncConnection, query: Callable[[AsyncConnection], Compiled], **params: Any
+) -> Sequence[Any]:
+    """Every row of a compiled query, as tuples of raw driver values (see the readers below)."""
+    compiled = query(conn)
+    return (await conn.exec_driver_sql(compiled.sql, compiled.params(params))).all()
+
+
+def stamp_reader(conn: AsyncConnection) -> Callable[[Any], datetime | None]:
+    """Turns a raw timestamp value from this database into an aware UTC datetime."""
+    return _read_pg_stamp if is_pg(conn) else _read_sqlite_stamp
+
+
+def _read_sqlite_stamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _read_pg_stamp(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def json_reader(conn: AsyncConnection) -> Callable[[Any], Any]:
+    """Turns a raw JSON column value from this database into Python values."""
+    return _same if is_pg(conn) else _read_json
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _read_json(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def stamp_writer(conn: AsyncConnection) -> Encoder:
+    """Turns an aware datetime into the raw value the schema stores in this database."""
+    return _write_pg_stamp if is_pg(conn) else _write_sqlite_stamp
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return value.astimezone(UTC)
+
+
+def _write_sqlite_stamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = _aware(value)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _write_pg_stamp(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)
+
+
+def _write_json(value: Any) -> str:
+    return json.dumps(value)
+
+
+async def insert(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
+    *,
+    columns: Sequence[str] | None = None,
+    on_conflict: Sequence[str] | None = None,
+    update: Sequence[str] = (),
+) -> None:
+    """Insert rows: dicts with the same keys, or tuples of `columns`. On a conflict over the
+    `on_conflict` columns ([] for any unique constraint) update the `update` columns, or skip
+    the row when there are none."""
+    if not rows:
+        return
+    names, values = _columns(rows, columns)
+    conflict = None if on_conflict is None else (tuple(on_conflict), tuple(update))
+    compiled = _compiled(
+        conn, ("insert", table, names, conflict), lambda pg: _insert(pg, table, names, conflict)
+    )
+    await _send(conn, table, compiled, names, values)
+
+
+async def update(
+    conn: AsyncConnection,
+    table: Table,
+    keys: Sequence[str],
+    rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
+    *,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Set every other column of each row (dicts, or tuples of `columns`) where the `keys` columns match."""
+    if not rows:
+        return
+    names, values = _columns(rows, columns)
+    key = tuple(keys)
+    compiled = _compiled(conn, ("update", table, names, key), lambda pg: _update(pg, table, names, key))
+    await _send(conn, table, compiled, names, values)
+
+
+def _columns(
+    rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]], columns: Sequence[str] | None
+) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
+    if columns is None:
+        dicts: Sequence[Mapping[str, Any]] = rows  # type: ignore[assignment]
+        names = tuple(dicts[0])
+        return names, [[r[c] for r in dicts] for c in names]
+    return tuple(columns), list(zip(*rows, strict=True))
+
+
+async def set_where_null(
+    conn: AsyncConnection,
+    table: Table,
+    column: str,
+    value: Any,
+    keys: Sequence[str],
+    wanted: Sequence[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """Set `column` to `value` on the rows with these key values where it is NULL; return their keys.
+
+    One statement, so of two transactions racing on a row only one sees it flip.
+    """
+    if not wanted:
+        return []
+    key = tuple(keys)
+    compiled = _compiled(conn, ("flip", table, column, key), lambda pg: _flip(pg, table, column, key))
+    encode = _encoders(conn.dialect.name, table, (column,))[0]
+    given: dict[str, Any] = {"value": value if encode is None else encode(value)}
+    if is_pg(conn):
+        given.update({f"p_{k}": list(c) for k, c in zip(keys, zip(*wanted, strict=True), strict=True)})
+    else:
+        given["keys"] = json.dumps(wanted)
+    rows = await conn.exec_driver_sql(compiled.sql, compiled.params(given))
+    return [tuple(r) for r in rows]
+
+
+async def _send(
+    conn: AsyncConnection,
+    table: Table,
+    compiled: Compiled,
+    columns: tuple[str, ...],
+    values: list[Sequence[Any]],
+) -> None:
+    encoded = {
+        f"p_{c}": list(v) if enc is None else [enc(x) for x in v]
+        for c, v, enc in zip(columns, values, _encoders(conn.dialect.name, table, columns), strict=True)
+    }
+    if is_pg(conn):
+        await conn.exec_driver_sql(compiled.sql, compiled.params(encoded))
+    else:
+        await conn.exec_driver_sql(
+            compiled.sql, list(zip(*(encoded[n] for n in compiled.names), strict=True))
+        )
+
+
+def _names(columns: Sequence[str]) -> list[str]:
+    return [f"p_{c}" for c in columns]
+
+
+@functools.cache
+def _encoders(dialect: str, table: Table, columns: tuple[str, ...]) -> tuple[Encoder | None, ...]:
+    out: list[Encoder | None] = []
+    for name in columns:
+        kind = table.c[name].type
+        if isinstance(kind, UTCDateTime):
+            out.append(_write_pg_stamp if dialect == "postgresql" else _write_sqlite_stamp)
+        elif isinstance(kind, JSON):
+            out.append(_write_json)
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def _among(table: Table, column: str) -> ColumnElement[bool]:
+    """`column` is in its own parameter array: lets PostgreSQL find the rows by index before joining."""
+    return table.c[column] == func.any(cast(bindparam(f"p_{column}"), ARRAY(table.c[column].type)))
+
+
+def _unnest(table: Table, columns: Sequence[str]) -> Any:
+    arrays = [
+        cast(bindparam(n), ARRAY(table.c[c].type)) for n, c in zip(_names(columns), columns, strict=True)
+    ]
+    return func.unnest(*arrays).table_valued(*columns).render_derived()
+
+
+def _insert(
+    pg: bool,
+    table: Table,
+    columns: tuple[str, ...],
+    conflict: tuple[tuple[str, ...], tuple[str, ...]] | None,
+) -> Any:
+    stmt: Any
+    if pg:
+        rows = _unnest(table, columns)
+        stmt = postgresql.insert(table).from_select(columns, select(*(rows.c[c] for c in columns)))
+    else:
+        stmt = sqlite.insert(table).values(
+            {c: bindparam(n) for c, n in zip(columns, _names(columns), strict=True)}
+        )
+    if conflict is not None:
+        keys, changed = conflict
+        if changed:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={c: stmt.excluded[c] for c in changed}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys) or None)
+    return stmt
+
+
+def _update(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    changed = [c for c in columns if c not in keys]
+    if pg:
+        rows = _unnest(table, columns)
+        match = [_among(table, keys[0]), *(table.c[k] == rows.c[k] for k in keys)]
+        values = {c: rows.c[c] for c in changed}
+    else:
+        match = [table.c[k] == bindparam(f"p_{k}") for k in keys]
+        values = {c: bindparam(f"p_{c}") for c in changed}
+    return sql_update(table).where(*match).values(values)
+
+
+def _flip(pg: bool, table: Table, column: str, keys: tuple[str, ...]) -> Any:
+    key_columns = [table.c[k] for k in keys]
+    if pg:
+        rows = _unnest(table, keys)
+        match = [_among(table, keys[0]), *(table.c[k] == rows.c[k] for k in keys)]
+    else:
+        pairs = func.json_each(bindparam("keys")).table_valued("value")
+        picked = select(*(func.json_extract(pairs.c.value, f"$[{n}]") for n in range(len(keys))))
+        match = [tuple_(*key_columns).in_(picked)]
+    return (
+        sql_update(table)
+        .where(*match, table.c[column].is_(None))
+        .values({column: bindparam("value")})
+        .returning(*key_columns)
+    )

@@ -1,0 +1,159 @@
+"""Recomputation skips a conversation only when nothing it depends on changed, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from hub.services import Services
+from hub.sla.calendar import BusinessCalendar
+from hub.sla.service import SlaService
+from hub.store import schema
+from tests.conftest import FakeClock
+from tests.factories import inbound
+from tests.sla_helpers import STANDARD, WEEKDAYS, book, london, sla_events
+
+MON_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+async def computed_at(services: Services) -> dict[int, datetime]:
+    """When each conversation's SLA state was last computed."""
+    s = schema.sla_inputs
+    async with services.db.read() as conn:
+        return {r.conversation_id: r.computed_at for r in await conn.execute(select(s))}
+
+
+async def state(services: Services) -> dict[str, Any]:
+    """Everything a recomputation writes: cycles (without bookkeeping), due times and pending wake-ups."""
+    s, c, t = schema.sla_cycles, schema.conversations, schema.timers
+    async with services.db.read() as conn:
+        cycles = {
+            (r.conversation_id, r.metric, r.seq): (
+                r.policy, r.started_at, r.due_at, r.warn_at, r.fulfilled_at, r.breached_at, r.paused,
+                r.business_seconds,
+            )
+            for r in await conn.execute(select(s))
+        }  # fmt: skip
+        due = {r.id: (r.due_at, r.promise_due_at) for r in await conn.execute(select(c))}
+        timers = {
+            r.key: (r.due_at, r.status, r.payload)
+            for r in await conn.execute(select(t).where(t.c.kind != "rules.event"))
+        }
+    return {"cycles": cycles, "due": due, "timers": timers}
+
+
+async def three_conversations(services: Services, clock: FakeClock) -> list[int]:
+    clock.now = MON_9
+    ids = []
+    for n in range(3):
+        message = inbound(f"m{n}", f"c{n}@example.com", at=MON_9 + timedelta(minutes=n))
+        ids.append((await services.inbox.ingest(message)).conversation_id)
+    return ids
+
+
+async def test_an_unchanged_conversation_is_skipped_and_its_state_is_what_a_full_computation_gives(
+    services: Services, clock: FakeClock
+) -> None:
+    ids = await three_conversations(services, clock)
+    service = SlaService(services.db, services.bus, clock, book(STANDARD))
+    await service.recompute_all()
+    first = await computed_at(services)
+    assert set(first) == set(ids)
+
+    clock.advance(minutes=20)
+    await service.recompute_all()
+    assert await computed_at(services) == first
+    skipped = await state(services)
+
+    async with services.db.write() as conn:
+        await conn.execute(delete(schema.sla_inputs))
+    await service.recompute_all()
+    assert await state(services) == skipped
+    assert set((await computed_at(services)).values()) == {clock.now}
+
+
+async def test_a_changed_conversation_is_recomputed_and_the_others_are_not(
+    services: Services, clock: FakeClock
+) -> None:
+    ids = await three_conversations(services, clock)
+    service = SlaService(services.db, services.bus, clock, book(STANDARD))
+    await service.recompute_all()
+    first = await computed_at(services)
+
+    clock.advance(minutes=10)
+    await services.outbox.reply(ids[1], "Your parcel left the depot this morning.", agent_id=None)
+    await service.recompute_all()
+    now = await computed_at(services)
+    assert now[ids[1]] == clock.now
+    assert {cid: now[cid] for cid in (ids[0], ids[2])} == {cid: first[cid] for cid in (ids[0], ids[2])}
+    cycles = (await state(services))["cycles"]
+    assert cycles[(ids[1], "first_response", 0)][4] == clock.now
+    assert cycles[(ids[0], "first_response", 0)][4] is None
+
+    clock.advance(minutes=10)
+    await services.inbox.set_tags(ids[2], add=["complaint"])
+    await service.recompute_all()
+    assert (await state(services))["cycles"][(ids[2], "first_response", 0)][0] == "complaints"
+
+
+async def test_a_conversation_is_recomputed_once_a_moment_it_waits_for_has_passed(
+    services: Services, clock: FakeClock
+) -> None:
+    [cid, *_] = await three_conversations(services, clock)
+    service = SlaService(services.db, services.bus, clock, book(STANDARD))
+    await service.recompute_all()
+    clock.now = MON_9 + timedelta(minutes=44, seconds=59)
+    await service.recompute_all()
+    assert await sla_events(services) == []
+    clock.now = MON_9 + timedelta(minutes=45)
+    await service.recompute_all()
+    assert (await computed_at(services))[cid] == clock.now
+    assert await sla_events(services) == [("sla.warning", "first_response", MON_9 + timedelta(minutes=45))]
+    clock.now = MON_9 + timedelta(hours=1)
+    await service.recompute_all()
+    assert (await state(services))["cycles"][(cid, "first_response", 0)][5] == MON_9 + timedelta(hours=1)
+    assert [k for k, _, _ in await sla_events(services)][-1] == "sla.breached"
+
+
+async def test_a_rules_change_recomputes_only_conversations_whose_policy_or_calendar_changed(
+    services: Services, clock: FakeClock
+) -> None:
+    ids = await three_conversations(services, clock)
+    await services.inbox.set_tags(ids[0], add=["complaint"])
+    service = SlaService(services.db, services.bus, clock, book(STANDARD))
+    await service.recompute_all()
+    first = await computed_at(services)
+
+    clock.advance(minutes=5)
+    relaxed = {
+        **STANDARD,
+        "policies": [{**STANDARD["policies"][0], "first_response": "45m"}, STANDARD["policies"][1]],
+    }
+    service.set_book(book(relaxed))
+    await service.recompute_all()
+    now = await computed_at(services)
+    assert now[ids[0]] == clock.now
+    assert [now[ids[1]], now[ids[2]]] == [first[ids[1]], first[ids[2]]]
+    assert (await state(services))["cycles"][(ids[0], "first_response", 0)][2] == MON_9 + timedelta(
+        minutes=45
+    )
+
+    clock.advance(minutes=5)
+    closed_today = BusinessCalendar.build(
+        "default", "Europe/London", WEEKDAYS, country="GB", subdivision="ENG", closed=[date(2026, 11, 23)]
+    )
+    service.set_book(book(relaxed, {"default": closed_today}))
+    await service.recompute_all()
+    assert set((await computed_at(services)).values()) == {clock.now}
+    tuesday_10 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    assert (await state(services))["cycles"][(ids[1], "first_response", 0)][2] == tuesday_10
+
+    clock.advance(minutes=5)
+    service.set_book(book(relaxed, {"default": london()}))
+    await service.recompute_all()
+    assert set((await computed_at(services)).values()) == {clock.now}
+    assert (await state(services))["cycles"][(ids[1], "first_response", 0)][2] == MON_9 + timedelta(
+        hours=1, minutes=1
+    )

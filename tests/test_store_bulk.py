@@ -1,0 +1,137 @@
+"""Bulk statements store exactly what the schema would, and flip each flag once, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, insert, select
+
+from hub.services import Services
+from hub.store import bulk, schema
+
+AT = datetime(2026, 11, 23, 9, 0, 0, 250, tzinfo=UTC)
+BEIJING = timezone(timedelta(hours=8))
+
+
+AT_QUERY = bulk.statement(lambda _pg: select(schema.events.c.at).order_by(schema.events.c.id))
+LATER_QUERY = bulk.statement(
+    lambda _pg: (
+        select(schema.events.c.kind).where(schema.events.c.at > bindparam("at")).order_by(schema.events.c.id)
+    )
+)
+KEYS_QUERY = bulk.statement(
+    lambda pg: (
+        select(schema.timers.c.key).where(bulk.in_list(pg, schema.timers.c.id)).order_by(schema.timers.c.key)
+    )
+)
+
+
+def event(n: int, at: datetime) -> dict[str, Any]:
+    return {"kind": f"k{n}", "at": at, "conversation_id": None, "agent_id": None, "data": {"n": n, "s": "é"}}
+
+
+async def test_inserted_rows_read_back_like_rows_the_schema_writes(services: Services) -> None:
+    async with services.db.write() as conn:
+        await conn.execute(insert(schema.events), [event(1, AT)])
+        await bulk.insert(
+            conn, schema.events, [event(2, AT), event(3, AT.astimezone(BEIJING) + timedelta(hours=1))]
+        )
+    e = schema.events
+    async with services.db.read() as conn:
+        rows = (await conn.execute(select(e.c.kind, e.c.at, e.c.data).order_by(e.c.id))).all()
+        raw = await bulk.fetch(conn, AT_QUERY)
+        later = await bulk.fetch(conn, LATER_QUERY, at=bulk.stamp_writer(conn)(AT))
+    assert [tuple(r) for r in rows] == [
+        ("k1", AT, {"n": 1, "s": "é"}),
+        ("k2", AT, {"n": 2, "s": "é"}),
+        ("k3", AT + timedelta(hours=1), {"n": 3, "s": "é"}),
+    ]
+    assert raw[0][0] == raw[1][0]
+    assert [r[0] for r in later] == ["k3"]
+
+
+async def test_naive_datetimes_are_refused(services: Services) -> None:
+    naive = AT.replace(tzinfo=None)
+    with pytest.raises(ValueError, match="naive"):
+        async with services.db.write() as conn:
+            await bulk.insert(conn, schema.events, [event(1, naive)])
+
+
+async def test_upsert_update_and_fetch_by_ids(services: Services) -> None:
+    t = schema.timers
+    rows = [
+        {"kind": "k", "key": f"key{n}", "due_at": AT, "conversation_id": None, "payload": {"n": n},
+         "status": "pending", "attempts": 0, "created_at": AT}
+        for n in range(3)
+    ]  # fmt: skip
+    async with services.db.write() as conn:
+        await bulk.insert(conn, t, rows)
+        await bulk.insert(conn, t, [{**rows[0], "payload": {"n": 9}}], on_conflict=["key"])
+        await bulk.insert(
+            conn, t, [{**rows[1], "payload": {"n": 8}}], on_conflict=["key"], update=["payload"]
+        )
+        ids = {r.key: r.id for r in await conn.execute(select(t.c.id, t.c.key))}
+        await bulk.update(
+            conn, t, ["id"], [{"id": ids["key2"], "status": "cancelled", "due_at": AT + timedelta(1)}]
+        )
+        found = await bulk.fetch(conn, KEYS_QUERY, ids=bulk.listed(conn, [ids["key0"], ids["key2"]]))
+    async with services.db.read() as conn:
+        stored = {r.key: (r.payload, r.status, r.due_at) for r in await conn.execute(select(t))}
+    assert stored == {
+        "key0": ({"n": 0}, "pending", AT),
+        "key1": ({"n": 8}, "pending", AT),
+        "key2": ({"n": 2}, "cancelled", AT + timedelta(1)),
+    }
+    assert [r[0] for r in found] == ["key0", "key2"]
+
+
+async def test_a_flag_flips_once_when_two_transactions_race(services: Services, make_config: Any) -> None:
+    from hub.services import open_services
+
+    s = schema.sla_cycles
+    await _conversation(services)
+    cycles = [
+        {"conversation_id": 1, "metric": m, "seq": q, "policy": "p", "team_id": None, "assignee_id": None,
+         "started_at": AT, "due_at": None, "warn_at": None, "fulfilled_at": None, "breached_at": None,
+         "paused": False, "business_seconds": None, "digest": "d", "updated_at": AT}
+        for m in ("first_response", "resolution") for q in (0, 1)
+    ]  # fmt: skip
+    async with services.db.write() as conn:
+        await bulk.insert(conn, s, cycles)
+    keys = [(1, "first_response", 0), (1, "resolution", 1), (1, "missing", 0)]
+    other = await open_services(make_config(), clock=services.clock)
+    try:
+
+        async def flip(svc: Services) -> list[tuple[Any, ...]]:
+            async with svc.db.write() as conn:
+                return await bulk.set_where_null(
+                    conn, s, "breached_event_at", AT, ["conversation_id", "metric", "seq"], keys
+                )
+
+        first, second = await asyncio.gather(flip(services), flip(other))
+    finally:
+        await other.close()
+    assert sorted(first + second) == [(1, "first_response", 0), (1, "resolution", 1)]
+    async with services.db.read() as conn:
+        flagged = {(r.metric, r.seq): r.breached_event_at for r in await conn.execute(select(s))}
+    assert flagged == {
+        ("first_response", 0): AT,
+        ("first_response", 1): None,
+        ("resolution", 0): None,
+        ("resolution", 1): AT,
+    }
+
+
+async def _conversation(services: Services) -> None:
+    async with services.db.write() as conn:
+        await conn.execute(
+            insert(schema.contacts), {"id": 1, "name": "C", "language": "en", "created_at": AT}
+        )
+        await conn.execute(
+            insert(schema.conversations),
+            {"id": 1, "contact_id": 1, "channel": "email", "channel_account": "a", "subject": "s",
+             "status": "open", "priority": 1, "created_at": AT, "updated_at": AT},
+        )  # fmt: skip
