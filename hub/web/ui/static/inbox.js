@@ -480,6 +480,7 @@ function composer(c, draft) {
     if (!name) return;
     try {
       const rendered = await api("POST", `/api/conversations/${c.id}/template`, { template: name, channel: channel() });
+      const { text, subject, check } = chosen.view;
       const at = text.selectionStart ?? text.value.length;
       const before = text.value.slice(0, at);
       const gap = before && !before.endsWith("\n") ? "\n\n" : "";
@@ -488,7 +489,7 @@ function composer(c, draft) {
       text.focus();
       check();
     } catch (err) {
-      findings.replaceChildren(el("li.finding.error", {}, err.message));
+      chosen.view.findings.replaceChildren(el("li.finding.error", {}, err.message));
     }
   });
   fileInput.addEventListener("change", async () => {
@@ -504,11 +505,11 @@ function composer(c, draft) {
       try {
         chosen.files.push(await uploadFile(file));
       } catch (err) {
-        findings.replaceChildren(el("li.finding.error", {}, `${file.name}: ${err.message}`));
+        chosen.view.findings.replaceChildren(el("li.finding.error", {}, `${file.name}: ${err.message}`));
       }
-      renderFiles();
+      chosen.view.renderFiles();
     }
-    check();
+    chosen.view.check();
   });
   send.addEventListener("click", async () => {
     if (!text.value.trim()) return;
@@ -534,6 +535,9 @@ function composer(c, draft) {
   });
   const box = el("div.composer", { id: "composer" }, tabs, subject, text, fileList, fileInput, findings,
     el("div.actions", {}, reason, send));
+  // A live event may re-render the composer while an upload or a template request is under way;
+  // their results go to the composer on screen.
+  chosen.view = { text, subject, findings, renderFiles, check };
   showRoute();
   composeOptions(c.id).then((data) => {
     Object.assign(options, data);
