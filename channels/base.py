@@ -103,8 +103,18 @@ class ChatScriptSource(Protocol):
         """The answer to a message left outside opening hours, with the promise."""
 
 
-StatusSink = Callable[[str, str, DeliveryResult], Awaitable[bool]]
-"""`(channel account, provider id, result)`: a later delivery status; False if the id is unknown."""
+class StatusSink(Protocol):
+    """Where a channel hands a provider's later delivery status (delivered, failed, read)."""
+
+    async def __call__(
+        self, channel_account: str, provider_id: str, result: DeliveryResult, *, hold: bool = False
+    ) -> bool:
+        """Apply the status; False if no message has this provider id.
+
+        With `hold`, a status for an id not yet recorded is kept while a send on the account is
+        under way and applied once that send records the id; it then counts as known.
+        """
+        ...
 
 
 @runtime_checkable

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import Channel
-from hub import attachments, records
+from hub import attachments, early_statuses, records
 from hub.aio import backoff, cancel_and_wait
 from hub.clock import Clock, utcnow
 from hub.config import OutboxSection
@@ -236,8 +236,15 @@ class Outbox:
         self.wake.set()
         return await self.entry(outbox_id)
 
-    async def record_status(self, channel_account: str, provider_id: str, result: DeliveryResult) -> bool:
-        """Apply a later status report from a provider (delivered, failed); False if unknown."""
+    async def record_status(
+        self, channel_account: str, provider_id: str, result: DeliveryResult, *, hold: bool = False
+    ) -> bool:
+        """Apply a later status report from a provider (delivered, failed); False if unknown.
+
+        With `hold`, a report for an id no send has recorded yet is kept while a send on the
+        account is under way, and applied when that send records the id (True); providers that
+        report before their own API call has answered lose nothing.
+        """
         now = self.clock()
         o = schema.outbox
         async with self.db.write() as conn:
@@ -253,7 +260,7 @@ class Outbox:
                 .first()
             )
             if row is None:
-                return False
+                return hold and await early_statuses.hold(conn, channel_account, provider_id, result, now)
             earlier = [s.value for s in OutboundStatus if STATUS_RANK[s] < STATUS_RANK[result.status]]
             done = await conn.execute(
                 update(o)
@@ -450,11 +457,6 @@ class Dispatcher:
             if done.rowcount == 0:
                 log.info("outbox row %s changed while it was being sent; keeping the newer state", row["id"])
                 return
-            if result is not None and error is None and result.provider_id:
-                ref = {"ref": result.provider_id, "conversation_id": row["conversation_id"]}
-                await conn.execute(
-                    insert_ignore(conn, schema.message_refs), [ref | {"message_id": row["message_id"]}]
-                )
             events = [
                 event_row(
                     f"message.{kind}",
@@ -466,8 +468,41 @@ class Dispatcher:
                     error=error,
                 )
             ]
+            if result is not None and error is None and result.provider_id:
+                ref = {"ref": result.provider_id, "conversation_id": row["conversation_id"]}
+                await conn.execute(
+                    insert_ignore(conn, schema.message_refs), [ref | {"message_id": row["message_id"]}]
+                )
+                events += await _apply_held(conn, row, result, now)
             await record(conn, events)
         self.outbox.bus.publish(events)
+
+
+async def _apply_held(
+    conn: AsyncConnection, row: Mapping[str, Any], sent: DeliveryResult, now: datetime
+) -> list[dict[str, Any]]:
+    """Apply the furthest status report that arrived before this send recorded its id."""
+    assert sent.provider_id is not None
+    held = await early_statuses.take(conn, row["channel_account"], sent.provider_id)
+    later = [r for r in held if STATUS_RANK[r.status] > STATUS_RANK[sent.status]]
+    if not later:
+        return []
+    best = max(later, key=lambda r: STATUS_RANK[r.status])
+    o = schema.outbox
+    await conn.execute(
+        update(o)
+        .where(o.c.id == row["id"])
+        .values(status=best.status.value, last_error=best.error, finished_at=now)
+    )
+    return [
+        event_row(
+            f"message.{best.status.value}",
+            now,
+            row["conversation_id"],
+            message_id=row["message_id"],
+            error=best.error,
+        )
+    ]
 
 
 def _outbound(row: Mapping[str, Any]) -> OutboundMessage:

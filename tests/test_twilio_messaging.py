@@ -177,6 +177,28 @@ async def test_a_reply_goes_out_and_status_callbacks_update_it(hub: Hub) -> None
     assert next(m for m in timeline.messages if m.id == message["id"]).delivery is OutboundStatus.DELIVERED
 
 
+async def test_statuses_that_arrive_before_the_api_answers_are_applied_once_the_send_is_recorded(
+    hub: Hub,
+) -> None:
+    await hub.inbound(CUSTOMER, "Where is my order?")
+    cid = await hub.only_conversation()
+    answers: list[int] = []
+
+    async def report_at_once(message: Any) -> None:
+        answers.append(await hub.status(message.sid, "sent"))
+        answers.append(await hub.status(message.sid, "delivered"))
+
+    hub.messaging.before_answer = report_at_once
+    await reply(hub, await agent(hub), cid, "It ships today.")
+    assert await hub.dispatcher.dispatch_once() == 1
+    assert answers == [204, 204]
+    [entry] = await hub.services.outbox.entries()
+    assert entry.status is OutboundStatus.DELIVERED
+    assert await quarantine.entries(hub.services.db) == []
+    kinds = [e.kind for e in (await hub.services.inbox.timeline(cid)).events]
+    assert kinds.count("message.delivered") == 1
+
+
 async def test_undelivered_reports_the_error_code(hub: Hub) -> None:
     await hub.inbound(CUSTOMER, "Hi")
     caller = await agent(hub)

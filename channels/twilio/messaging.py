@@ -271,7 +271,7 @@ class Messaging(AccountPart):
         if result is None:
             return web.Response(status=204)
         report = self.channel.context.report_status
-        known = await report(self.channel.name, sid, result) if report is not None else False
+        known = await report(self.channel.name, sid, result, hold=True) if report is not None else False
         if not known:
             await self.quarantine(signed.form, f"status callback for unknown message {sid}", sid)
         return web.Response(status=204)

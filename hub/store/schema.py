@@ -278,6 +278,18 @@ outbox = Table(
     Index("ix_outbox_provider", "channel_account", "provider_id"),
 )
 
+early_statuses = Table(
+    "early_statuses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel_account", String(100), nullable=False),
+    Column("provider_id", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("received_at", Stamp, nullable=False),
+    Index("ix_early_statuses_ref", "channel_account", "provider_id"),
+)
+
 events = Table(
     "events",
     metadata,

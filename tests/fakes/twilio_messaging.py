@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,8 @@ class FakeMessaging:
         self.files: dict[str, tuple[bytes, str]] = {}
         self.fail_next: list[tuple[int, int, str]] = []
         self.downloads: list[str] = []
+        self.before_answer: Callable[[FakeMessage], Awaitable[None]] | None = None
+        """Runs after a message is created and before the API answers, as a quick callback would."""
         self._media = itertools.count(1)
         fake.route("POST", "/Messages.json", self._create)
         fake.route("GET", "/Messages/{MessageSid}.json", self._fetch)
@@ -134,6 +136,8 @@ class FakeMessaging:
             messaging_service_sid=form.get("MessagingServiceSid"),
         )
         self.messages[message.sid] = message
+        if self.before_answer is not None:
+            await self.before_answer(message)
         return 201, message.json()
 
     async def _fetch(self, request: RestRequest) -> tuple[int, dict[str, Any]]:
