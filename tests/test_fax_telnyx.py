@@ -158,6 +158,22 @@ async def test_corrupt_or_empty_fax_is_quarantined_with_its_bytes(
     assert await count(hub.services, schema.messages) == 0
 
 
+async def test_a_fax_document_over_the_limit_is_quarantined_without_keeping_it(
+    make_config: Any, clock: Any, telnyx: FakeTelnyx
+) -> None:
+    limit = 64 * 1024
+    async with fax_hub(make_config, clock, line(telnyx, max_media_bytes=limit)) as small:
+        fax_id, statuses = await receive(small, telnyx, pdf_pages(1) + b"%" * (4 * 1024 * 1024))
+        assert statuses == [200, 200]
+        q = schema.quarantine
+        async with small.services.db.read() as conn:
+            [row] = (await conn.execute(select(q).where(q.c.external_id == fax_id))).mappings().all()
+        assert f"over the limit of {limit} bytes" in row["reason"]
+        kept = await small.services.blobs.get(row["raw_sha256"])
+        assert fax_id.encode() in kept and len(kept) < limit
+        assert await count(small.services, schema.messages) == 0
+
+
 async def test_forged_and_stale_webhooks_are_refused(hub: FaxHub, telnyx: FakeTelnyx) -> None:
     event_type, payload = telnyx.received_event(sender=CUSTOMER_FAX, to=OUR_FAX, document=pdf_pages(1))
     body = telnyx.event(event_type, payload)

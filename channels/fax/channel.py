@@ -237,9 +237,11 @@ class FaxChannel:
         if event.media is None:
             await self._quarantine(event.fax_id, "a received fax without a document", event.raw)
             return
-        data = await self.provider.fetch(event.media)
-        if len(data) > self.settings.max_media_bytes:
-            await self._quarantine(event.fax_id, f"fax document of {len(data)} bytes is over the limit", data)
+        limit = self.settings.max_media_bytes
+        data = await self.provider.fetch(event.media, limit)
+        if len(data) > limit:
+            reason = f"the fax document is over the limit of {limit} bytes (max_media_bytes)"
+            await self._quarantine(event.fax_id, reason, event.raw)
             return
         try:
             pdf, pages = await asyncio.to_thread(as_pdf, data)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from channels.basic_auth import basic_auth
+from channels.downloads import read_at_most
 from channels.twilio.rest import TWILIO_HOST
 from hub.errors import ChannelAuthError, ChannelUnavailable, DeliveryRejected
 
@@ -62,24 +63,13 @@ class MediaFetcher:
                     raise DeliveryRejected(f"Twilio has no file at {_safe(url)}")
                 if response.status >= 400:
                     raise ChannelUnavailable(f"Twilio answered {response.status} for {_safe(url)}")
-                data = await _read_at_most(response, self.max_bytes + 1)
+                data = await read_at_most(response, self.max_bytes)
                 content_type = response.content_type
         except (aiohttp.ClientError, TimeoutError) as err:
             raise ChannelUnavailable(f"downloading {_safe(url)}: {type(err).__name__}: {err}") from err
         if len(data) > self.max_bytes:
             raise DeliveryRejected(f"{_safe(url)} is over {self.max_bytes} bytes")
         return Downloaded(data, content_type)
-
-
-async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)
 
 
 def filename(stem: str, content_type: str) -> str:

@@ -91,8 +91,11 @@ class FaxProvider(Protocol):
     async def send(self, fax: OutgoingFax, callback_url: str) -> str:
         """Submit one fax; return the provider's fax id."""
 
-    async def fetch(self, media: Media) -> bytes:
-        """The document of a received fax (links expire: called as soon as the event arrives)."""
+    async def fetch(self, media: Media, limit: int) -> bytes:
+        """The document of a received fax (links expire: called as soon as the event arrives).
+
+        A download stops just past `limit` bytes: a longer answer means the document is over it.
+        """
 
     def routes(self, prefix: str, handle: EventHandler) -> Sequence[web.RouteDef]:
         """Webhook endpoints under `prefix`."""

@@ -136,7 +136,7 @@ class EmailGateway:
             raise DeliveryRejected(f"fax gateway refused {to}: {result.refused.get(to, 'refused')}")
         return str(result.provider_id)
 
-    async def fetch(self, media: Media) -> bytes:
+    async def fetch(self, media: Media, limit: int) -> bytes:
         """Fax mail carries the document itself."""
         if media.data is None:
             raise ChannelError("fax mail without a document")

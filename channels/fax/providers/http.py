@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 
+from channels.downloads import read_at_most
 from hub.errors import ChannelAuthError, ChannelUnavailable, DeliveryRejected
 
 RETRYABLE = frozenset({408, 409, 425, 429})
@@ -42,13 +43,13 @@ async def call(
 
 
 async def download(
-    session: aiohttp.ClientSession, url: str, *, what: str, seconds: float, **kwargs: Any
+    session: aiohttp.ClientSession, url: str, *, what: str, seconds: float, limit: int, **kwargs: Any
 ) -> bytes:
-    """The body of a 2xx GET; ChannelUnavailable otherwise (the caller answers the provider with an error)."""
+    """The body of a 2xx GET, read no further than just past `limit` bytes; ChannelUnavailable otherwise."""
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=seconds), **kwargs) as response:
             if response.status != 200:
                 raise ChannelUnavailable(f"{what}: media answered {response.status}")
-            return await response.read()
+            return await read_at_most(response, limit)
     except (aiohttp.ClientError, TimeoutError) as err:
         raise ChannelUnavailable(f"{what}: {type(err).__name__}: {err}") from err

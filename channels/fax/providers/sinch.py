@@ -197,7 +197,7 @@ class SinchProvider(WebhookOnly):
             raise ChannelUnavailable(f"sinch send: no fax id in the answer: {reply!r}")
         return str(reply["id"])
 
-    async def fetch(self, media: Media) -> bytes:
+    async def fetch(self, media: Media, limit: int) -> bytes:
         """Sinch callbacks carry the document itself."""
         if media.data is None:
             raise ChannelUnavailable("sinch: the callback carried no file")

@@ -153,11 +153,11 @@ class TelnyxProvider(WebhookOnly):
         except (KeyError, TypeError) as err:
             raise ChannelUnavailable(f"telnyx send: no fax id in the answer: {reply!r}") from err
 
-    async def fetch(self, media: Media) -> bytes:
+    async def fetch(self, media: Media, limit: int) -> bytes:
         """Download the media URL (a link that expires; no credentials needed)."""
         assert media.url is not None
         return await download(
-            self.http, media.url, what="telnyx media", seconds=self.settings.timeout_seconds
+            self.http, media.url, what="telnyx media", seconds=self.settings.timeout_seconds, limit=limit
         )
 
     def callback_path(self) -> str:
