@@ -97,6 +97,22 @@ def test_company_templates_override_every_shipped_one(company: Path, write: Writ
     )
 
 
+def test_an_override_written_while_the_hub_runs_is_used_at_once(company: Path, write: Write) -> None:
+    company.mkdir()
+    templates = Templates([company])
+    shipped = templates.render("chat", "chat_greeting", "en", "txt", SAMPLES["en"])
+    assert shipped.file.startswith(str(packaged_folder()))
+    write("chat/chat_greeting.en.txt.j2", "Welcome to {{ company.name }}")
+    assert templates.render("chat", "chat_greeting", "en", "txt", SAMPLES["en"]).text == (
+        "Welcome to Brightwater Supplies"
+    )
+    path = write("chat/chat_greeting.en.txt.j2", "Hello from {{ company.name }}!")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    assert templates.render("chat", "chat_greeting", "en", "txt", SAMPLES["en"]).text.startswith("Hello from")
+    path.unlink()
+    assert templates.render("chat", "chat_greeting", "en", "txt", SAMPLES["en"]).file == shipped.file
+
+
 def test_templates_for_a_configuration_use_its_templates_dir(tmp_path: Path) -> None:
     (tmp_path / "tpl" / "chat").mkdir(parents=True)
     (tmp_path / "tpl" / "chat" / "chat_greeting.en.txt.j2").write_text("Hi from {{ company.name }}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,37 @@ def _channel_name(channel: ChannelKind | str) -> str:
     return name
 
 
+class _FolderChain(jinja2.BaseLoader):
+    """Folders searched in order; a loaded template is stale once it changes or an earlier folder gains it."""
+
+    def __init__(self, folders: Sequence[Path]) -> None:
+        self.folders = tuple(folders)
+        self.loaders = [jinja2.FileSystemLoader(f) for f in self.folders]
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        """The source from the first folder that has the template, and when to load it again."""
+        for index, loader in enumerate(self.loaders):
+            try:
+                source, filename, uptodate = loader.get_source(environment, template)
+            except jinja2.TemplateNotFound:
+                continue
+            earlier = self.folders[:index]
+
+            def fresh(
+                uptodate: Callable[[], bool] | None = uptodate, earlier: tuple[Path, ...] = earlier
+            ) -> bool:
+                return (uptodate is None or uptodate()) and not any((f / template).is_file() for f in earlier)
+
+            return source, filename, fresh
+        raise jinja2.TemplateNotFound(template)
+
+    def list_templates(self) -> list[str]:
+        """Every template name any folder has."""
+        return sorted({name for loader in self.loaders for name in loader.list_templates()})
+
+
 class Templates:
     """Renders templates from `folders` (searched in order) and then the packaged defaults."""
 
@@ -145,7 +176,7 @@ class Templates:
         )
         self.fallback_language = dates.language(fallback_language) if fallback_language else None
         self.environment = _Sandbox(
-            loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(f) for f in self.folders]),
+            loader=_FolderChain(self.folders),
             undefined=jinja2.StrictUndefined,
             autoescape=_html_only,
             trim_blocks=True,
