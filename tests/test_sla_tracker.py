@@ -181,3 +181,26 @@ async def test_a_deadline_across_the_autumn_clock_change(services: Services, clo
     await service.recompute([cid])
     # One hour on Friday (BST), three on Monday: 12:00 GMT, which is 12:00 UTC after the change.
     assert (await due(services, cid))[0] == datetime(2026, 10, 26, 12, 0, tzinfo=UTC)
+
+
+async def test_a_running_clock_misses_no_change_in_a_burst_of_events(
+    services: Services, clock: FakeClock
+) -> None:
+    clock.now = MON_9
+    service = sla(services)
+    service.start()
+    noise = [{"kind": "test.noise", "at": MON_9, "conversation_id": None, "agent_id": None, "data": {}}]
+    try:
+        cid = (
+            await services.inbox.ingest(inbound("burst", at=MON_9, channel=ChannelKind.CHAT))
+        ).conversation_id
+        async with asyncio.timeout(10):
+            while (await due(services, cid))[0] is None:
+                await asyncio.sleep(0.02)
+        await services.inbox.set_status(cid, ConversationStatus.PENDING)
+        services.bus.publish(noise * 3000)
+        async with asyncio.timeout(10):
+            while (await due(services, cid))[0] is not None:
+                await asyncio.sleep(0.02)
+    finally:
+        await service.stop()

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert
 from yarl import URL
 
+from hub.events import QUEUE_LIMIT, event_row
 from hub.models import ChannelKind, Identity, InboundMessage, Role
 from hub.services import Services
 from hub.store import schema
@@ -318,3 +319,22 @@ async def test_dashboard_shows_complaints_per_department_and_the_rules_in_force(
         html = await response.text()
     assert '<table id="complaints"><tr><td>Returns desk</td><td>1</td></tr></table>' in html
     assert f"{hub.rules.status().version}" in html and 'id="rules-error"' not in html
+
+
+async def test_a_socket_that_fell_behind_is_told_to_reload(aiohttp_client: Any, hub: Services) -> None:
+    client = await aiohttp_client(create_app(hub))
+    await logged_in(client, hub)
+    socket = await client.ws_connect("/ws", headers={"Origin": str(client.make_url("")).rstrip("/")})
+    result = await hub.inbox.ingest(mail("<g@x>", "Flood", "hi"))
+    await receive_kind(socket, "message.received")
+    flood = [
+        event_row("test.flood", hub.clock(), result.conversation_id, n=n) for n in range(QUEUE_LIMIT + 200)
+    ]
+    hub.bus.publish(flood)
+    await receive_kind(socket, "resync")
+    seen = [(await receive_kind(socket, "test.flood"))["data"]["n"] for _ in range(QUEUE_LIMIT)]
+    assert seen == list(range(200, QUEUE_LIMIT + 200))
+    hub.bus.publish(flood[:1])
+    raw = await socket.receive(timeout=5)
+    assert json.loads(raw.data)["kind"] == "test.flood"
+    await socket.close()

@@ -46,7 +46,7 @@ class SlaService:
         self._dirty: set[int] = set()
         self._full = asyncio.Event()
         self._wake = asyncio.Event()
-        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+        self._following = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -76,7 +76,9 @@ class SlaService:
         """Begin following the bus, with a full recomputation first."""
         if self._task is not None and not self._task.done():
             return
-        self._queue = self.bus.subscribe()
+        if not self._following:
+            self.bus.listen(self._noticed)
+            self._following = True
         self._full.set()
         self._task = asyncio.create_task(self._run(), name="sla")
 
@@ -84,9 +86,9 @@ class SlaService:
         """Stop following the bus."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
-        if self._queue is not None:
-            self.bus.unsubscribe(self._queue)
-            self._queue = None
+        if self._following:
+            self.bus.unlisten(self._noticed)
+            self._following = False
 
     async def recompute(self, ids: list[int], budget: float = WRITE_BUDGET) -> list[dict[str, Any]]:
         """Recompute some conversations now, in batches; publish and return the events."""
@@ -113,30 +115,23 @@ class SlaService:
         return len(ids)
 
     async def _run(self) -> None:
-        assert self._queue is not None
-        drain = asyncio.create_task(self._follow(self._queue), name="sla-follow")
-        try:
-            while True:
-                await self._wake.wait()
-                await asyncio.sleep(SETTLE_SECONDS)
-                self._wake.clear()
-                try:
-                    if self._full.is_set():
-                        self._full.clear()
-                        self._dirty.clear()
-                        await self.recompute_all()
-                    if self._dirty:
-                        ids, self._dirty = sorted(self._dirty), set()
-                        await self.recompute(ids)
-                except Exception:
-                    log.exception("SLA recomputation failed; it is retried on the next change")
-        finally:
-            await cancel_and_wait(drain)
-
-    async def _follow(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         while True:
-            event = await queue.get()
-            cid = event.get("conversation_id")
-            if cid is not None and not str(event.get("kind", "")).startswith(("sla.", "promise.")):
-                self._dirty.add(cid)
-                self._wake.set()
+            await self._wake.wait()
+            await asyncio.sleep(SETTLE_SECONDS)
+            self._wake.clear()
+            try:
+                if self._full.is_set():
+                    self._full.clear()
+                    self._dirty.clear()
+                    await self.recompute_all()
+                if self._dirty:
+                    ids, self._dirty = sorted(self._dirty), set()
+                    await self.recompute(ids)
+            except Exception:
+                log.exception("SLA recomputation failed; it is retried on the next change")
+
+    def _noticed(self, event: dict[str, Any]) -> None:
+        cid = event.get("conversation_id")
+        if cid is not None and not str(event.get("kind", "")).startswith(("sla.", "promise.")):
+            self._dirty.add(cid)
+            self._wake.set()

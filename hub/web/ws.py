@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from hub.aio import cancel_and_wait
+from hub.events import EventBus
 from hub.models import Role
 from hub.web.errors import Forbidden
 from hub.web.routing import Ctx, RouteTable
@@ -33,6 +34,8 @@ routes = RouteTable("events")
 PRESENCE_STATES = frozenset({"viewing", "typing", "left"})
 MAX_CLIENT_MESSAGE = 1024
 HEARTBEAT_SECONDS = 25.0
+RESYNC = json.dumps({"kind": "resync", "conversation_id": None, "agent_id": None, "data": {}})
+"""Sent before the next event when a socket fell behind and lost events: the page reloads what it shows."""
 SOCKETS = web.AppKey("agent_sockets", set[web.WebSocketResponse])
 
 
@@ -104,7 +107,10 @@ async def agent_socket(ctx: Ctx) -> web.StreamResponse:
     sockets = request.app[SOCKETS]
     sockets.add(socket)
     queue, peers = services.bus.subscribe(), services.peer_events.subscribe()
-    forwards = [asyncio.create_task(_forward(q, socket), name="ws-forward") for q in (queue, peers)]
+    forwards = [
+        asyncio.create_task(_forward(bus, q, socket), name="ws-forward")
+        for bus, q in ((services.bus, queue), (services.peer_events, peers))
+    ]
     agent = ctx.agent
     watching: set[int] = set()
     try:
@@ -148,10 +154,14 @@ def _presence_report(data: str) -> tuple[str, int] | None:
     return state, conversation_id
 
 
-async def _forward(queue: asyncio.Queue[dict[str, Any]], socket: web.WebSocketResponse) -> None:
+async def _forward(
+    bus: EventBus, queue: asyncio.Queue[dict[str, Any]], socket: web.WebSocketResponse
+) -> None:
     while not socket.closed:
         event = await queue.get()
         try:
+            if bus.overflowed(queue):
+                await socket.send_str(RESYNC)
             await socket.send_str(wire_event(event))
         except ConnectionError:
             return

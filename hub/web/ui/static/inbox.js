@@ -579,6 +579,11 @@ function renderCollision() {
 }
 
 function onEvent(event) {
+  if (event.kind === "resync") {
+    reloadList();
+    if (state.current) reloadConversation();
+    return;
+  }
   if (event.kind === "presence") {
     if (event.agent_id === me.id) return;
     trackViewer(event);
