@@ -16,13 +16,17 @@ from hub.cli import main
 from tests.twilio_helpers import ACCOUNT, LINE
 
 REPO = Path(__file__).resolve().parent.parent
-TODAY = datetime.now(UTC).date()
+
+
+def today() -> date:
+    """The day `rules check` judges ages by (UTC), read when a test runs, not when the module loads."""
+    return datetime.now(UTC).date()
 
 
 def greeting(**fields: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "team": "Support",
-        "updated": TODAY.isoformat(),
+        "updated": today().isoformat(),
         "alternative_contact": {"name": "Dana Lee", "phone": "+44 20 7946 0999"},
     }
     return {**base, **fields}
@@ -65,7 +69,7 @@ lines = [{{number = "{LINE}", team = "Support"}}]
 def test_rules_check_reports_greetings_missing_v2_v3_and_old_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    old = (TODAY - timedelta(days=10)).isoformat()
+    old = (today() - timedelta(days=10)).isoformat()
     config = write_config(
         tmp_path,
         [
@@ -92,7 +96,7 @@ def test_rules_check_reports_greetings_missing_v2_v3_and_old_ones(
 def test_good_greetings_pass_and_age_follows_the_rule(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    old = (TODAY - timedelta(days=10)).isoformat()
+    old = (today() - timedelta(days=10)).isoformat()
     config = write_config(
         tmp_path,
         [

@@ -84,6 +84,7 @@ async def phone_hub(
     **settings: Any,
 ) -> AsyncIterator[Phone]:
     """A hub whose line rings the Support team, then falls back as given; `prepare` adds fake routes."""
+    settings.setdefault("answer_deadline_seconds", 10)  # a busy test machine must not divert callers
     fake = FakeTwilio(ACCOUNT, TOKEN)
     if prepare is not None:
         prepare(fake)

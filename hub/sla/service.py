@@ -94,8 +94,9 @@ class SlaService:
         """Recompute some conversations now, in batches; publish and return the events."""
 
         async def batch(chunk: Sequence[int]) -> list[dict[str, Any]]:
-            async with self.db.write() as conn:
-                return await self.tracker.recompute(conn, list(chunk))
+            return await self.db.write_again_on_conflict(
+                lambda conn: self.tracker.recompute(conn, list(chunk))
+            )
 
         most = BATCH[self.db.dialect]
         chunks = await in_timed_chunks(ids, batch, budget=budget, first=FIRST_BATCH, most=most)

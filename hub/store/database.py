@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from hub.aio import backoff
 from hub.errors import ConfigError
 from hub.store.writelock import WriteLock
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONFLICT_STATES = frozenset({"40P01", "40001"})
+"""PostgreSQL's deadlock_detected and serialization_failure: the transaction may simply run again."""
+CONFLICT_ATTEMPTS = 5
 SQLITE_CHECKPOINT_PAGES = 20_000
 """WAL pages (about 80 MB) before a commit checkpoints: rarer checkpoints keep them out of most
 messages' way (chat fan-out p99 on SQLite 116-118 ms at SQLite's default of 1,000, 85-89 ms)."""
@@ -63,6 +73,23 @@ class Database:
         else:
             async with self.engine.begin() as conn:
                 yield conn
+
+    async def write_again_on_conflict(
+        self, work: Callable[[AsyncConnection], Awaitable[T]], *, urgent: bool = False
+    ) -> T:
+        """`work` in a write transaction, run again from the start if PostgreSQL aborts it for a deadlock."""
+        attempt = 1
+        while True:
+            try:
+                async with self.write(urgent=urgent) as conn:
+                    return await work(conn)
+            except DBAPIError as err:
+                state = getattr(err.orig, "sqlstate", None)
+                if state not in CONFLICT_STATES or attempt >= CONFLICT_ATTEMPTS:
+                    raise
+                log.info("transaction aborted by a conflict (%s); running it again", state)
+            await asyncio.sleep(backoff(attempt, 0.01, 0.2))
+            attempt += 1
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
