@@ -28,6 +28,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import cpu_seconds  # noqa: E402
 from hub import config as hub_config  # noqa: E402
 from hub.models import Role  # noqa: E402
 from hub.services import open_services  # noqa: E402
@@ -88,6 +89,9 @@ async def run(store: dict[str, str], chats: int, period: float, seconds: float) 
         config, token = await prepare(Path(tmp), store)
         hub = HubProcess(config)
         url = await hub.start()
+        assert hub.proc is not None
+        pid = hub.proc.pid
+        cpu_before = cpu_seconds(pid)
         received: dict[int, float] = {}
         try:
             connector = aiohttp.TCPConnector(limit=0)
@@ -109,6 +113,7 @@ async def run(store: dict[str, str], chats: int, period: float, seconds: float) 
                 await asyncio.sleep(1)
                 listener.cancel()
                 await agent.close()
+            cpu = cpu_seconds(pid) - cpu_before
         finally:
             await hub.terminate(15)
         services = await open_services(hub_config.load(config), migrate=False)
@@ -125,7 +130,9 @@ async def run(store: dict[str, str], chats: int, period: float, seconds: float) 
         finally:
             await services.close()
     latencies = [received[mid] - sent[external.split(":", 1)[1]] for mid, external in rows]
-    print(f"  {sum(counts)} messages sent, {len(latencies)} seen by the agent")
+    per_message = cpu / max(sum(counts), 1) * 1000
+    seen = f"{len(latencies)} seen by the agent"
+    print(f"  {sum(counts)} messages sent, {seen}; hub CPU {per_message:.2f} ms a message")
     return sorted(latencies)
 
 
@@ -141,6 +148,7 @@ async def main() -> None:
     parser.add_argument(
         "--pg", default=os.environ.get("OMNIHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
     )
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="run on one database")
     args = parser.parse_args()
     stores: list[tuple[str, dict[str, str]]] = [("sqlite", {})]
     schema_name = f"bench_{uuid.uuid4().hex[:8]}"
@@ -163,6 +171,8 @@ async def main() -> None:
     print(f"{'database':<12} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     try:
         for name, store in stores:
+            if args.only and name != args.only:
+                continue
             if name == "sqlite":
                 store = {"url": "sqlite+aiosqlite:///data/omnihub.db"}
             latencies = await run(store, args.chats, args.period, args.seconds)

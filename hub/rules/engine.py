@@ -19,12 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.clock import Clock, utcnow
+from hub.errors import NotFound
 from hub.models import Direction
 from hub.rules import queue
 from hub.rules.actions import Events, ReplySender, apply
-from hub.rules.conditions import load_facts
+from hub.rules.conditions import Facts, load_facts
 from hub.rules.loader import RuleSet
-from hub.rules.triggers import EVENTS, RuleEvent, evaluate
+from hub.rules.triggers import EVENTS, RuleEvent, candidates, evaluate
 from hub.scheduler import Handler, Timer, timer_row
 from hub.store import schema
 from hub.store.upsert import insert_ignore
@@ -52,7 +53,7 @@ class RuleEngine:
     async def on_event(self, conn: AsyncConnection, timer: Timer) -> Events:
         """Evaluate the triggers for one queued event and apply what fires."""
         cid = timer.conversation_id
-        if cid is None or not await _exists(conn, cid):
+        if cid is None:
             return []
         ruleset = self.rules()
         kind = str(timer.payload.get("event"))
@@ -67,8 +68,23 @@ class RuleEngine:
         if kind in EVENTS:
             happened.append(RuleEvent(kind, timer.key, cid, timer.due_at, message_id, data=data))
         out: Events = []
+        facts: Facts | None = None
+        exists = False
         for event in happened:
-            out.extend(await self._run(conn, ruleset, event, depth))
+            if not candidates(ruleset.triggers.triggers, event):
+                continue
+            if facts is None:
+                try:
+                    facts = await load_facts(conn, cid, event.message_id, None, event.at)
+                except NotFound:
+                    return []
+                exists = True
+            fired, events = await self._apply(conn, ruleset, event, depth, facts)
+            out.extend(events)
+            if fired:
+                facts = None
+        if not exists and not await _exists(conn, cid):
+            return []
         out.extend(await self._schedule_timed(conn, ruleset, timer, kind, data))
         return out
 
@@ -99,9 +115,19 @@ class RuleEngine:
 
     async def _run(self, conn: AsyncConnection, ruleset: RuleSet, event: RuleEvent, depth: int) -> Events:
         assert event.conversation_id is not None
+        if not candidates(ruleset.triggers.triggers, event):
+            return []
         facts = await load_facts(conn, event.conversation_id, event.message_id, None, event.at)
+        return (await self._apply(conn, ruleset, event, depth, facts))[1]
+
+    async def _apply(
+        self, conn: AsyncConnection, ruleset: RuleSet, event: RuleEvent, depth: int, facts: Facts
+    ) -> tuple[int, Events]:
+        """Run the triggers that fire on these facts; how many fired, and what they did."""
+        assert event.conversation_id is not None
         out: Events = []
-        for firing in evaluate(ruleset, event, facts, event.at):
+        firings = evaluate(ruleset, event, facts, event.at)
+        for firing in firings:
             now = max(self.clock(), event.at)
             events = await apply(conn, event.conversation_id, firing, event, now, self.replies)
             if depth + 1 > queue.MAX_DEPTH:
@@ -110,7 +136,7 @@ class RuleEngine:
                 )
             await queue.enqueue(conn, events, now, depth=depth + 1)
             out.extend(events)
-        return out
+        return len(firings), out
 
     async def _schedule_timed(
         self, conn: AsyncConnection, ruleset: RuleSet, timer: Timer, kind: str, data: dict[str, Any]
