@@ -391,3 +391,28 @@ async def test_a_failure_halfway_through_the_actions_leaves_nothing_and_the_retr
     ]
     assert (await services.inbox.conversation(result.conversation_id)).tags == ("acked",)
     assert len(await events_of(services, "rule.fired")) == 1 and replies.calls == 3
+
+
+CREATED_THEN_RECEIVED = """
+triggers:
+  - name: tag-new
+    when: conversation.created
+    then: [{tag: new-customer}]
+  - name: welcome-new
+    when: message.received
+    if: {all: [{field: tags, operator: contains, value: new-customer}]}
+    then: [{set_priority: high}]
+"""
+
+
+async def test_a_message_trigger_sees_what_the_creation_trigger_just_did(
+    services: Services, clock: FakeClock, tmp_path: Path
+) -> None:
+    write_rules(tmp_path / "rules", CREATED_THEN_RECEIVED)
+    await services.rules.load()
+    first = await services.inbox.ingest(inbound("<first@x>"))
+    await drain(services, clock)
+    conversation = await services.inbox.conversation(first.conversation_id)
+    assert "new-customer" in conversation.tags and conversation.priority is Priority.HIGH
+    fired = [e["data"]["trigger"] for e in await events_of(services, "rule.fired")]
+    assert fired == ["tag-new", "welcome-new"]
