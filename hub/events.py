@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,12 +16,15 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
 
+Listener = Callable[[list[dict[str, Any]]], None]
+
 
 class EventBus:
     """Fan-out of event dicts to subscribers' queues; a slow subscriber loses old events."""
 
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: list[Listener] = []
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         """A new queue that receives every event published from now on."""
@@ -33,8 +36,17 @@ class EventBus:
         """Stop delivering to a queue."""
         self._subscribers.discard(queue)
 
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` with every batch of events as it is published (it must not block or fail)."""
+        self._listeners.append(listener)
+
     def publish(self, events: Iterable[dict[str, Any]]) -> None:
-        """Deliver events to every subscriber without waiting."""
+        """Hand events to the listeners at once, then to every subscriber without waiting."""
+        events = list(events)
+        if not events:
+            return
+        for listener in self._listeners:
+            listener(events)
         for event in events:
             for queue in self._subscribers:
                 if queue.full():
