@@ -22,10 +22,11 @@ from twilio.twiml.voice_response import Dial
 from channels.base import Capabilities, ChannelContext, ChannelState, InboundSink
 from channels.twilio import parse, rest
 from channels.twilio import twiml as T
+from channels.twilio.answers import AnswerCache
 from channels.twilio.messaging import Messaging
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.signature import SignedRequest, WebhookVerifier
-from hub.calls import CallDesk, IncomingCall, TransferPlan
+from hub.calls import CallDesk, CallPlan, IncomingCall, TransferPlan
 from hub.calls.routing import Ringable
 from hub.clock import utcnow
 from hub.errors import Conflict
@@ -39,9 +40,10 @@ Extension = Callable[["TwilioVoiceChannel"], Sequence[web.RouteDef]]
 TWIML = "text/xml"
 
 
-def twiml(body: str) -> web.Response:
+def twiml(body: str | bytes) -> web.Response:
     """A TwiML answer."""
-    return web.Response(text=body, content_type=TWIML, charset="utf-8")
+    data = body.encode() if isinstance(body, str) else body
+    return web.Response(body=data, content_type=TWIML, charset="utf-8")
 
 
 class TwilioVoiceChannel:
@@ -69,6 +71,7 @@ class TwilioVoiceChannel:
         self._state = ChannelState.STOPPED
         self._client: Client | None = None
         self._agents_by_device = parse.devices_index(settings.devices)
+        self._answers = AnswerCache()
 
     # Lifecycle
 
@@ -197,8 +200,12 @@ class TwilioVoiceChannel:
             self._record(call, "voicemail", reason=f"the call could not be planned: {type(err).__name__}")
             return twiml(T.redirect(self.url("voicemail")))
         self._record(call, "agents")
+        key = (plan.greeting, line.language, plan.ring.agents, plan.window)
+        return twiml(self._answers.get(self.settings, key, lambda: self._answer(plan, line.language)))
+
+    def _answer(self, plan: CallPlan, lang: str) -> str:
         ringing = self._dial(plan.ring.agents, plan.window, 0)
-        return twiml(T.answer(plan.greeting, line.language, ringing, self.url("dial-action", step=0)))
+        return T.answer(plan.greeting, lang, ringing, self.url("dial-action", step=0))
 
     def _record(self, call: IncomingCall, route: str, **data: str | bool) -> None:
         """Have the call stored after the answer; under overload, say it was not."""

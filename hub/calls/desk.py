@@ -144,7 +144,7 @@ class CallDesk:
                 self._created(event.get("data") or {})
 
     def _created(self, data: dict[str, Any]) -> None:
-        """A new call conversation changes what its contact's callers (or unknown callers) are told."""
+        """A new call conversation may change the agent its contact's callers are told about."""
         channel, contact = data.get("channel"), data.get("contact")
         if channel is not None and channel != ChannelKind.VOICE.value:
             return

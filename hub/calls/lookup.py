@@ -75,7 +75,7 @@ class CallerCache:
         self.seconds = seconds
         self.size = size
         self._entries: dict[tuple[str, str, str], tuple[float, KnownCaller]] = {}
-        self._by_contact: dict[int | None, set[tuple[str, str, str]]] = {}
+        self._by_contact: dict[int, set[tuple[str, str, str]]] = {}
         self.generation = 0
         """Counts clears: a read that began before one must not be remembered."""
 
@@ -87,8 +87,8 @@ class CallerCache:
         return found[1]
 
     def put(self, caller: Identity, account: str, known: KnownCaller, generation: int) -> KnownCaller:
-        """Remember a caller read at `generation` unless a clear came since; start over when full."""
-        if generation != self.generation:
+        """Remember a known caller read at `generation` unless a clear came since; start over when full."""
+        if generation != self.generation or known.contact_id is None:
             return known
         if len(self._entries) >= self.size:
             self.clear()
@@ -98,11 +98,10 @@ class CallerCache:
         return known
 
     def forget_contact(self, contact_id: int) -> None:
-        """Forget a contact's entries and the unknown callers' (one of whom may now be that contact)."""
+        """Forget a contact's entries (callers nobody knows are never remembered: any write may add them)."""
         self.generation += 1
-        for owner in (contact_id, None):
-            for key in self._by_contact.pop(owner, ()):
-                self._entries.pop(key, None)
+        for key in self._by_contact.pop(contact_id, ()):
+            self._entries.pop(key, None)
 
     def clear(self) -> None:
         """Forget every caller (a contact, conversation or agent name changed)."""
