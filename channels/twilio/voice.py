@@ -304,8 +304,20 @@ class TwilioVoiceChannel:
         leg = parse.parse_leg(signed.form, self.name, self._agents_by_device, self.desk.clock())
         if leg is None:
             raise web.HTTPBadRequest(reason="CallSid and CallStatus are required")
-        await self.desk.leg(leg)
+        await self.desk.leg(leg, self._arrival(signed.form, leg.parent_sid or leg.call_sid, leg.at))
         return web.Response(status=204)
+
+    def _arrival(self, form: MultiDictProxy[str], call_sid: str, at: datetime) -> IncomingCall | None:
+        """The call as a callback with its caller shows it (an agent's leg names no line: one line only)."""
+        line = self.settings.line_for(form.get("To", ""))
+        if line is None and len(self.settings.lines) == 1:
+            line = self.settings.lines[0]
+        caller_number = form.get("From")
+        if line is None or not caller_number:
+            return None
+        caller = parse.caller({"From": caller_number, "CallSid": call_sid})
+        raw = urlencode(list(form.items())).encode()
+        return IncomingCall(self.name, call_sid, caller, line.line_name, line.team, at, line.language, raw)
 
     # Transfer (P4)
 

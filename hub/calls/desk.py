@@ -276,9 +276,11 @@ class CallDesk:
 
     # Leg events
 
-    async def leg(self, leg: LegUpdate) -> legs.LegResult:
-        """Store one status callback once and recompute its call; unknown calls are only recorded."""
+    async def leg(self, leg: LegUpdate, arrival: IncomingCall | None = None) -> legs.LegResult:
+        """Store a status callback once and recompute its call, storing the call first if it is missing."""
         await self.recorder.wait(leg.account, leg.parent_sid or leg.call_sid)
+        if arrival is not None:
+            await self._ensure_stored(arrival)
         now = self.clock()
         async with self.db.write() as conn:
             stored, call = await legs.store(conn, leg, now)
@@ -303,6 +305,19 @@ class CallDesk:
                 events += await self._ended(conn, call, outcome, now)
         self.bus.publish(events)
         return legs.LegResult(True, call.id, ended_now, tuple(events))
+
+    async def _ensure_stored(self, arrival: IncomingCall) -> None:
+        """Store a call now unless it is stored (idempotent: a call is stored once by its id)."""
+        c = schema.calls
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(c.c.id).where(
+                    c.c.channel_account == arrival.account, c.c.external_id == arrival.call_sid
+                )
+            )
+            if found.first() is not None:
+                return
+        await self.recorder.store_now(arrival, "agents")
 
     async def _take(
         self, conn: AsyncConnection, call: Any, username: str, now: datetime

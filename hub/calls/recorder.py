@@ -67,6 +67,12 @@ class CallRecorder:
         self._pending[(call.account, call.call_sid)] = arrival
         return arrival.done
 
+    async def store_now(self, call: Any, route: str, **data: Any) -> int:
+        """Store one call at once, outside the batches; return its id."""
+        arrival = Arrival(call, route, data)
+        await self._store([arrival])
+        return await arrival.done
+
     async def wait(self, account: str, call_sid: str) -> None:
         """Return once the call is stored, if it is waiting to be."""
         arrival = self._pending.get((account, call_sid))
