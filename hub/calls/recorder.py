@@ -2,6 +2,7 @@
 
 The incoming-call webhook answers from reads alone; the call itself (an inbound message on
 the caller's conversation, and its `calls` row) is written here, many calls per transaction.
+The webhook's form stays on the message's meta (`webhook`) rather than in a raw blob file.
 Leg events that reached the store before their call (another process, a crash) are adopted
 when the call is written. `wait` lets later work on a call wait until it is stored.
 """
@@ -169,10 +170,14 @@ def _message(call: Any) -> InboundMessage:
         sender=call.caller,
         text=f"Phone call from {call.caller.address} to {call.line}",
         received_at=call.arrived_at,
-        raw=call.raw,
         language=call.language,
-        meta={"line": call.line, "call": True},
+        meta={"line": call.line, "call": True, **_webhook(call.raw)},
     )
+
+
+def _webhook(raw: bytes | None) -> dict[str, str]:
+    """The webhook's form, kept on the message row (a raw blob file per call cost more than the rest)."""
+    return {"webhook": raw.decode(errors="replace")} if raw else {}
 
 
 async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
