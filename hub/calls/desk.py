@@ -308,6 +308,8 @@ class CallDesk:
 
     async def _ensure_stored(self, arrival: IncomingCall) -> None:
         """Store a call now unless it is stored (idempotent: a call is stored once by its id)."""
+        if self.recorder.is_stored(arrival.account, arrival.call_sid):
+            return
         c = schema.calls
         async with self.db.read() as conn:
             found = await conn.execute(
@@ -316,6 +318,7 @@ class CallDesk:
                 )
             )
             if found.first() is not None:
+                self.recorder.remember(arrival.account, arrival.call_sid)
                 return
         await self.recorder.store_now(arrival, "agents")
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 200
 MAX_QUEUE = 10_000
+REMEMBERED = 10_000
+"""Calls known to be stored, so that their status callbacks need not look."""
 ATTEMPTS = 3
 
 
@@ -56,6 +58,7 @@ class CallRecorder:
         self._queue: asyncio.Queue[Arrival] | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[tuple[str, str], Arrival] = {}
+        self._stored: dict[tuple[str, str], None] = {}
 
     def submit(self, call: Any, route: str, **data: Any) -> asyncio.Future[int]:
         """Queue a call for storing; the future gives its id. Raise asyncio.QueueFull under overload."""
@@ -73,6 +76,16 @@ class CallRecorder:
         arrival = Arrival(call, route, data)
         await self._store([arrival])
         return await arrival.done
+
+    def is_stored(self, account: str, call_sid: str) -> bool:
+        """Whether this process stored the call or saw it stored lately."""
+        return (account, call_sid) in self._stored
+
+    def remember(self, account: str, call_sid: str) -> None:
+        """Note that a call is stored (the oldest notes go first)."""
+        if len(self._stored) >= REMEMBERED:
+            del self._stored[next(iter(self._stored))]
+        self._stored[(account, call_sid)] = None
 
     async def wait(self, account: str, call_sid: str) -> None:
         """Return once the call is stored, if it is waiting to be."""
@@ -150,6 +163,7 @@ class CallRecorder:
                     raise
                 await asyncio.sleep(0.2 * 2**attempt)
         for arrival, (call_id, events) in zip(batch, stored, strict=True):
+            self.remember(arrival.call.account, arrival.call.call_sid)
             self.bus.publish(events)
             if not arrival.done.done():
                 arrival.done.set_result(call_id)
