@@ -131,3 +131,17 @@ async def test_a_callback_before_the_answer_is_stored_keeps_the_call_single(
         await agent_leg(phone, "ringing")
         await phone.services.calls.stop()
         assert await stored(phone.services, PARENT) == (1, 1)
+
+
+async def test_the_dial_action_after_a_lost_write_stores_the_call_and_its_fallback(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        await lose_the_queued_write(phone)
+        clock.advance(seconds=18)
+        params = {"CallSid": PARENT, "From": CALLER, "To": LINE, "DialCallStatus": "no-answer"}
+        answer = await phone.sender.post(f"{BASE}/dial-action?step=0", params)
+        assert answer.status == 200 and f"{BASE}/voicemail" in answer.text
+        await phone.services.calls.stop()
+        assert await stored(phone.services, PARENT) == (1, 1)
+        assert (await phone.call_row(PARENT)).route == "voicemail"

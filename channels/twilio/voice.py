@@ -237,6 +237,7 @@ class TwilioVoiceChannel:
         form = signed.form
         if form.get("DialCallStatus") in ("completed", "answered"):
             return twiml(T.goodbye(None, "en"))
+        await self._ensure_stored(form)
         return await self._fallback(form, _step(request))
 
     async def _fallback(self, form: MultiDictProxy[str], step: int) -> web.Response:
@@ -275,6 +276,7 @@ class TwilioVoiceChannel:
         queue = self.settings.queue
         if waited >= queue.max_wait_seconds:
             return twiml(T.leave())
+        await self._ensure_stored(form)
         hold = await self.desk.hold_message(self.name, form.get("CallSid", ""), lang)
         position = max(1, _int(form.get("QueuePosition")))
         key_url = self.url("queue-key", step=_step(request))
@@ -286,6 +288,7 @@ class TwilioVoiceChannel:
         form = signed.form
         if form.get("Digits") != self.settings.queue.callback_key:
             return twiml(T.empty())
+        await self._ensure_stored(form)
         await self.desk.set_route(self.name, form.get("CallSid", ""), "callback", key=form.get("Digits"))
         return twiml(T.leave())
 
@@ -296,6 +299,7 @@ class TwilioVoiceChannel:
             return twiml(T.goodbye(None, "en"))
         line = self.settings.line_for(form.get("To", ""))
         lang = line.language if line is not None else "en"
+        await self._ensure_stored(form)
         if await self.desk.route_of(self.name, form.get("CallSid", "")) == "callback":
             return twiml(T.goodbye(T.phrase(lang, "callback"), lang))
         return await self._fallback(form, _step(request) + 1)
@@ -306,6 +310,12 @@ class TwilioVoiceChannel:
             raise web.HTTPBadRequest(reason="CallSid and CallStatus are required")
         await self.desk.leg(leg, self._arrival(signed.form, leg.parent_sid or leg.call_sid, leg.at))
         return web.Response(status=204)
+
+    async def _ensure_stored(self, form: MultiDictProxy[str]) -> None:
+        """Store the caller's call from a later webhook if its answer's write was lost."""
+        arrival = self._arrival(form, form.get("CallSid", ""), self.desk.clock())
+        if arrival is not None and arrival.call_sid:
+            await self.desk.ensure_stored(arrival)
 
     def _arrival(self, form: MultiDictProxy[str], call_sid: str, at: datetime) -> IncomingCall | None:
         """The call as a callback with its caller shows it (an agent's leg names no line: one line only)."""

@@ -280,7 +280,7 @@ class CallDesk:
         """Store a status callback once and recompute its call, storing the call first if it is missing."""
         await self.recorder.wait(leg.account, leg.parent_sid or leg.call_sid)
         if arrival is not None:
-            await self._ensure_stored(arrival)
+            await self.ensure_stored(arrival)
         now = self.clock()
         async with self.db.write() as conn:
             stored, call = await legs.store(conn, leg, now)
@@ -306,8 +306,9 @@ class CallDesk:
         self.bus.publish(events)
         return legs.LegResult(True, call.id, ended_now, tuple(events))
 
-    async def _ensure_stored(self, arrival: IncomingCall) -> None:
-        """Store a call now unless it is stored (idempotent: a call is stored once by its id)."""
+    async def ensure_stored(self, arrival: IncomingCall) -> None:
+        """Store a call now unless it is stored or queued (idempotent: a call is stored once by its id)."""
+        await self.recorder.wait(arrival.account, arrival.call_sid)
         if self.recorder.is_stored(arrival.account, arrival.call_sid):
             return
         c = schema.calls
