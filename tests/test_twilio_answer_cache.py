@@ -6,8 +6,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
 from channels.twilio.twiml import ring_seconds
+from hub.events import event_row
 from hub.models import Availability, ConversationStatus
+from hub.store import schema
 from tests.conftest import FakeClock
 from tests.sla_helpers import STANDARD, book
 from tests.twilio_helpers import LINE
@@ -73,6 +77,20 @@ async def test_agents_changing_availability_are_rung_or_not_from_the_next_call(
         assert await calls.rung() == ["alice", "sip:carol@pbx.example.com"]
         await directory.update_agent(phone.agents["alice"].id, active=False)
         assert await calls.rung() == ["sip:carol@pbx.example.com"]
+
+
+async def test_another_process_changing_an_agent_is_followed_through_its_relayed_event(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        calls, services = Calls(phone), phone.services
+        assert await calls.rung() == ["alice", "+441134960001"]
+        bob = phone.agents["bob"].id
+        async with services.db.write() as conn:
+            a = schema.agents
+            await conn.execute(update(a).where(a.c.id == bob).values(availability=Availability.AWAY.value))
+        services.peer_events.publish([event_row("agent.updated", clock.now, None, None, agent=bob)])
+        assert await calls.rung() == ["alice"]
 
 
 async def test_team_members_added_or_removed_are_rung_or_not_from_the_next_call(
