@@ -6,8 +6,11 @@ every POST with the same TwiML bytes the hub answers. From this process it posts
 incoming-call webhooks (a new CallSid each, callers drawn from a pool, so most are known
 contacts) with C concurrent connections for D seconds to each server in turn, and prints
 requests per second, p50 and p99 latency, and the server process's CPU seconds per request.
-The hub's path per request: signature check, contact lookup and storing the call on the
-caller's conversation, the team's available agents, the greeting template, TwiML.
+The hub's path per request: the signature check, the caller (contact and agent) and the
+team's ring list from memory (read from the store after a change empties them), the greeting
+and the TwiML kept per greeting, agents and ring window; the call is queued for the writer,
+which stores calls on their callers' conversations in batches after they are answered (its
+CPU counts too: it runs in the hub process).
 
 Usage: python bench/webhooks.py [--concurrency 16] [--seconds 10] [--callers 200]
 """

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub import records
 from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
-from hub.events import event_row, record
+from hub.events import EventBus, event_row, record
 from hub.models import Contact, Identity
 from hub.store import Database, ids, schema
 from hub.store.rows import all_of, by_id
@@ -80,9 +80,10 @@ async def resolve(
 class ContactService:
     """Reading, editing and merging contacts."""
 
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(self, db: Database, clock: Clock = utcnow, bus: EventBus | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.bus = bus if bus is not None else EventBus()
 
     async def get(self, contact_id: int) -> Contact:
         """One contact with its identities; raise NotFound."""
@@ -143,6 +144,7 @@ class ContactService:
             )
             if done.rowcount == 0:
                 raise NotFound(f"contact {contact_id} does not exist")
+        self.bus.publish([event_row("contact.updated", self.clock(), None, None, contact=contact_id)])
         return await self.get(contact_id)
 
     async def merge(self, source_id: int, target_id: int, agent_id: int | None = None) -> Contact:
@@ -190,7 +192,7 @@ class ContactService:
             await conn.execute(
                 update(schema.contacts).where(schema.contacts.c.id == source_id).values(merged_into=target)
             )
-            await record(
-                conn, [event_row("contact.merged", now, None, agent_id, source=source_id, target=target)]
-            )
+            events = [event_row("contact.merged", now, None, agent_id, source=source_id, target=target)]
+            await record(conn, events)
+        self.bus.publish(events)
         return await self.get(target)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from hub import records
 from hub.clock import Clock, utcnow
 from hub.errors import Conflict, Invalid, NotFound
-from hub.events import event_row, record
+from hub.events import EventBus, event_row, record
 from hub.models import Agent, Availability, Role, Team
 from hub.store import Database, schema
 from hub.store.rows import all_of, by_id
@@ -55,9 +55,10 @@ def _digest(token: str) -> str:
 class Directory:
     """The people who use the hub, their teams, and their credentials."""
 
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(self, db: Database, clock: Clock = utcnow, bus: EventBus | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.bus = bus if bus is not None else EventBus()
 
     # Agents
 
@@ -90,12 +91,13 @@ class Directory:
                         },
                     )
                 ).scalar_one()
-                await record(
-                    conn,
-                    [event_row("agent.created", self.clock(), None, None, agent=aid, role=role.name.lower())],
-                )
+                events = [
+                    event_row("agent.created", self.clock(), None, None, agent=aid, role=role.name.lower())
+                ]
+                await record(conn, events)
         except IntegrityError:
             raise Conflict(f"a user named {username!r} already exists") from None
+        self.bus.publish(events)
         return await self.agent(aid)
 
     async def agent(self, agent_id: int) -> Agent:
@@ -172,9 +174,9 @@ class Directory:
             if password is not None or active is False:
                 await conn.execute(delete(schema.sessions).where(schema.sessions.c.agent_id == agent_id))
             changed = sorted(k if k != "password_hash" else "password" for k in values)
-            await record(
-                conn, [event_row("agent.updated", self.clock(), None, by, agent=agent_id, changed=changed)]
-            )
+            events = [event_row("agent.updated", self.clock(), None, by, agent=agent_id, changed=changed)]
+            await record(conn, events)
+        self.bus.publish(events)
         return await self.agent(agent_id)
 
     # Teams
@@ -191,6 +193,7 @@ class Directory:
                 ).scalar_one()
         except IntegrityError:
             raise Conflict(f"a team named {name!r} already exists") from None
+        self.bus.publish([event_row("team.created", self.clock(), None, None, team=tid)])
         return Team(tid, name, department)
 
     async def teams(self) -> list[Team]:
@@ -218,6 +221,9 @@ class Directory:
             await conn.execute(
                 insert_ignore(conn, schema.team_members), {"team_id": team_id, "agent_id": agent_id}
             )
+        self.bus.publish(
+            [event_row("team.member_added", self.clock(), None, None, team=team_id, agent=agent_id)]
+        )
 
     async def remove_member(self, team_id: int, agent_id: int) -> None:
         """Take an agent out of a team."""
@@ -227,6 +233,9 @@ class Directory:
                     schema.team_members.c.team_id == team_id, schema.team_members.c.agent_id == agent_id
                 )
             )
+        self.bus.publish(
+            [event_row("team.member_removed", self.clock(), None, None, team=team_id, agent=agent_id)]
+        )
 
     # Credentials
 

@@ -166,7 +166,12 @@ class IngestPipeline:
         audit = [event_row("conversation.reopened", now, cid) for cid in sorted(reopened)]
         await record(conn, audit)
 
-        events = [event_row("conversation.created", now, new.id) for new in created]
+        events = [
+            event_row(
+                "conversation.created", now, new.id, channel=new.row["channel"], contact=new.row["contact_id"]
+            )
+            for new in created
+        ]
         events.extend(audit)
         new_ids = {new.id for new in created}
         first_in_new: set[int] = set()

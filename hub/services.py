@@ -116,15 +116,15 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
             return await replies.signature(conn, conversation_id, lang)
 
     composer.signer = sign
-    return Services(
+    services = Services(
         config=config,
         db=db,
         blobs=blobs,
         bus=bus,
         inbox=inbox,
-        contacts=ContactService(db, clock),
+        contacts=ContactService(db, clock, bus),
         outbox=outbox,
-        directory=Directory(db, clock),
+        directory=Directory(db, clock, bus),
         sla=sla,
         composer=composer,
         templates=templates,
@@ -135,3 +135,5 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
         calls=CallDesk(db, inbox, bus, sla, templates, replies, clock),
         voicemail=VoicemailDesk(db, sla, lambda: rules.loaded, templates, config.company, clock),
     )
+    services.peer_events.listen(services.calls.forget)
+    return services

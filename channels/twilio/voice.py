@@ -22,10 +22,11 @@ from twilio.twiml.voice_response import Dial
 from channels.base import Capabilities, ChannelContext, ChannelState, InboundSink
 from channels.twilio import parse, rest
 from channels.twilio import twiml as T
+from channels.twilio.answers import AnswerCache
 from channels.twilio.messaging import Messaging
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.signature import SignedRequest, WebhookVerifier
-from hub.calls import CallDesk, IncomingCall, TransferPlan
+from hub.calls import CallDesk, CallPlan, IncomingCall, TransferPlan
 from hub.calls.routing import Ringable
 from hub.clock import utcnow
 from hub.errors import Conflict
@@ -39,9 +40,10 @@ Extension = Callable[["TwilioVoiceChannel"], Sequence[web.RouteDef]]
 TWIML = "text/xml"
 
 
-def twiml(body: str) -> web.Response:
+def twiml(body: str | bytes) -> web.Response:
     """A TwiML answer."""
-    return web.Response(text=body, content_type=TWIML, charset="utf-8")
+    data = body.encode() if isinstance(body, str) else body
+    return web.Response(body=data, content_type=TWIML, charset="utf-8")
 
 
 class TwilioVoiceChannel:
@@ -69,6 +71,7 @@ class TwilioVoiceChannel:
         self._state = ChannelState.STOPPED
         self._client: Client | None = None
         self._agents_by_device = parse.devices_index(settings.devices)
+        self._answers = AnswerCache()
 
     # Lifecycle
 
@@ -197,8 +200,12 @@ class TwilioVoiceChannel:
             self._record(call, "voicemail", reason=f"the call could not be planned: {type(err).__name__}")
             return twiml(T.redirect(self.url("voicemail")))
         self._record(call, "agents")
+        key = (plan.greeting, line.language, plan.ring.agents, plan.window)
+        return twiml(self._answers.get(self.settings, key, lambda: self._answer(plan, line.language)))
+
+    def _answer(self, plan: CallPlan, lang: str) -> str:
         ringing = self._dial(plan.ring.agents, plan.window, 0)
-        return twiml(T.answer(plan.greeting, line.language, ringing, self.url("dial-action", step=0)))
+        return T.answer(plan.greeting, lang, ringing, self.url("dial-action", step=0))
 
     def _record(self, call: IncomingCall, route: str, **data: str | bool) -> None:
         """Have the call stored after the answer; under overload, say it was not."""
@@ -230,6 +237,7 @@ class TwilioVoiceChannel:
         form = signed.form
         if form.get("DialCallStatus") in ("completed", "answered"):
             return twiml(T.goodbye(None, "en"))
+        await self._ensure_stored(form)
         return await self._fallback(form, _step(request))
 
     async def _fallback(self, form: MultiDictProxy[str], step: int) -> web.Response:
@@ -268,6 +276,7 @@ class TwilioVoiceChannel:
         queue = self.settings.queue
         if waited >= queue.max_wait_seconds:
             return twiml(T.leave())
+        await self._ensure_stored(form)
         hold = await self.desk.hold_message(self.name, form.get("CallSid", ""), lang)
         position = max(1, _int(form.get("QueuePosition")))
         key_url = self.url("queue-key", step=_step(request))
@@ -279,6 +288,7 @@ class TwilioVoiceChannel:
         form = signed.form
         if form.get("Digits") != self.settings.queue.callback_key:
             return twiml(T.empty())
+        await self._ensure_stored(form)
         await self.desk.set_route(self.name, form.get("CallSid", ""), "callback", key=form.get("Digits"))
         return twiml(T.leave())
 
@@ -289,6 +299,7 @@ class TwilioVoiceChannel:
             return twiml(T.goodbye(None, "en"))
         line = self.settings.line_for(form.get("To", ""))
         lang = line.language if line is not None else "en"
+        await self._ensure_stored(form)
         if await self.desk.route_of(self.name, form.get("CallSid", "")) == "callback":
             return twiml(T.goodbye(T.phrase(lang, "callback"), lang))
         return await self._fallback(form, _step(request) + 1)
@@ -297,8 +308,26 @@ class TwilioVoiceChannel:
         leg = parse.parse_leg(signed.form, self.name, self._agents_by_device, self.desk.clock())
         if leg is None:
             raise web.HTTPBadRequest(reason="CallSid and CallStatus are required")
-        await self.desk.leg(leg)
+        await self.desk.leg(leg, self._arrival(signed.form, leg.parent_sid or leg.call_sid, leg.at))
         return web.Response(status=204)
+
+    async def _ensure_stored(self, form: MultiDictProxy[str]) -> None:
+        """Store the caller's call from a later webhook if its answer's write was lost."""
+        arrival = self._arrival(form, form.get("CallSid", ""), self.desk.clock())
+        if arrival is not None and arrival.call_sid:
+            await self.desk.ensure_stored(arrival)
+
+    def _arrival(self, form: MultiDictProxy[str], call_sid: str, at: datetime) -> IncomingCall | None:
+        """The call as a callback with its caller shows it (an agent's leg names no line: one line only)."""
+        line = self.settings.line_for(form.get("To", ""))
+        if line is None and len(self.settings.lines) == 1:
+            line = self.settings.lines[0]
+        caller_number = form.get("From")
+        if line is None or not caller_number:
+            return None
+        caller = parse.caller({"From": caller_number, "CallSid": call_sid})
+        raw = urlencode(list(form.items())).encode()
+        return IncomingCall(self.name, call_sid, caller, line.line_name, line.team, at, line.language, raw)
 
     # Transfer (P4)
 

@@ -27,7 +27,7 @@ from hub import records
 from hub.aio import OwnedTasks
 from hub.calls import legs
 from hub.calls.legs import LegUpdate
-from hub.calls.lookup import KnownCaller, RingCache, caller_lookup
+from hub.calls.lookup import CallerCache, KnownCaller, RingCache, caller_lookup
 from hub.calls.recorder import CallRecorder
 from hub.calls.routing import Ringable, TeamRing, agent_department, agent_ringable, team_ring
 from hub.clock import Clock
@@ -48,6 +48,13 @@ GREETING = "phone_greeting"
 HOLD = "phone_hold"
 GREETING_CACHE = 1000
 UNANSWERED = frozenset({CallOutcome.MISSED, CallOutcome.ABANDONED})
+CHANGES_RINGS = ("agent.", "team.", "conversation.assigned")
+"""Events after which a team's ring list may differ: availability, membership, round-robin turns."""
+CHANGES_CALLERS = (
+    "contact.", "agent.updated", "conversation.assigned", "conversation.reopened",
+    "conversation.status_changed",
+)  # fmt: skip
+"""Events after which a caller's contact, or the agent of their open call conversation, may differ."""
 
 
 @runtime_checkable
@@ -119,8 +126,31 @@ class CallDesk:
         self.clock = clock
         self.recorder = CallRecorder(inbox, bus, sla.answer_target)
         self._rings = RingCache()
+        self._callers = CallerCache()
+        self._windows: dict[str, tuple[object, timedelta]] = {}
         self._greetings: dict[tuple[str | None, ...], tuple[object, str]] = {}
         self.tasks = OwnedTasks("call")
+        bus.listen(self.forget)
+
+    def forget(self, event: dict[str, Any]) -> None:
+        """Drop what the incoming-call path remembers that this event may have changed."""
+        kind = str(event.get("kind", ""))
+        if kind.startswith(CHANGES_RINGS):
+            self._rings.clear()
+        if kind.startswith(CHANGES_CALLERS):
+            self._callers.clear()
+        elif kind == "conversation.created":
+            self._created(event.get("data") or {})
+
+    def _created(self, data: dict[str, Any]) -> None:
+        """A new call conversation may change the agent its contact's callers are told about."""
+        channel, contact = data.get("channel"), data.get("contact")
+        if channel is not None and channel != ChannelKind.VOICE.value:
+            return
+        if isinstance(contact, int):
+            self._callers.forget_contact(contact)
+        else:
+            self._callers.clear()
 
     # Background work
 
@@ -136,14 +166,29 @@ class CallDesk:
     # Arrival and routing
 
     async def plan(self, call: IncomingCall) -> CallPlan:
-        """Whom the call rings, for how long, and the greeting, from reads alone (the webhook's path)."""
-        async with self.db.read() as conn:
-            known = await caller_lookup(conn, call.caller, call.account)
-            ring = self._rings.get(call.team)
-            if ring is None:
-                ring = self._rings.put(call.team, await team_ring(conn, call.team))
+        """Whom the call rings, for how long, and the greeting, from memory or reads (the webhook's path)."""
+        known = self._callers.get(call.caller, call.account)
+        ring = self._rings.get(call.team)
+        if known is None or ring is None:
+            callers, rings = self._callers.generation, self._rings.generation
+            async with self.db.read() as conn:
+                if known is None:
+                    found = await caller_lookup(conn, call.caller, call.account)
+                    known = self._callers.put(call.caller, call.account, found, callers)
+                if ring is None:
+                    ring = self._rings.put(call.team, await team_ring(conn, call.team), rings)
         greeting = self._greeting(call, known, ring)
-        return CallPlan(greeting, ring, self.sla.answer_target(call.line).window, known.contact_id)
+        return CallPlan(greeting, ring, self._window(call.line), known.contact_id)
+
+    def _window(self, line: str) -> timedelta:
+        """The line's ring window under the SLA rules loaded now (remembered until they are replaced)."""
+        book = self.sla.book
+        cached = self._windows.get(line)
+        if cached is not None and cached[0] is book:
+            return cached[1]
+        window = self.sla.answer_target(line).window
+        self._windows[line] = (book, window)
+        return window
 
     def record(self, call: IncomingCall, route: str = "agents", **data: Any) -> asyncio.Future[int]:
         """Store the call on the caller's conversation soon (batched); the future gives its id."""
@@ -230,9 +275,11 @@ class CallDesk:
 
     # Leg events
 
-    async def leg(self, leg: LegUpdate) -> legs.LegResult:
-        """Store one status callback once and recompute its call; unknown calls are only recorded."""
+    async def leg(self, leg: LegUpdate, arrival: IncomingCall | None = None) -> legs.LegResult:
+        """Store a status callback once and recompute its call, storing the call first if it is missing."""
         await self.recorder.wait(leg.account, leg.parent_sid or leg.call_sid)
+        if arrival is not None:
+            await self.ensure_stored(arrival)
         now = self.clock()
         async with self.db.write() as conn:
             stored, call = await legs.store(conn, leg, now)
@@ -251,14 +298,29 @@ class CallDesk:
             duration = leg.duration_seconds if leg.parent_sid is None else None
             _, outcome, ended_now = await legs.recompute(conn, call, target, now, duration)
             events = await legs.follow_agent(conn, leg, call, now)
-            if events:
-                self._rings.clear()
             if leg.status in ANSWERED and leg.agent is not None:
                 events += await self._take(conn, call, leg.agent, now)
             if ended_now:
                 events += await self._ended(conn, call, outcome, now)
         self.bus.publish(events)
         return legs.LegResult(True, call.id, ended_now, tuple(events))
+
+    async def ensure_stored(self, arrival: IncomingCall) -> None:
+        """Store a call now unless it is stored or queued (idempotent: a call is stored once by its id)."""
+        await self.recorder.wait(arrival.account, arrival.call_sid)
+        if self.recorder.is_stored(arrival.account, arrival.call_sid):
+            return
+        c = schema.calls
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(c.c.id).where(
+                    c.c.channel_account == arrival.account, c.c.external_id == arrival.call_sid
+                )
+            )
+            if found.first() is not None:
+                self.recorder.remember(arrival.account, arrival.call_sid)
+                return
+        await self.recorder.store_now(arrival, "agents")
 
     async def _take(
         self, conn: AsyncConnection, call: Any, username: str, now: datetime

@@ -1,4 +1,8 @@
-"""Reads on the incoming-call path: who is calling, and a short-lived cache of whom a team rings."""
+"""Reads on the incoming-call path: who is calling and whom a team rings, with their in-memory caches.
+
+Both caches are emptied by the events that change what they hold (`CallDesk.forget`); an
+age limit covers changes no event of this process tells about (another process's writes).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from hub.calls.routing import TeamRing
 from hub.models import ChannelKind, ConversationStatus, Identity
 from hub.store import schema
 
-RING_CACHE_SECONDS = 1.0
+RING_CACHE_SECONDS = 5.0
+CALLER_CACHE_SECONDS = 30.0
+CALLER_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +68,56 @@ async def caller_lookup(conn: AsyncConnection, caller: Identity, account: str) -
     return KnownCaller(row.id, row.name, row.timezone, row.agent)
 
 
+class CallerCache:
+    """Known callers by line account and identity, for a while at most."""
+
+    def __init__(self, seconds: float = CALLER_CACHE_SECONDS, size: int = CALLER_CACHE_SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._entries: dict[tuple[str, str, str], tuple[float, KnownCaller]] = {}
+        self._by_contact: dict[int, set[tuple[str, str, str]]] = {}
+        self.generation = 0
+        """Counts clears: a read that began before one must not be remembered."""
+
+    def get(self, caller: Identity, account: str) -> KnownCaller | None:
+        """What is remembered about a caller, if it is fresh."""
+        found = self._entries.get((account, caller.kind.value, caller.address))
+        if found is None or time.monotonic() - found[0] > self.seconds:
+            return None
+        return found[1]
+
+    def put(self, caller: Identity, account: str, known: KnownCaller, generation: int) -> KnownCaller:
+        """Remember a known caller read at `generation` unless a clear came since; start over when full."""
+        if generation != self.generation or known.contact_id is None:
+            return known
+        if len(self._entries) >= self.size:
+            self.clear()
+        key = (account, caller.kind.value, caller.address)
+        self._entries[key] = (time.monotonic(), known)
+        self._by_contact.setdefault(known.contact_id, set()).add(key)
+        return known
+
+    def forget_contact(self, contact_id: int) -> None:
+        """Forget a contact's entries (callers nobody knows are never remembered: any write may add them)."""
+        self.generation += 1
+        for key in self._by_contact.pop(contact_id, ()):
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every caller (a contact, conversation or agent name changed)."""
+        self.generation += 1
+        self._entries.clear()
+        self._by_contact.clear()
+
+
 class RingCache:
-    """Teams' ring lists for a second: an agent's change of availability shows within that time."""
+    """Teams' ring lists, emptied when availability, membership or round-robin turns change."""
 
     def __init__(self, seconds: float = RING_CACHE_SECONDS) -> None:
         self.seconds = seconds
         self._entries: dict[str, tuple[float, TeamRing]] = {}
+        self.generation = 0
+        """Counts clears: a read that began before one must not be remembered."""
 
     def get(self, team: str) -> TeamRing | None:
         """A team's ring list if it is fresh."""
@@ -76,11 +126,13 @@ class RingCache:
             return None
         return found[1]
 
-    def put(self, team: str, ring: TeamRing) -> TeamRing:
-        """Remember a team's ring list."""
-        self._entries[team] = (time.monotonic(), ring)
+    def put(self, team: str, ring: TeamRing, generation: int) -> TeamRing:
+        """Remember a team's ring list read at `generation` unless a clear came since."""
+        if generation == self.generation:
+            self._entries[team] = (time.monotonic(), ring)
         return ring
 
     def clear(self) -> None:
-        """Forget every team's list (an agent went on or off a call)."""
+        """Forget every team's list (availability, membership or round-robin turns changed)."""
+        self.generation += 1
         self._entries.clear()

@@ -2,6 +2,7 @@
 
 The incoming-call webhook answers from reads alone; the call itself (an inbound message on
 the caller's conversation, and its `calls` row) is written here, many calls per transaction.
+The webhook's form stays on the message's meta (`webhook`) rather than in a raw blob file.
 Leg events that reached the store before their call (another process, a crash) are adopted
 when the call is written. `wait` lets later work on a call wait until it is stored.
 """
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 200
 MAX_QUEUE = 10_000
+REMEMBERED = 10_000
+"""Calls known to be stored, so that their status callbacks need not look."""
 ATTEMPTS = 3
 
 
@@ -55,6 +58,7 @@ class CallRecorder:
         self._queue: asyncio.Queue[Arrival] | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[tuple[str, str], Arrival] = {}
+        self._stored: dict[tuple[str, str], None] = {}
 
     def submit(self, call: Any, route: str, **data: Any) -> asyncio.Future[int]:
         """Queue a call for storing; the future gives its id. Raise asyncio.QueueFull under overload."""
@@ -66,6 +70,22 @@ class CallRecorder:
         self._queue.put_nowait(arrival)
         self._pending[(call.account, call.call_sid)] = arrival
         return arrival.done
+
+    async def store_now(self, call: Any, route: str, **data: Any) -> int:
+        """Store one call at once, outside the batches; return its id."""
+        arrival = Arrival(call, route, data)
+        await self._store([arrival])
+        return await arrival.done
+
+    def is_stored(self, account: str, call_sid: str) -> bool:
+        """Whether this process stored the call or saw it stored lately."""
+        return (account, call_sid) in self._stored
+
+    def remember(self, account: str, call_sid: str) -> None:
+        """Note that a call is stored (the oldest notes go first)."""
+        if len(self._stored) >= REMEMBERED:
+            del self._stored[next(iter(self._stored))]
+        self._stored[(account, call_sid)] = None
 
     async def wait(self, account: str, call_sid: str) -> None:
         """Return once the call is stored, if it is waiting to be."""
@@ -123,17 +143,16 @@ class CallRecorder:
         async def calls(conn: AsyncConnection, results: list[IngestResult]) -> None:
             stored.clear()
             teams = await _team_ids(conn, {a.call.team for a in batch})
-            for arrival, result in zip(batch, results, strict=True):
-                call_id, events, adopted = await _insert_call(
-                    conn, arrival, result, teams.get(arrival.call.team)
-                )
-                if adopted:
+            ids, adopted, events = await _insert_calls(conn, batch, results, teams)
+            for arrival, call_id in zip(batch, ids, strict=True):
+                if call_id in adopted:
+                    adopted.discard(call_id)
                     call = (
                         await conn.execute(select(schema.calls).where(schema.calls.c.id == call_id))
                     ).one()
                     now = self.inbox.clock()
                     await legs.recompute(conn, call, self.target(arrival.call.line), now, None)
-                stored.append((call_id, events))
+            stored.extend(zip(ids, events, strict=True))
 
         for attempt in range(ATTEMPTS):
             try:
@@ -144,6 +163,7 @@ class CallRecorder:
                     raise
                 await asyncio.sleep(0.2 * 2**attempt)
         for arrival, (call_id, events) in zip(batch, stored, strict=True):
+            self.remember(arrival.call.account, arrival.call.call_sid)
             self.bus.publish(events)
             if not arrival.done.done():
                 arrival.done.set_result(call_id)
@@ -164,10 +184,14 @@ def _message(call: Any) -> InboundMessage:
         sender=call.caller,
         text=f"Phone call from {call.caller.address} to {call.line}",
         received_at=call.arrived_at,
-        raw=call.raw,
         language=call.language,
-        meta={"line": call.line, "call": True},
+        meta={"line": call.line, "call": True, **_webhook(call.raw)},
     )
+
+
+def _webhook(raw: bytes | None) -> dict[str, str]:
+    """The webhook's form, kept on the message row (a raw blob file per call cost more than the rest)."""
+    return {"webhook": raw.decode(errors="replace")} if raw else {}
 
 
 async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
@@ -176,55 +200,83 @@ async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
     return {r.name: r.id for r in rows}
 
 
-async def _insert_call(
-    conn: AsyncConnection, arrival: Arrival, result: IngestResult, team_id: int | None
-) -> tuple[int, list[dict[str, Any]], bool]:
-    """Insert the call row; return its id, the events recorded, and whether it adopted earlier legs."""
-    call = arrival.call
-    c, conv, lg = schema.calls, schema.conversations, schema.call_legs
-    await conn.execute(
-        insert_ignore(conn, c),
-        {
-            "conversation_id": result.conversation_id, "contact_id": result.contact_id,
-            "channel_account": call.account, "external_id": call.call_sid,
-            "direction": Direction.INBOUND.value, "started_at": call.arrived_at,
-            "outcome": CallOutcome.RINGING.value, "line": call.line, "team_id": team_id,
-            "route": arrival.route,
-        },
-    )  # fmt: skip
-    call_id = int(
-        (
-            await conn.execute(
-                select(c.c.id).where(c.c.channel_account == call.account, c.c.external_id == call.call_sid)
-            )
-        ).scalar_one()
-    )
-    if team_id is not None:
+async def _insert_calls(
+    conn: AsyncConnection, batch: list[Arrival], results: list[IngestResult], teams: dict[str, int]
+) -> tuple[list[int], set[int], list[list[dict[str, Any]]]]:
+    """Insert a batch's call rows once each; return their ids, those adopting earlier legs, their events."""
+    c, conv = schema.calls, schema.conversations
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for arrival, result in zip(batch, results, strict=True):
+        call = arrival.call
+        rows.setdefault(
+            (call.account, call.call_sid),
+            {
+                "conversation_id": result.conversation_id, "contact_id": result.contact_id,
+                "channel_account": call.account, "external_id": call.call_sid,
+                "direction": Direction.INBOUND.value, "started_at": call.arrived_at,
+                "outcome": CallOutcome.RINGING.value, "line": call.line, "team_id": teams.get(call.team),
+                "route": arrival.route,
+            },
+        )  # fmt: skip
+    await conn.execute(insert_ignore(conn, c), list(rows.values()))
+    by_key: dict[tuple[str, str], int] = {}
+    adopted: set[int] = set()
+    for account, sids in _by_account(rows).items():
+        found = await conn.execute(
+            select(c.c.external_id, c.c.id).where(c.c.channel_account == account, c.c.external_id.in_(sids))
+        )
+        by_key.update({(account, r.external_id): r.id for r in found})
+        adopted |= await _adopt_legs(conn, account, sids, by_key)
+    by_team: dict[int, set[int]] = {}
+    for row in rows.values():
+        if row["team_id"] is not None:
+            by_team.setdefault(row["team_id"], set()).add(row["conversation_id"])
+    for team_id, conversations in by_team.items():
         await conn.execute(
             update(conv)
-            .where(conv.c.id == result.conversation_id, conv.c.team_id.is_(None))
+            .where(conv.c.id.in_(sorted(conversations)), conv.c.team_id.is_(None))
             .values(team_id=team_id)
         )
-    adopted = await conn.execute(
-        update(lg)
-        .where(
-            lg.c.channel_account == call.account,
+    events: list[list[dict[str, Any]]] = []
+    for arrival, result in zip(batch, results, strict=True):
+        own: list[dict[str, Any]] = []
+        if arrival.route != "agents" and not result.duplicate:
+            own.append(
+                event_row(
+                    "call.fallback", arrival.call.arrived_at, result.conversation_id, None,
+                    to=arrival.route, **arrival.data,
+                )
+            )  # fmt: skip
+        events.append(own)
+    await record(conn, [e for own in events for e in own])
+    ids = [by_key[(a.call.account, a.call.call_sid)] for a in batch]
+    return ids, adopted, events
+
+
+def _by_account(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for account, sid in rows:
+        found.setdefault(account, []).append(sid)
+    return found
+
+
+async def _adopt_legs(
+    conn: AsyncConnection, account: str, sids: list[str], call_ids: dict[tuple[str, str], int]
+) -> set[int]:
+    """Give legs stored before their call (another process, a crash) their call; return those calls."""
+    lg = schema.call_legs
+    waiting = await conn.execute(
+        select(lg.c.id, lg.c.call_sid, lg.c.parent_sid).where(
+            lg.c.channel_account == account,
             lg.c.call_id.is_(None),
-            or_(lg.c.call_sid == call.call_sid, lg.c.parent_sid == call.call_sid),
+            or_(lg.c.call_sid.in_(sids), lg.c.parent_sid.in_(sids)),
         )
-        .values(call_id=call_id)
     )
-    events: list[dict[str, Any]] = []
-    if arrival.route != "agents" and not result.duplicate:
-        events.append(
-            event_row(
-                "call.fallback",
-                call.arrived_at,
-                result.conversation_id,
-                None,
-                to=arrival.route,
-                **arrival.data,
-            )
-        )
-        await record(conn, events)
-    return call_id, events, bool(adopted.rowcount)
+    owners: dict[int, list[int]] = {}
+    for leg in waiting:
+        call_id = call_ids.get((account, leg.parent_sid or leg.call_sid))
+        if call_id is not None:
+            owners.setdefault(call_id, []).append(leg.id)
+    for call_id, leg_ids in owners.items():
+        await conn.execute(update(lg).where(lg.c.id.in_(leg_ids)).values(call_id=call_id))
+    return set(owners)

@@ -1,0 +1,147 @@
+"""Every answered call is stored exactly once: when its batched write is lost, and under repeated webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import func, select
+
+from hub.models import CallOutcome
+from hub.services import Services
+from hub.store import schema
+from tests.conftest import FakeClock
+from tests.twilio_helpers import LINE
+from tests.twilio_phone import BASE, CALLER, Phone, phone_hub
+
+PARENT = "CA" + "1" * 32
+AGENT_LEG = "CA" + "2" * 32
+
+
+async def stored(services: Services, sid: str) -> tuple[int, int]:
+    """How many call rows and call messages the store holds for a CallSid."""
+    c, m = schema.calls, schema.messages
+    async with services.db.read() as conn:
+        calls = (await conn.execute(select(func.count()).where(c.c.external_id == sid))).scalar_one()
+        messages = (await conn.execute(select(func.count()).where(m.c.external_id == sid))).scalar_one()
+    return calls, messages
+
+
+@asynccontextmanager
+async def writes_held(services: Services) -> AsyncIterator[None]:
+    """Keep the call writer from committing inside (SQLite's write lock; a table lock on PostgreSQL)."""
+    async with services.db.write() as conn:
+        if not services.db.is_sqlite:
+            await conn.exec_driver_sql("LOCK TABLE calls IN EXCLUSIVE MODE")
+        yield
+
+
+async def incoming(phone: Phone, sid: str = PARENT) -> None:
+    """Twilio asks what to do with a call; the hub answers."""
+    params = {"CallSid": sid, "From": CALLER, "To": LINE, "CallStatus": "ringing", "Direction": "inbound"}
+    answer = await phone.sender.post(f"{BASE}/incoming", params)
+    assert answer.status == 200 and "<Dial" in answer.text
+
+
+async def agent_leg(phone: Phone, status: str) -> None:
+    """A status callback of the agent's leg, with the fields Twilio sends (the caller's number as From)."""
+    params = phone.sender.status_params(
+        AGENT_LEG, status, phone.clock.now, account_sid=phone.fake.account_sid, parent_sid=PARENT,
+        extra={"From": CALLER, "To": "client:alice", "Direction": "outbound-dial"},
+    )  # fmt: skip
+    assert (await phone.sender.post(f"{BASE}/status", params)).status == 204
+
+
+async def caller_leg(phone: Phone, status: str) -> None:
+    """A status callback of the caller's own leg."""
+    params = phone.sender.status_params(
+        PARENT, status, phone.clock.now, account_sid=phone.fake.account_sid,
+        extra={"From": CALLER, "To": LINE, "Direction": "inbound"},
+    )  # fmt: skip
+    assert (await phone.sender.post(f"{BASE}/status", params)).status == 204
+
+
+async def lose_the_queued_write(phone: Phone) -> None:
+    """Answer a call, then stop the writer before its batch commits: the call is not stored."""
+    services = phone.services
+    async with writes_held(services):
+        await incoming(phone)
+        await asyncio.sleep(0.1)
+        await services.calls.recorder.stop(grace_seconds=0)
+    assert await stored(services, PARENT) == (0, 0)
+
+
+async def test_an_agent_leg_callback_stores_a_call_whose_write_was_lost(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        await lose_the_queued_write(phone)
+        await agent_leg(phone, "ringing")
+        assert await stored(phone.services, PARENT) == (1, 1)
+        clock.advance(seconds=4)
+        await agent_leg(phone, "answered")
+        await agent_leg(phone, "ringing")
+        clock.advance(seconds=30)
+        await agent_leg(phone, "completed")
+        await caller_leg(phone, "completed")
+        await incoming(phone)
+        await phone.services.calls.stop()
+        assert await stored(phone.services, PARENT) == (1, 1)
+        row = await phone.call_row(PARENT)
+        assert row.outcome is CallOutcome.ANSWERED_IN_TIME and row.answered_by == phone.agents["alice"].id
+        assert row.line is not None and row.team_id is not None
+
+
+async def test_a_caller_leg_callback_stores_a_call_whose_write_was_lost(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        await lose_the_queued_write(phone)
+        clock.advance(seconds=20)
+        await caller_leg(phone, "completed")
+        await caller_leg(phone, "completed")
+        await phone.services.calls.stop()
+        assert await stored(phone.services, PARENT) == (1, 1)
+        row = await phone.call_row(PARENT)
+        assert row.ended_at is not None and row.answered_at is None
+        assert row.outcome in (CallOutcome.MISSED, CallOutcome.ABANDONED)
+
+
+async def test_repeated_webhooks_and_callbacks_store_a_call_once(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        await asyncio.gather(*(incoming(phone) for _ in range(3)))
+        await asyncio.gather(agent_leg(phone, "ringing"), agent_leg(phone, "ringing"), incoming(phone))
+        await incoming(phone)
+        await phone.services.calls.stop()
+        assert await stored(phone.services, PARENT) == (1, 1)
+        timeline = await phone.services.inbox.timeline((await phone.call_row(PARENT)).conversation_id)
+        assert [m.external_id for m in timeline.messages] == [PARENT]
+
+
+async def test_a_callback_before_the_answer_is_stored_keeps_the_call_single(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        await agent_leg(phone, "ringing")
+        await incoming(phone)
+        await agent_leg(phone, "ringing")
+        await phone.services.calls.stop()
+        assert await stored(phone.services, PARENT) == (1, 1)
+
+
+async def test_the_dial_action_after_a_lost_write_stores_the_call_and_its_fallback(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        await lose_the_queued_write(phone)
+        clock.advance(seconds=18)
+        params = {"CallSid": PARENT, "From": CALLER, "To": LINE, "DialCallStatus": "no-answer"}
+        answer = await phone.sender.post(f"{BASE}/dial-action?step=0", params)
+        assert answer.status == 200 and f"{BASE}/voicemail" in answer.text
+        await phone.services.calls.stop()
+        assert await stored(phone.services, PARENT) == (1, 1)
+        assert (await phone.call_row(PARENT)).route == "voicemail"
