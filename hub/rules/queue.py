@@ -1,21 +1,25 @@
-"""Handing events to the triggers: one `rules.event` timer per event, in the event's own transaction.
+"""Handing events to the triggers: a `rules.event` timer per event, in the event's own transaction.
 
 Whatever records an event a trigger could react to calls `enqueue` in the same transaction.
 The scheduler then fires each timer once (`hub.rules.engine` evaluates the triggers and
 applies their actions in the transaction that marks the timer fired), so every event is
-seen by the triggers exactly once, with several hub processes and across crashes.
+seen by the triggers exactly once, with several hub processes and across crashes. A
+conversation's events queued together (an SLA recomputation records several) are one
+chain: one pending timer for the first, which carries the others, each written when the
+one before it fires (see `hub.scheduler.chain_row`).
 """
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.scheduler import timer_row
+from hub.scheduler import chain_row, timer_row
 from hub.store import bulk, schema
 
 RULE_EVENT = "rules.event"
@@ -42,9 +46,14 @@ MAX_DEPTH = 5
 def event_key(event: dict[str, Any]) -> str:
     """The timer key, also the event's id in audit records: stable for a received message."""
     data = event.get("data") or {}
-    if event["kind"] == "message.received" and data.get("message_id") is not None:
+    if _stable(event):
         return f"rules:event:message:{data['message_id']}"
-    return f"rules:event:{uuid.uuid4().hex}"
+    return f"rules:event:{time.time_ns():016x}{os.urandom(8).hex()}"
+
+
+def _stable(event: dict[str, Any]) -> bool:
+    """Whether the event's key is derived from what it is about, so queueing it twice is harmless."""
+    return event["kind"] == "message.received" and (event.get("data") or {}).get("message_id") is not None
 
 
 async def enqueue(
@@ -59,6 +68,7 @@ async def enqueue(
     if depth > MAX_DEPTH:
         return 0
     rows = []
+    chains: dict[int, list[tuple[datetime, str, dict[str, Any]]]] = {}
     first_message: set[int] = set()
     for event in events:
         if event["kind"] not in QUEUED or event.get("conversation_id") is None:
@@ -69,13 +79,24 @@ async def enqueue(
             first_message.add(cid)
             data["new_conversation"] = True
         payload = {"event": event["kind"], "data": data, "depth": depth}
-        rows.append(
-            timer_row(
-                RULE_EVENT, event["at"], event_key(event), conversation_id=cid, payload=payload, now=now
+        if _stable(event):
+            rows.append(
+                timer_row(
+                    RULE_EVENT, event["at"], event_key(event), conversation_id=cid, payload=payload, now=now
+                )
             )
-        )
+        else:
+            chains.setdefault(cid, []).append((event["at"], event_key(event), payload))
+    queued = len(rows) + sum(len(links) for links in chains.values())
+    for cid, links in chains.items():
+        links.sort(key=_due)
+        rows.append(chain_row(RULE_EVENT, links, conversation_id=cid, now=now))
     await bulk.insert(conn, schema.timers, rows, on_conflict=[])
-    return len(rows)
+    return queued
+
+
+def _due(link: tuple[datetime, str, dict[str, Any]]) -> datetime:
+    return link[0]
 
 
 PLAIN = (str, int, float, bool, list, dict)
