@@ -7,11 +7,12 @@ SQLite), then fires each in a transaction that also marks it fired: the handler'
 and the "fired" mark commit together or not at all. Several hub processes may run a
 scheduler each; every timer fires once. After downtime, overdue timers fire on start, oldest
 first, and handlers receive the time the timer was due, so they can record what happened
-when it happened. A timer may carry the timers that follow it (`payload["next"]`, see
-`chain_row`): the first of them is written by the transaction that finishes the timer (fired,
-or given up on), so a queue of many items keeps one pending row and each item still fires once. A round's timers are fired in transactions sized to take about
+when it happened. A round's timers are fired in transactions sized to take about
 `fire_budget` seconds each, so that a backlog never holds SQLite's single write lock long
-enough to delay inbound messages waiting for it.
+enough to delay inbound messages waiting for it. A timer may carry the timers that follow it
+(`payload["next"]`, see `chain_row`): the first of them is written by the transaction that
+finishes the timer (fired, or given up on), so a queue of many items keeps one pending row
+and each item still fires once.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.events import event_row
 from hub.inbox import WAKE, insert_note, wake
 from hub.models import Availability, ChannelKind, ConversationStatus, Priority
-from hub.rules.conditions import Facts
 from hub.rules import queue as rule_queue
+from hub.rules.conditions import Facts
 from hub.rules.engine import RuleEngine
 from hub.rules.loader import load_ruleset
 from hub.rules.triggers import RuleEvent, evaluate
