@@ -125,6 +125,38 @@ async def test_a_flag_flips_once_when_two_transactions_race(services: Services, 
     }
 
 
+async def test_new_rows_are_inserted_once_when_two_transactions_race(
+    services: Services, make_config: Any
+) -> None:
+    from hub.services import open_services
+
+    s = schema.sla_cycles
+    await _conversation(services)
+    columns = ("conversation_id", "metric", "seq", "policy", "started_at", "digest", "updated_at")
+    rows = [(1, m, 0, "p", AT, "d", AT) for m in ("first_response", "resolution")]
+    key = ["conversation_id", "metric", "seq"]
+    async with services.db.write() as conn:
+        assert await bulk.insert_new(conn, s, rows[:1], columns=columns, keys=key) == [
+            (1, "first_response", 0)
+        ]
+    if services.db.is_sqlite:
+        with pytest.raises(Exception, match="UNIQUE"):
+            async with services.db.write() as conn:
+                await bulk.insert_new(conn, s, rows, columns=columns, keys=key)
+        return
+    other = await open_services(make_config(), clock=services.clock)
+    try:
+
+        async def add(svc: Services) -> list[tuple[Any, ...]]:
+            async with svc.db.write() as conn:
+                return await bulk.insert_new(conn, s, rows, columns=columns, keys=key)
+
+        first, second = await asyncio.gather(add(services), add(other))
+    finally:
+        await other.close()
+    assert sorted(first + second) == [(1, "resolution", 0)]
+
+
 async def _conversation(services: Services) -> None:
     async with services.db.write() as conn:
         await conn.execute(
