@@ -11,9 +11,10 @@ one before it fires (see `hub.scheduler.chain_row`).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,12 +44,20 @@ MAX_DEPTH = 5
 """Events caused by triggers' actions are queued again up to this depth, so triggers cannot loop."""
 
 
-def event_key(event: dict[str, Any]) -> str:
-    """The timer key, also the event's id in audit records: stable for a received message."""
-    data = event.get("data") or {}
+def event_key(event: dict[str, Any], unique: str | None = None) -> str:
+    """The timer key, also the event's id in audit records: stable for a received message.
+
+    Other events get `unique` (see `unique_keys`), else a new time-ordered random key.
+    """
     if _stable(event):
-        return f"rules:event:message:{data['message_id']}"
-    return f"rules:event:{time.time_ns():016x}{os.urandom(8).hex()}"
+        return f"rules:event:message:{event['data']['message_id']}"
+    return unique if unique is not None else next(unique_keys())
+
+
+def unique_keys() -> Iterator[str]:
+    """New event keys: the time, a random part, and a count, so keys made together sort together."""
+    stem = f"rules:event:{time.time_ns():016x}{os.urandom(8).hex()}"
+    return (f"{stem}{n:06x}" for n in itertools.count())
 
 
 def _stable(event: dict[str, Any]) -> bool:
@@ -70,11 +79,12 @@ async def enqueue(
     rows = []
     chains: dict[int, list[tuple[datetime, str, dict[str, Any]]]] = {}
     first_message: set[int] = set()
+    keys = unique_keys()
     for event in events:
         if event["kind"] not in QUEUED or event.get("conversation_id") is None:
             continue
         cid = event["conversation_id"]
-        data = {k: v for k, v in (event.get("data") or {}).items() if _plain(v)}
+        data = {k: v for k, v in (event.get("data") or {}).items() if v is None or isinstance(v, PLAIN)}
         if event["kind"] == "message.received" and cid in new_conversations and cid not in first_message:
             first_message.add(cid)
             data["new_conversation"] = True
@@ -86,7 +96,7 @@ async def enqueue(
                 )
             )
         else:
-            chains.setdefault(cid, []).append((event["at"], event_key(event), payload))
+            chains.setdefault(cid, []).append((event["at"], next(keys), payload))
     queued = len(rows) + sum(len(links) for links in chains.values())
     for cid, links in chains.items():
         links.sort(key=_due)
@@ -100,7 +110,3 @@ def _due(link: tuple[datetime, str, dict[str, Any]]) -> datetime:
 
 
 PLAIN = (str, int, float, bool, list, dict)
-
-
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, PLAIN)
