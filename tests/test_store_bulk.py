@@ -53,6 +53,25 @@ async def test_inserted_rows_read_back_like_rows_the_schema_writes(services: Ser
     assert [r[0] for r in later] == ["k3"]
 
 
+async def test_many_rows_read_back_alike_and_go_with_their_transaction(services: Services) -> None:
+    e = schema.events
+    many = [event(n, AT + timedelta(seconds=n)) for n in range(bulk.COPY_ROWS + 5)]
+    many[1] = event(1, AT.astimezone(BEIJING))
+
+    async def insert_then_fail() -> None:
+        async with services.db.write() as conn:
+            await bulk.insert(conn, e, many)
+            raise RuntimeError("undone")
+
+    with pytest.raises(RuntimeError, match="undone"):
+        await insert_then_fail()
+    async with services.db.write() as conn:
+        await bulk.insert(conn, e, many)
+    async with services.db.read() as conn:
+        rows = (await conn.execute(select(e.c.kind, e.c.at, e.c.data).order_by(e.c.id))).all()
+    assert [tuple(r) for r in rows] == [(r["kind"], r["at"].astimezone(UTC), r["data"]) for r in many]
+
+
 async def test_naive_datetimes_are_refused(services: Services) -> None:
     naive = AT.replace(tzinfo=None)
     with pytest.raises(ValueError, match="naive"):

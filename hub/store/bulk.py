@@ -6,8 +6,9 @@ with Core, but compiled once per kind of database and then sent to the driver wi
 values the column types would store (a UTC timestamp as SQLite's text or an aware datetime,
 JSON as text), so rows written here read back through the schema exactly like rows written
 through it. Writes go out as one `executemany` on SQLite and as one statement over `unnest`
-arrays on PostgreSQL; a list of ids travels as one parameter (`json_each` on SQLite, `= ANY`
-on PostgreSQL). Everything runs in the caller's transaction.
+arrays on PostgreSQL (by COPY for many rows without conflicts to handle); a list of ids
+travels as one parameter (`json_each` on SQLite, `= ANY` on PostgreSQL). Everything runs in
+the caller's transaction.
 """
 
 from __future__ import annotations
@@ -173,11 +174,31 @@ async def insert(
     if not rows:
         return
     names, values = _columns(rows, columns)
+    if on_conflict is None and len(rows) >= COPY_ROWS and is_pg(conn):
+        await _copy(conn, table, names, values)
+        return
     conflict = None if on_conflict is None else (tuple(on_conflict), tuple(update))
     compiled = _compiled(
         conn, ("insert", table, names, conflict), lambda pg: _insert(pg, table, names, conflict)
     )
     await _send(conn, table, compiled, names, values)
+
+
+COPY_ROWS = 1000
+"""From this many rows, plain inserts on PostgreSQL go by COPY, which costs both sides less per row."""
+
+
+async def _copy(
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...], values: list[Sequence[Any]]
+) -> None:
+    """Insert rows with PostgreSQL's COPY, in the caller's transaction."""
+    encoded = _encoded(conn, table, columns, values)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    records = zip(*(encoded[f"p_{c}"] for c in columns), strict=True)
+    await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
 
 
 async def insert_new(
