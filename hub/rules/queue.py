@@ -98,10 +98,12 @@ async def enqueue(
         else:
             chains.setdefault(cid, []).append((event["at"], next(keys), payload))
     queued = len(rows) + sum(len(links) for links in chains.values())
+    heads = []
     for cid, links in chains.items():
         links.sort(key=_due)
-        rows.append(chain_row(RULE_EVENT, links, conversation_id=cid, now=now))
+        heads.append(chain_row(RULE_EVENT, links, conversation_id=cid, now=now))
     await bulk.insert(conn, schema.timers, rows, on_conflict=[])
+    await bulk.insert(conn, schema.timers, heads)
     return queued
 
 
