@@ -44,14 +44,11 @@ MAX_DEPTH = 5
 """Events caused by triggers' actions are queued again up to this depth, so triggers cannot loop."""
 
 
-def event_key(event: dict[str, Any], unique: str | None = None) -> str:
-    """The timer key, also the event's id in audit records: stable for a received message.
-
-    Other events get `unique` (see `unique_keys`), else a new time-ordered random key.
-    """
+def event_key(event: dict[str, Any]) -> str:
+    """The timer key, also the event's id in audit records: stable for a received message."""
     if _stable(event):
         return f"rules:event:message:{event['data']['message_id']}"
-    return unique if unique is not None else next(unique_keys())
+    return next(unique_keys())
 
 
 def unique_keys() -> Iterator[str]:

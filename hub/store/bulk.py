@@ -191,7 +191,7 @@ COPY_ROWS = 1000
 async def _copy(
     conn: AsyncConnection, table: Table, columns: tuple[str, ...], values: list[Sequence[Any]]
 ) -> None:
-    """Insert rows with PostgreSQL's COPY, in the caller's transaction."""
+    """Insert rows by COPY in the caller's transaction, begun first if no statement has begun it."""
     encoded = _encoded(conn, table, columns, values)
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
