@@ -9,7 +9,10 @@ scheduler each; every timer fires once. After downtime, overdue timers fire on s
 first, and handlers receive the time the timer was due, so they can record what happened
 when it happened. A round's timers are fired in transactions sized to take about
 `fire_budget` seconds each, so that a backlog never holds SQLite's single write lock long
-enough to delay inbound messages waiting for it.
+enough to delay inbound messages waiting for it. A timer may carry the timers that follow it
+(`payload["next"]`, see `chain_row`): the first of them is written by the transaction that
+finishes the timer (fired, or given up on), so a queue of many items keeps one pending row
+and each item still fires once.
 """
 
 from __future__ import annotations
@@ -76,6 +79,42 @@ def timer_row(
         "attempts": 0,
         "created_at": now,
     }
+
+
+NEXT = "next"
+"""Payload key of the timers that follow a timer: `[{"key", "due_at", "payload"}, ...]`, in order."""
+
+
+def chain_row(
+    kind: str,
+    links: Sequence[tuple[datetime, str, Mapping[str, Any]]],
+    *,
+    conversation_id: int | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """One pending timer for a sequence of (due_at, key, payload): the first, carrying the rest."""
+    (due_at, key, payload), rest = links[0], links[1:]
+    if rest:
+        payload = {
+            **payload,
+            NEXT: [{"key": k, "due_at": at.isoformat(), "payload": dict(p)} for at, k, p in rest],
+        }
+    return timer_row(kind, due_at, key, conversation_id=conversation_id, payload=payload, now=now)
+
+
+def _follower(timer: Timer, now: datetime) -> dict[str, Any] | None:
+    """The row of the timer that follows a finished one, if it carries any."""
+    links = timer.payload.get(NEXT)
+    if not links:
+        return None
+    rest = [(datetime.fromisoformat(x["due_at"]), x["key"], x["payload"]) for x in links]
+    return chain_row(timer.kind, rest, conversation_id=timer.conversation_id, now=now)
+
+
+async def _add_followers(conn: AsyncConnection, timers: Sequence[Timer], now: datetime) -> None:
+    rows = [row for timer in timers if (row := _follower(timer, now)) is not None]
+    if rows:
+        await conn.execute(insert_ignore(conn, schema.timers), rows)
 
 
 async def schedule(
@@ -273,6 +312,7 @@ class Scheduler:
                 .returning(t.c.id)
             )
             mine = {row[0] for row in marked}
+            await _add_followers(conn, [x for x in timers if x.id in mine], now)
             for timer in timers:
                 if timer.id in mine:
                     published.extend(await self.handlers.get(timer.kind, _unknown_kind)(conn, timer))
@@ -304,6 +344,7 @@ class Scheduler:
                             )
                             if done.rowcount == 0:
                                 continue
+                            await _add_followers(conn, [timer], now)
                             published.extend(await handler(conn, timer))
                         self.lag = max(timedelta(), now - timer.due_at)
                     except Exception as err:  # noqa: BLE001
@@ -326,9 +367,11 @@ class Scheduler:
             retry_at = now + timedelta(seconds=backoff(timer.attempts, 1.0, 300.0))
             values = {"last_error": error, "claimed_until": retry_at}
         async with self.db.write() as conn:
-            await conn.execute(
+            done = await conn.execute(
                 update(t).where(t.c.id == timer.id, t.c.claimed_by == self.worker_id).values(**values)
             )
+            if done.rowcount and values.get("status") == "failed":
+                await _add_followers(conn, [timer], now)
 
 
 async def _unknown_kind(conn: AsyncConnection, timer: Timer) -> list[dict[str, Any]]:

@@ -219,3 +219,73 @@ async def test_work_is_cut_into_chunks_that_fit_the_time_budget() -> None:
     done = await in_timed_chunks(list(range(60)), slow, budget=0.02, first=10, most=50)
     assert [x for chunk in done for x in chunk] == list(range(60))
     assert sizes[0] == 10 and all(size <= 4 for size in sizes[1:])
+
+
+async def add_chain(services: Services, keys: Sequence[str], due_in: Sequence[timedelta]) -> None:
+    now = services.clock()
+    links = [(now + d, key, {"n": i}) for i, (key, d) in enumerate(zip(keys, due_in, strict=True))]
+    async with services.db.write() as conn:
+        await conn.execute(schema.timers.insert(), scheduler.chain_row("test", links, now=now))
+
+
+async def statuses(services: Services) -> dict[str, str]:
+    async with services.db.read() as conn:
+        return dict((await conn.execute(select(schema.timers.c.key, schema.timers.c.status))).all())
+
+
+async def test_a_chain_keeps_one_pending_row_and_fires_each_link_once_in_order(
+    services: Services, clock: FakeClock
+) -> None:
+    start = clock()
+    await add_chain(services, ["c0", "c1", "c2"], [timedelta(minutes=m) for m in (10, 20, 30)])
+    assert await statuses(services) == {"c0": "pending"}
+    clock.advance(minutes=15)
+    timers = Scheduler(services.db, {"test": Recorder()}, clock)
+    assert await timers.run_due() == 1
+    assert await timers.run_due() == 0
+    assert await statuses(services) == {"c0": "fired", "c1": "pending"}
+
+    # Another process takes over after a restart: the rest of the chain is in the store.
+    clock.advance(days=1)
+    again = Scheduler(services.db, {"test": Recorder()}, clock)
+    while await again.run_due():
+        pass
+    assert await fired(services) == [
+        ("c0", start + timedelta(minutes=10)),
+        ("c1", start + timedelta(minutes=20)),
+        ("c2", start + timedelta(minutes=30)),
+    ]
+    assert await statuses(services) == {"c0": "fired", "c1": "fired", "c2": "fired"}
+
+
+async def test_a_chain_goes_on_after_a_link_is_given_up(services: Services, clock: FakeClock) -> None:
+    await add_chain(services, ["bad", "good"], [timedelta(0), timedelta(0)])
+    timers = Scheduler(services.db, {"test": FailsOn("bad")}, clock, max_attempts=2)
+    for _ in range(4):
+        clock.advance(minutes=10)
+        await timers.run_due()
+    assert await statuses(services) == {"bad": "failed", "good": "fired"}
+    assert [k for k, _ in await fired(services)] == ["good"]
+
+
+async def test_two_processes_fire_each_link_of_many_chains_exactly_once(
+    services: Services, make_config: Any, clock: FakeClock
+) -> None:
+    for c in range(60):
+        await add_chain(services, [f"c{c}:{i}" for i in range(5)], [timedelta(seconds=i) for i in range(5)])
+    clock.advance(minutes=1)
+    other = await open_services(make_config(), clock=clock)
+    try:
+        first = Scheduler(services.db, {"test": Recorder()}, clock, batch=20, worker_id="one")
+        second = Scheduler(other.db, {"test": Recorder()}, clock, batch=20, worker_id="two")
+
+        async def drain(s: Scheduler) -> None:
+            while await s.run_due():
+                await asyncio.sleep(0)
+
+        await asyncio.gather(drain(first), drain(second))
+        await asyncio.gather(drain(first), drain(second))
+        keys = [k for k, _ in await fired(services)]
+        assert len(keys) == 300 and len(set(keys)) == 300
+    finally:
+        await other.close()

@@ -171,6 +171,26 @@ async def test_two_processes_record_each_breach_once(
     assert len([e for e in events if e[0] == "sla.warning"]) == 80
 
 
+async def test_two_processes_computing_new_cycles_at_once_record_each_breach_once(
+    services: Services, clock: FakeClock, make_config: object
+) -> None:
+    clock.now = MON_9
+    ids = []
+    for n in range(40):
+        ids.append(
+            (await services.inbox.ingest(inbound(f"m{n}", f"c{n}@example.com", at=MON_9))).conversation_id
+        )
+    clock.now = MON_9 + timedelta(days=1)
+    other = await open_services(make_config(), clock=clock)  # type: ignore[operator]
+    try:
+        await asyncio.gather(sla(services).recompute(ids), sla(other).recompute(ids))
+        events = await sla_events(services)
+    finally:
+        await other.close()
+    assert len([e for e in events if e[0] == "sla.breached"]) == 80
+    assert len([e for e in events if e[0] == "sla.warning"]) == 80
+
+
 async def test_a_deadline_across_the_autumn_clock_change(services: Services, clock: FakeClock) -> None:
     friday_4pm_bst = datetime(2026, 10, 23, 15, 0, tzinfo=UTC)
     clock.now = friday_4pm_bst

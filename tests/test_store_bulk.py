@@ -53,6 +53,25 @@ async def test_inserted_rows_read_back_like_rows_the_schema_writes(services: Ser
     assert [r[0] for r in later] == ["k3"]
 
 
+async def test_many_rows_read_back_alike_and_go_with_their_transaction(services: Services) -> None:
+    e = schema.events
+    many = [event(n, AT + timedelta(seconds=n)) for n in range(bulk.COPY_ROWS + 5)]
+    many[1] = event(1, AT.astimezone(BEIJING))
+
+    async def insert_then_fail() -> None:
+        async with services.db.write() as conn:
+            await bulk.insert(conn, e, many)
+            raise RuntimeError("undone")
+
+    with pytest.raises(RuntimeError, match="undone"):
+        await insert_then_fail()
+    async with services.db.write() as conn:
+        await bulk.insert(conn, e, many)
+    async with services.db.read() as conn:
+        rows = (await conn.execute(select(e.c.kind, e.c.at, e.c.data).order_by(e.c.id))).all()
+    assert [tuple(r) for r in rows] == [(r["kind"], r["at"].astimezone(UTC), r["data"]) for r in many]
+
+
 async def test_naive_datetimes_are_refused(services: Services) -> None:
     naive = AT.replace(tzinfo=None)
     with pytest.raises(ValueError, match="naive"):
@@ -123,6 +142,38 @@ async def test_a_flag_flips_once_when_two_transactions_race(services: Services, 
         ("resolution", 0): None,
         ("resolution", 1): AT,
     }
+
+
+async def test_new_rows_are_inserted_once_when_two_transactions_race(
+    services: Services, make_config: Any
+) -> None:
+    from hub.services import open_services
+
+    s = schema.sla_cycles
+    await _conversation(services)
+    columns = ("conversation_id", "metric", "seq", "policy", "started_at", "digest", "updated_at")
+    rows = [(1, m, 0, "p", AT, "d", AT) for m in ("first_response", "resolution")]
+    key = ["conversation_id", "metric", "seq"]
+    async with services.db.write() as conn:
+        assert await bulk.insert_new(conn, s, rows[:1], columns=columns, keys=key) == [
+            (1, "first_response", 0)
+        ]
+    if services.db.is_sqlite:
+        with pytest.raises(Exception, match="UNIQUE"):
+            async with services.db.write() as conn:
+                await bulk.insert_new(conn, s, rows, columns=columns, keys=key)
+        return
+    other = await open_services(make_config(), clock=services.clock)
+    try:
+
+        async def add(svc: Services) -> list[tuple[Any, ...]]:
+            async with svc.db.write() as conn:
+                return await bulk.insert_new(conn, s, rows, columns=columns, keys=key)
+
+        first, second = await asyncio.gather(add(services), add(other))
+    finally:
+        await other.close()
+    assert sorted(first + second) == [(1, "resolution", 0)]
 
 
 async def _conversation(services: Services) -> None:

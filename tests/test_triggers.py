@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.events import event_row
 from hub.inbox import WAKE, insert_note, wake
 from hub.models import Availability, ChannelKind, ConversationStatus, Priority
+from hub.rules import queue as rule_queue
 from hub.rules.conditions import Facts
 from hub.rules.engine import RuleEngine
 from hub.rules.loader import load_ruleset
@@ -416,3 +418,39 @@ async def test_a_message_trigger_sees_what_the_creation_trigger_just_did(
     assert "new-customer" in conversation.tags and conversation.priority is Priority.HIGH
     fired = [e["data"]["trigger"] for e in await events_of(services, "rule.fired")]
     assert fired == ["tag-new", "welcome-new"]
+
+
+BREACHES = """
+triggers:
+  - name: breached
+    when: sla.breached
+    then: [{add_note: {text: "Breached."}}]
+"""
+
+
+async def test_events_queued_together_for_a_conversation_wait_as_one_row_and_each_fires_once(
+    services: Services, clock: FakeClock, tmp_path: Path
+) -> None:
+    write_rules(tmp_path / "rules", BREACHES)
+    await services.rules.load()
+    result = await services.inbox.ingest(inbound("<many@x>"))
+    cid = result.conversation_id
+    now = clock()
+    breaches = [
+        event_row("sla.breached", now - timedelta(minutes=m), cid, None, metric=metric, cycle=0)
+        for m, metric in ((30, "resolution"), (90, "first_response"), (60, "next_response"))
+    ]
+    t = schema.timers
+    async with services.db.write() as conn:
+        assert await rule_queue.enqueue(conn, breaches, now) == 3
+        pending = await conn.execute(
+            select(func.count()).where(t.c.kind == rule_queue.RULE_EVENT, t.c.status == "pending")
+        )
+        assert pending.scalar_one() == 2  # the message's own timer and one for the three breaches
+    await drain(services, clock)
+    fired = [e for e in await events_of(services, "rule.fired") if e["data"]["trigger"] == "breached"]
+    assert len(fired) == 3 and len({e["data"]["event"] for e in fired}) == 3
+    async with services.db.read() as conn:
+        due = dict((await conn.execute(select(t.c.key, t.c.due_at).where(t.c.kind == "rules.event"))).all())
+    assert [due[e["data"]["event"]] for e in fired] == sorted(e["at"] for e in breaches)
+    assert await drain(services, clock) == 0

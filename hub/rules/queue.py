@@ -1,21 +1,26 @@
-"""Handing events to the triggers: one `rules.event` timer per event, in the event's own transaction.
+"""Handing events to the triggers: a `rules.event` timer per event, in the event's own transaction.
 
 Whatever records an event a trigger could react to calls `enqueue` in the same transaction.
 The scheduler then fires each timer once (`hub.rules.engine` evaluates the triggers and
 applies their actions in the transaction that marks the timer fired), so every event is
-seen by the triggers exactly once, with several hub processes and across crashes.
+seen by the triggers exactly once, with several hub processes and across crashes. A
+conversation's events queued together (an SLA recomputation records several) are one
+chain: one pending timer for the first, which carries the others, each written when the
+one before it fires (see `hub.scheduler.chain_row`).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+import itertools
+import os
+import time
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.scheduler import timer_row
+from hub.scheduler import chain_row, timer_row
 from hub.store import bulk, schema
 
 RULE_EVENT = "rules.event"
@@ -41,10 +46,20 @@ MAX_DEPTH = 5
 
 def event_key(event: dict[str, Any]) -> str:
     """The timer key, also the event's id in audit records: stable for a received message."""
-    data = event.get("data") or {}
-    if event["kind"] == "message.received" and data.get("message_id") is not None:
-        return f"rules:event:message:{data['message_id']}"
-    return f"rules:event:{uuid.uuid4().hex}"
+    if _stable(event):
+        return f"rules:event:message:{event['data']['message_id']}"
+    return next(unique_keys())
+
+
+def unique_keys() -> Iterator[str]:
+    """New event keys: the time, a random part, and a count, so keys made together sort together."""
+    stem = f"rules:event:{time.time_ns():016x}{os.urandom(8).hex()}"
+    return (f"{stem}{n:06x}" for n in itertools.count())
+
+
+def _stable(event: dict[str, Any]) -> bool:
+    """Whether the event's key is derived from what it is about, so queueing it twice is harmless."""
+    return event["kind"] == "message.received" and (event.get("data") or {}).get("message_id") is not None
 
 
 async def enqueue(
@@ -59,27 +74,38 @@ async def enqueue(
     if depth > MAX_DEPTH:
         return 0
     rows = []
+    chains: dict[int, list[tuple[datetime, str, dict[str, Any]]]] = {}
     first_message: set[int] = set()
+    keys = unique_keys()
     for event in events:
         if event["kind"] not in QUEUED or event.get("conversation_id") is None:
             continue
         cid = event["conversation_id"]
-        data = {k: v for k, v in (event.get("data") or {}).items() if _plain(v)}
+        data = {k: v for k, v in (event.get("data") or {}).items() if v is None or isinstance(v, PLAIN)}
         if event["kind"] == "message.received" and cid in new_conversations and cid not in first_message:
             first_message.add(cid)
             data["new_conversation"] = True
         payload = {"event": event["kind"], "data": data, "depth": depth}
-        rows.append(
-            timer_row(
-                RULE_EVENT, event["at"], event_key(event), conversation_id=cid, payload=payload, now=now
+        if _stable(event):
+            rows.append(
+                timer_row(
+                    RULE_EVENT, event["at"], event_key(event), conversation_id=cid, payload=payload, now=now
+                )
             )
-        )
+        else:
+            chains.setdefault(cid, []).append((event["at"], next(keys), payload))
+    queued = len(rows) + sum(len(links) for links in chains.values())
+    heads = []
+    for cid, links in chains.items():
+        links.sort(key=_due)
+        heads.append(chain_row(RULE_EVENT, links, conversation_id=cid, now=now))
     await bulk.insert(conn, schema.timers, rows, on_conflict=[])
-    return len(rows)
+    await bulk.insert(conn, schema.timers, heads)
+    return queued
+
+
+def _due(link: tuple[datetime, str, dict[str, Any]]) -> datetime:
+    return link[0]
 
 
 PLAIN = (str, int, float, bool, list, dict)
-
-
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, PLAIN)

@@ -2,12 +2,12 @@
 
 `recompute` derives every cycle of a conversation from its history under the policy that
 matches it now, writes them, and records `sla.warning`, `sla.breached` and
-`sla.fulfilled` exactly once each: an event is written only by the statement that flips
-its cycle's flag from empty, so two processes (or a timer and a recomputation) racing on
-the same cycle record it once. Events carry the time the thing happened (a breach found
-after downtime is dated at its deadline). One `sla.check` timer per conversation wakes
-the tracker at the next warning or deadline. A conversation whose inputs and stored state
-are unchanged (see `freshness`) is skipped.
+`sla.fulfilled` exactly once each: an event is written only by the statement that inserts
+its cycle with the flag set or flips the flag from empty, so two processes (or a timer and a
+recomputation) racing on the same cycle record it once. Events carry the time the thing
+happened (a breach found after downtime is dated at its deadline). One `sla.check` timer
+per conversation wakes the tracker at the next warning or deadline. A conversation whose
+inputs and stored state are unchanged (see `freshness`) is skipped.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ class Tracker:
         if not computed:
             return []
         existing = await _existing(conn, list(computed))
-        await _write_cycles(conn, computed, inputs, existing, now)
-        events = await _record_moments(conn, computed, existing, now)
+        earned = _earned(computed, existing, now)
+        inserted = await _write_cycles(conn, computed, inputs, existing, earned, now)
+        events = await _record_moments(conn, earned, inserted, now)
         await _write_due(conn, computed)
         wanted = {CHECK: _next_checks(computed, now), **followups.wanted(changed, policies, book)}
         await wakeups.keep(conn, list(computed), wanted, now)
@@ -91,8 +92,11 @@ def _moments(cycles: list[Cycle]) -> Iterable[datetime | None]:
 
 
 KEY = ["conversation_id", "metric", "seq"]
-Flagged = dict[tuple[int, str, int], frozenset[str]]
+Key = tuple[int, str, int]
+Flagged = dict[Key, frozenset[str]]
 """Stored cycles by key, with the events already recorded for each ("warning", "breached", "fulfilled")."""
+Earned = dict[Key, tuple[Cycle, dict[str, datetime]]]
+"""Cycles by key, with the events they have earned and not recorded yet, and when each happened."""
 
 
 @bulk.statement
@@ -111,45 +115,77 @@ async def _existing(conn: AsyncConnection, ids: list[int]) -> Flagged:
     }
 
 
+def _earned(computed: dict[int, list[Cycle]], existing: Flagged, now: datetime) -> Earned:
+    """The events each cycle has earned by `now` and not recorded yet, with when each happened."""
+    out: Earned = {}
+    for cycles in computed.values():
+        for c in cycles:
+            done = existing.get(c.key, NONE)
+            got = {what: at for what, at in c.moments(now).items() if what not in done}
+            if got:
+                out[c.key] = (c, got)
+    return out
+
+
 async def _write_cycles(
     conn: AsyncConnection,
     computed: dict[int, list[Cycle]],
     inputs: dict[int, freshness.Stored],
     existing: Flagged,
+    earned: Earned,
     now: datetime,
-) -> None:
-    """Write every cycle; drop stored cycles that no longer exist unless an event was recorded for them."""
+) -> set[Key]:
+    """Write every cycle; drop stored cycles that no longer exist unless an event was recorded for them.
+
+    A new cycle is inserted with the flags of the events it has earned already set; the keys
+    of those inserted so are returned (their events are recorded by that insert). A new
+    cycle that another transaction inserted first is updated like a stored one.
+    """
     s = schema.sla_cycles
-    rows = [(*c, inputs[cid].digest[:DIGEST], now) for cid, cycles in computed.items() for c in cycles]
-    await bulk.insert(conn, s, rows, columns=CYCLE_COLUMNS, on_conflict=KEY, update=CYCLE_COLUMNS[len(KEY) :])
+    stored: list[tuple[Any, ...]] = []
+    new: list[tuple[Any, ...]] = []
+    for cid, cycles in computed.items():
+        tail = (inputs[cid].digest[:DIGEST], now)
+        for c in cycles:
+            if c.key in existing:
+                stored.append((*c, *tail))
+            else:
+                got = earned[c.key][1] if c.key in earned else NO_MOMENTS
+                new.append((*c, *tail, *(now if what in got else None for what in FLAGS)))
+    inserted = set(await bulk.insert_new(conn, s, new, columns=NEW_COLUMNS, keys=KEY))
+    stored.extend(row[: len(CYCLE_COLUMNS)] for row in new if tuple(row[:3]) not in inserted)
+    await bulk.insert(
+        conn, s, stored, columns=CYCLE_COLUMNS, on_conflict=KEY, update=CYCLE_COLUMNS[len(KEY) :]
+    )
     wanted = {c.key for cycles in computed.values() for c in cycles}
     stale = [k for k, flags in existing.items() if k not in wanted and not flags]
     if stale:
         key = tuple_(s.c.conversation_id, s.c.metric, s.c.seq)
         await conn.execute(delete(s).where(s.c.conversation_id.in_({k[0] for k in stale}), key.in_(stale)))
+    return inserted
 
 
 CYCLE_COLUMNS = (*Cycle._fields, "digest", "updated_at")
+NEW_COLUMNS = (*CYCLE_COLUMNS, *FLAGS.values())
+NO_MOMENTS: dict[str, datetime] = {}
 
 
 async def _record_moments(
-    conn: AsyncConnection,
-    computed: dict[int, list[Cycle]],
-    existing: Flagged,
-    now: datetime,
+    conn: AsyncConnection, earned: Earned, inserted: set[Key], now: datetime
 ) -> list[dict[str, Any]]:
-    earned: dict[str, dict[tuple[int, str, int], tuple[Cycle, datetime]]] = {what: {} for what in FLAGS}
-    for cycles in computed.values():
-        for c in cycles:
-            done = existing.get(c.key, NONE)
-            for what, at in c.moments(now).items():
-                if what not in done:
-                    earned[what][c.key] = (c, at)
+    """Record the earned events: of cycles inserted with their flags set, and where this flips the flag."""
     events = []
-    for what, candidates in earned.items():
-        flipped = await bulk.set_where_null(conn, schema.sla_cycles, FLAGS[what], now, KEY, list(candidates))
+    candidates: dict[str, dict[Key, tuple[Cycle, datetime]]] = {what: {} for what in FLAGS}
+    for key, (cycle, got) in earned.items():
+        for what, at in got.items():
+            if key in inserted:
+                events.append(_event(cycle, what, at))
+            else:
+                candidates[what][key] = (cycle, at)
+    for what, wanted in candidates.items():
+        flipped = await bulk.set_where_null(conn, schema.sla_cycles, FLAGS[what], now, KEY, list(wanted))
         for cid, metric, seq in flipped:
-            cycle, at = candidates[(cid, metric, seq)]
+            cycle, at = wanted[(cid, metric, seq)]
             events.append(_event(cycle, what, at))
     events.sort(key=lambda e: e["at"])
     await record(conn, events)
