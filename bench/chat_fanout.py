@@ -7,6 +7,7 @@ For each message it measures the time from the visitor's send to the agent's soc
 receiving `message.received` for it, and prints p50, p95, p99 and the maximum.
 
 Usage: python bench/chat_fanout.py [--chats 500] [--period 2] [--seconds 20] [--pg DSN]
+       [--only sqlite|postgresql] [--timeline] [--hub-log FILE]
 """
 
 from __future__ import annotations
@@ -84,7 +85,27 @@ async def visitor(
     return count
 
 
-async def run(store: dict[str, str], chats: int, period: float, seconds: float) -> list[float]:
+def print_timeline(pairs: list[tuple[float, float]]) -> None:
+    """Median and worst latency of the messages sent in each second of the run."""
+    start = min(at for at, _ in pairs)
+    by_second: dict[int, list[float]] = {}
+    for at, seen in pairs:
+        by_second.setdefault(int(at - start), []).append(seen - at)
+    for second, window in sorted(by_second.items()):
+        window.sort()
+        median, worst = window[len(window) // 2] * 1000, window[-1] * 1000
+        print(f"    t={second:>3}s n={len(window):>4} p50={median:6.1f} max={worst:6.1f}")
+
+
+async def run(
+    store: dict[str, str],
+    chats: int,
+    period: float,
+    seconds: float,
+    *,
+    timeline: bool = False,
+    hub_log: Path | None = None,
+) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         config, token = await prepare(Path(tmp), store)
         hub = HubProcess(config)
@@ -116,6 +137,8 @@ async def run(store: dict[str, str], chats: int, period: float, seconds: float) 
             cpu = cpu_seconds(pid) - cpu_before
         finally:
             await hub.terminate(15)
+            if hub_log is not None:
+                await asyncio.to_thread(hub_log.write_text, hub.log, encoding="utf-8")
         services = await open_services(hub_config.load(config), migrate=False)
         try:
             from sqlalchemy import select
@@ -130,6 +153,8 @@ async def run(store: dict[str, str], chats: int, period: float, seconds: float) 
         finally:
             await services.close()
     latencies = [received[mid] - sent[external.split(":", 1)[1]] for mid, external in rows]
+    if timeline:
+        print_timeline([(sent[e.split(":", 1)[1]], received[mid]) for mid, e in rows])
     per_message = cpu / max(sum(counts), 1) * 1000
     seen = f"{len(latencies)} seen by the agent"
     print(f"  {sum(counts)} messages sent, {seen}; hub CPU {per_message:.2f} ms a message")
@@ -149,6 +174,8 @@ async def main() -> None:
         "--pg", default=os.environ.get("OMNIHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
     )
     parser.add_argument("--only", choices=["sqlite", "postgresql"], help="run on one database")
+    parser.add_argument("--timeline", action="store_true", help="print latency per second of the run")
+    parser.add_argument("--hub-log", type=Path, help="write the hub process's log to this file")
     args = parser.parse_args()
     stores: list[tuple[str, dict[str, str]]] = [("sqlite", {})]
     schema_name = f"bench_{uuid.uuid4().hex[:8]}"
@@ -175,7 +202,9 @@ async def main() -> None:
                 continue
             if name == "sqlite":
                 store = {"url": "sqlite+aiosqlite:///data/omnihub.db"}
-            latencies = await run(store, args.chats, args.period, args.seconds)
+            latencies = await run(
+                store, args.chats, args.period, args.seconds, timeline=args.timeline, hub_log=args.hub_log
+            )
             print(
                 f"{name:<12} {percentile(latencies, 50):>8.1f} {percentile(latencies, 95):>8.1f} "
                 f"{percentile(latencies, 99):>8.1f} {latencies[-1] * 1000:>8.1f}"

@@ -8,6 +8,7 @@ released for a retry, submitted messages are committed, and no task is left pend
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -225,11 +226,19 @@ class Hub:
             await self.services.db.dispose()
 
 
-async def serve(config: Config, stop: asyncio.Event) -> int:
-    """Run a hub until `stop` is set; return 0 if it stopped cleanly."""
+async def serve(config: Config, stop: asyncio.Event, *, freeze_startup_objects: bool = False) -> int:
+    """Run a hub until `stop` is set; return 0 if it stopped cleanly.
+
+    With `freeze_startup_objects` (the `omnihub run` process), what exists once the hub has
+    started (modules, configuration, compiled statements and templates) is moved out of the
+    garbage collector's sight, so its full collections stay short pauses instead of ~100 ms ones.
+    """
     hub = Hub(config)
     try:
         await hub.start()
+        if freeze_startup_objects:
+            gc.collect()
+            gc.freeze()
     except HubError as err:
         log.error("cannot start: %s", err)  # noqa: TRY400
         await hub.stop()
@@ -262,7 +271,7 @@ async def _serve_with_signals(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await serve(config, stop)
+    return await serve(config, stop, freeze_startup_objects=True)
 
 
 def main(config: Config, verbose: bool = False) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from channels.base import ChannelState
 from channels.memory import MemoryChannel
+from hub import runtime
 from hub.models import InboundMessage, IngestResult
 from hub.runtime import ChannelSupervisor
 from tests.factories import inbound
@@ -149,3 +151,30 @@ async def test_port_in_use_ends_start_cleanly(tmp_path: Path, hub_process: HubPr
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_the_run_process_moves_its_startup_objects_out_of_the_collectors_way(make_config: Any) -> None:
+    config = make_config(web={"port": 0}, channels=[{"name": "mail", "kind": "memory"}])
+
+    async def serve_until_frozen() -> tuple[int, int]:
+        stop = asyncio.Event()
+        frozen = 0
+
+        async def watch() -> None:
+            nonlocal frozen
+            while gc.get_freeze_count() == 0:
+                await asyncio.sleep(0.05)
+            frozen = gc.get_freeze_count()
+            stop.set()
+
+        watcher = asyncio.create_task(watch())
+        code = await runtime.serve(config, stop, freeze_startup_objects=True)
+        await watcher
+        return code, frozen
+
+    gc.unfreeze()
+    try:
+        code, frozen = await asyncio.to_thread(asyncio.run, serve_until_frozen())
+    finally:
+        gc.unfreeze()
+    assert code == 0 and frozen > 10_000
