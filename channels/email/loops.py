@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from email.message import Message
 from email.utils import parseaddr
 
+from channels.email import charsets
+
 AUTO_HEADERS = {
     "Auto-Submitted": "auto-replied",
     "X-Auto-Response-Suppress": "All",
@@ -84,11 +86,7 @@ def _refusal(msg: Message, sender: str, own: set[str]) -> str | None:
 
 
 def _value(msg: Message, name: str) -> str | None:
-    try:
-        value = msg.get(name)
-    except (LookupError, ValueError, IndexError):
-        return None
-    return None if value is None else str(value)
+    return charsets.header_text(msg, name)
 
 
 @dataclass(slots=True)

@@ -2,7 +2,8 @@
 
 Uses the stdlib `email` package with `policy.default`. Text parts are decoded by
 `charsets.decode` (declared -> UTF-8 -> cp1252), never by `get_content()`, so unknown and
-wrong labels cannot lose text. A multipart without a boundary is re-read with the boundary
+wrong labels cannot lose text. The headers-only reads (`triage`, `peek`) parse with `compat32`
+and decode just the headers they use, from the raw values, as the full parse does. A multipart without a boundary is re-read with the boundary
 its body uses, when one can be found. The raw message always travels on `raw`.
 
 The external id is the Message-ID (per account, so mail to several of our addresses and the
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import email
 import fnmatch
-import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -187,7 +187,7 @@ def triage(
     _check_size(raw, limits)
     msg = _parse_headers(raw)
     head = _Head.read(msg, raw, mailbox, rules, received_at)
-    if "tags" in head.meta or bounces.may_be_report(msg, head.sender.address):
+    if "tags" in head.meta or bounces.may_be_report(msg, head.sender.address, head.subject or ""):
         return None
     return head.message(
         account,
@@ -385,15 +385,7 @@ class _CachedPolicy(EmailPolicy):
     def header_fetch_parse(self, name: str, value: str) -> Any:
         if hasattr(value, "name"):
             return value
-        return _parsed_header(name, value)
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed_header(name: str, value: str) -> Any:
-    try:
-        return policy.default.header_fetch_parse(name, value)
-    except Exception:  # noqa: BLE001 - the stdlib header parser has bugs on hostile input
-        return "".join(value.splitlines())
+        return charsets.parsed_header(name, value)
 
 
 POLICY = _CachedPolicy()
@@ -405,12 +397,11 @@ def _parse_bytes(raw: bytes) -> EmailMessage:
     return msg
 
 
-def _parse_headers(raw: bytes) -> EmailMessage:
-    """The header block alone (up to the first blank line), for the headers-only reads."""
+def _parse_headers(raw: bytes) -> Message:
+    """The header block alone (up to the first blank line), for the headers-only reads: with
+    `compat32`, which keeps values as they came; the values read are decoded one by one."""
     end = _HEADER_BODY.search(raw)
-    msg = BytesHeaderParser(policy=POLICY).parsebytes(raw[: end.start()] if end else raw)
-    assert isinstance(msg, EmailMessage)
-    return msg
+    return BytesHeaderParser(policy=policy.compat32).parsebytes(raw[: end.start()] if end else raw)
 
 
 def _repair_boundary(msg: EmailMessage, raw: bytes, defects: list[str]) -> EmailMessage:
@@ -519,7 +510,7 @@ def _content_id(part: Message) -> str | None:
 
 def _header(msg: Message, name: str) -> str | None:
     """A header's decoded value; raw 8-bit values (common from some clients) are re-decoded."""
-    raw = _raw_header(msg, name)
+    raw = charsets.raw_header(msg, name)
     if raw is None:
         return None
     if "=?" not in raw and raw.isascii():
@@ -527,28 +518,22 @@ def _header(msg: Message, name: str) -> str | None:
     elif any("\udc80" <= ch <= "\udcff" for ch in raw):
         value = charsets.repair_header(raw)
     else:
-        try:
-            value = str(msg.get(name))
-        except (LookupError, ValueError, IndexError):
-            value = raw
+        value = str(charsets.parsed_header(name, raw))
     return " ".join(value.split())
-
-
-def _raw_header(msg: Message, name: str) -> str | None:
-    lower = name.lower()
-    for key, value in msg.raw_items():
-        if key.lower() == lower:
-            return str(value)
-    return None
 
 
 def _sender(msg: Message) -> tuple[str, str]:
     for name in ("From", "Sender", "Reply-To", "Return-Path"):
-        value = _header(msg, name)
-        if value:
-            display, address = parseaddr(value)
-            if address and "@" in address:
-                return display, address
+        raw = charsets.raw_header(msg, name)
+        if not raw:
+            continue
+        if "=?" in raw and raw.isascii():
+            display, address = parseaddr(" ".join(raw.split()))
+            display = " ".join(charsets.encoded_words(display).split())
+        else:
+            display, address = parseaddr(_header(msg, name) or "")
+        if address and "@" in address:
+            return display, address
     return "", ""
 
 
