@@ -2,9 +2,10 @@
 
 Uses the stdlib `email` package with `policy.default`. Text parts are decoded by
 `charsets.decode` (declared -> UTF-8 -> cp1252), never by `get_content()`, so unknown and
-wrong labels cannot lose text. The headers-only reads (`triage`, `peek`) parse with `compat32`
-and decode just the headers they use, from the raw values, as the full parse does. A multipart without a boundary is re-read with the boundary
-its body uses, when one can be found. The raw message always travels on `raw`.
+wrong labels cannot lose text. A multipart without a boundary is re-read with the boundary
+its body uses, when one can be found. The raw message always travels on `raw`. The
+headers-only reads (`triage`, `peek`) parse with `compat32` and decode just the headers they
+use, from the raw values, as the full parse does.
 
 The external id is the Message-ID (per account, so mail to several of our addresses and the
 same mail in two mailboxes is stored once), else `sha256:` + the SHA-256 of the message with

@@ -12,6 +12,8 @@ import asyncio
 import ctypes
 import hashlib
 import os
+import re
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from hub.errors import NotFound, PayloadTooLarge
 
 SYNC_ONE_BY_ONE = 8
 """Batches smaller than this fsync each file (a whole-file-system sync costs more for a few)."""
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BlobStore:
@@ -29,7 +33,7 @@ class BlobStore:
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this hash lives."""
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        if _SHA256.fullmatch(sha256) is None:
             raise NotFound(f"no blob {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
@@ -117,21 +121,34 @@ class BlobBatch:
 
 
 def _temporary(target: Path, data: bytes, *, fsync: bool) -> Path:
-    """Write `data` to a new temporary file beside `target`."""
-    if not target.parent.is_dir():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    tmp = Path(name)
+    """Write `data` to a new temporary file beside `target` (its folder made on first use)."""
+    tmp, fd = _create(target.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
     except BaseException:
+        os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
+    os.close(fd)
     return tmp
+
+
+def _create(folder: Path) -> tuple[Path, int]:
+    """A new, empty temporary file in `folder`, opened for writing."""
+    tmp = folder / f".tmp-{secrets.token_hex(8)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return tmp, os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        pass
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    return Path(name), fd
 
 
 def _fsync(path: Path) -> None:
