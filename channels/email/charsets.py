@@ -89,6 +89,15 @@ def parsed_header(name: str, value: str) -> Any:
         return "".join(value.splitlines())
 
 
+def first_values(msg: Message) -> dict[str, str]:
+    """Each header's first value as it came, by lower-case name, whatever policy `msg` was
+    parsed with."""
+    first: dict[str, str] = {}
+    for key, value in msg.raw_items():
+        first.setdefault(key.lower(), str(value))
+    return first
+
+
 def raw_header(msg: Message, name: str) -> str | None:
     """The first value of a header as it came, whatever policy `msg` was parsed with."""
     lower = name.lower()

@@ -218,12 +218,13 @@ class _Head:
     def read(
         cls, msg: Message, raw: bytes, mailbox: str | None, rules: MailRules, received_at: datetime | None
     ) -> _Head:
-        name, address = _sender(msg)
+        first = charsets.first_values(msg)
+        name, address = _sender(first)
         try:
             sender = Identity.of(IdentityKind.EMAIL, address or "")
         except ValueError as err:
             raise UnparseableMail(f"no usable sender address ({err})") from err
-        message_id = first_msgid(_header(msg, "Message-ID"))
+        message_id = first_msgid(_decoded("Message-ID", first.get("message-id")))
         verdict = loops.verdict(msg, sender.address, rules.own_addresses)
         meta: dict[str, Any] = {
             "mailbox": mailbox,
@@ -238,10 +239,10 @@ class _Head:
             sender=sender,
             name=name,
             message_id=message_id,
-            subject=_header(msg, "Subject") or None,
+            subject=_decoded("Subject", first.get("subject")) or None,
             external_id=external_id(raw, message_id),
-            reply_refs=reply_refs(msg),
-            received_at=_received(msg, received_at),
+            reply_refs=_refs(first),
+            received_at=_received(first, received_at),
             raw=raw,
             verdict=verdict,
             meta=meta,
@@ -320,7 +321,12 @@ def msgids(value: str | None) -> list[str]:
 
 def reply_refs(msg: Message) -> tuple[str, ...]:
     """In-Reply-To first, then References newest first: the order threading tries them."""
-    refs = msgids(_header(msg, "In-Reply-To")) + list(reversed(msgids(_header(msg, "References"))))
+    return _refs(charsets.first_values(msg))
+
+
+def _refs(first: dict[str, str]) -> tuple[str, ...]:
+    replied = msgids(_decoded("In-Reply-To", first.get("in-reply-to")))
+    refs = replied + list(reversed(msgids(_decoded("References", first.get("references")))))
     return tuple(dict.fromkeys(refs))
 
 
@@ -511,7 +517,11 @@ def _content_id(part: Message) -> str | None:
 
 def _header(msg: Message, name: str) -> str | None:
     """A header's decoded value; raw 8-bit values (common from some clients) are re-decoded."""
-    raw = charsets.raw_header(msg, name)
+    return _decoded(name, charsets.raw_header(msg, name))
+
+
+def _decoded(name: str, raw: str | None) -> str | None:
+    """A raw header value decoded, its white space collapsed."""
     if raw is None:
         return None
     if "=?" not in raw and raw.isascii():
@@ -523,16 +533,16 @@ def _header(msg: Message, name: str) -> str | None:
     return " ".join(value.split())
 
 
-def _sender(msg: Message) -> tuple[str, str]:
+def _sender(first: dict[str, str]) -> tuple[str, str]:
     for name in ("From", "Sender", "Reply-To", "Return-Path"):
-        raw = charsets.raw_header(msg, name)
+        raw = first.get(name.lower())
         if not raw:
             continue
         if "=?" in raw and raw.isascii():
             display, address = parseaddr(" ".join(raw.split()))
             display = " ".join(charsets.encoded_words(display).split())
         else:
-            display, address = parseaddr(_header(msg, name) or "")
+            display, address = parseaddr(_decoded(name, raw) or "")
         if address and "@" in address:
             return display, address
     return "", ""
@@ -543,11 +553,11 @@ def _addresses(msg: Message, name: str) -> list[str]:
     return [a.lower() for _, a in getaddresses(values) if "@" in a]
 
 
-def _received(msg: Message, received_at: datetime | None) -> datetime:
+def _received(first: dict[str, str], received_at: datetime | None) -> datetime:
     now = datetime.now(UTC)
     if received_at is not None:
         return received_at.astimezone(UTC) if received_at.tzinfo else received_at.replace(tzinfo=UTC)
-    value = _header(msg, "Date")
+    value = _decoded("Date", first.get("date"))
     if value:
         try:
             date = parsedate_to_datetime(value)

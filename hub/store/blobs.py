@@ -35,7 +35,7 @@ class BlobStore:
         """Where the blob with this hash lives."""
         if _SHA256.fullmatch(sha256) is None:
             raise NotFound(f"no blob {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        return self.root / f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
     async def put(self, data: bytes, *, limit: int | None = None, what: str = "blob") -> str:
         """Store bytes and return their hash; raise PayloadTooLarge over `limit`."""
