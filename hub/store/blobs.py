@@ -3,7 +3,9 @@
 A blob is written to a temporary file, made durable, then renamed into place, so a blob
 that exists is always whole. Many blobs at once (`BlobBatch`) share two file-system syncs
 (Linux `syncfs`: before and after the renames) instead of one fsync each, which is several
-times cheaper for a batch of mail.
+times cheaper for a batch of mail. Temporary files are written to one staging folder
+(`.tmp`); a blob's folders are made when it is renamed into place, so the process that
+writes a batch (a parse worker) does not also pay for making them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hub.errors import NotFound, PayloadTooLarge
 
 SYNC_ONE_BY_ONE = 8
 """Batches smaller than this fsync each file (a whole-file-system sync costs more for a few)."""
+STAGING = ".tmp"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -64,8 +67,8 @@ class BlobStore:
         target = self.path(digest)
         if target.exists():
             return
-        tmp = _temporary(target, data, fsync=True)
-        os.replace(tmp, target)
+        tmp = _temporary(self.root, data, fsync=True)
+        _place(tmp, target)
 
 
 class BlobBatch:
@@ -93,7 +96,7 @@ class BlobBatch:
         digest = hashlib.sha256(data).hexdigest()
         target = self.store.path(digest)
         if target not in self._pending and not target.exists():
-            self._pending[target] = _temporary(target, data, fsync=False)
+            self._pending[target] = _temporary(self.store.root, data, fsync=False)
         return digest
 
     def commit(self) -> None:
@@ -103,13 +106,13 @@ class BlobBatch:
             return
         if len(pending) >= SYNC_ONE_BY_ONE and _syncfs(self.store.root):
             for target, tmp in pending.items():
-                os.replace(tmp, target)
+                _place(tmp, target)
             if _syncfs(self.store.root):
                 return
         else:
             for target, tmp in pending.items():
                 _fsync(tmp)
-                os.replace(tmp, target)
+                _place(tmp, target)
         for folder in {target.parent for target in pending}:
             _fsync(folder)
 
@@ -120,9 +123,9 @@ class BlobBatch:
             tmp.unlink(missing_ok=True)
 
 
-def _temporary(target: Path, data: bytes, *, fsync: bool) -> Path:
-    """Write `data` to a new temporary file beside `target` (its folder made on first use)."""
-    tmp, fd = _create(target.parent)
+def _temporary(root: Path, data: bytes, *, fsync: bool) -> Path:
+    """Write `data` to a new temporary file in the store's staging folder."""
+    tmp, fd = _create(root / STAGING)
     try:
         view = memoryview(data)
         while view:
@@ -135,6 +138,15 @@ def _temporary(target: Path, data: bytes, *, fsync: bool) -> Path:
         raise
     os.close(fd)
     return tmp
+
+
+def _place(tmp: Path, target: Path) -> None:
+    """Rename a temporary file to its blob's path, making the blob's folders if they are new."""
+    try:
+        os.replace(tmp, target)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
 
 
 def _create(folder: Path) -> tuple[Path, int]:
