@@ -3,14 +3,16 @@
 A blob is written to a temporary file, made durable, then renamed into place, so a blob
 that exists is always whole. Many blobs at once (`BlobBatch`) share two file-system syncs
 (Linux `syncfs`: before and after the renames) instead of one fsync each, which is several
-times cheaper for a batch of mail. Temporary files are written to one staging folder
-(`.tmp`); a blob's folders are made when it is renamed into place, so the process that
-writes a batch (a parse worker) does not also pay for making them.
+times cheaper for a batch of mail. A batch writes its temporary files to a staging folder of
+its own (under `.tmp`), so writing one batch never waits on the renames of another; a
+blob's folders are made when it is renamed into place, so the process that writes a batch
+(a parse worker) does not also pay for making them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -67,7 +69,7 @@ class BlobStore:
         target = self.path(digest)
         if target.exists():
             return
-        tmp = _temporary(self.root, data, fsync=True)
+        tmp = _temporary(self.root / STAGING, data, fsync=True)
         _place(tmp, target)
 
 
@@ -79,6 +81,8 @@ class BlobBatch:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
         self._pending: dict[Path, Path] = {}
+        self._staging = store.root / STAGING / secrets.token_hex(8)
+        self._folders: set[Path] = set()
 
     def absorb(self, other: BlobBatch) -> None:
         """Take over another batch's uncommitted blobs (of the same store)."""
@@ -87,7 +91,8 @@ class BlobBatch:
                 tmp.unlink(missing_ok=True)
             else:
                 self._pending[target] = tmp
-        other._pending = {}
+        self._folders |= other._folders
+        other._pending, other._folders = {}, set()
 
     def put(self, data: bytes, *, limit: int | None = None, what: str = "blob") -> str:
         """Write bytes (durable only after `commit`); return their hash; raise PayloadTooLarge."""
@@ -96,12 +101,19 @@ class BlobBatch:
         digest = hashlib.sha256(data).hexdigest()
         target = self.store.path(digest)
         if target not in self._pending and not target.exists():
-            self._pending[target] = _temporary(self.store.root, data, fsync=False)
+            self._folders.add(self._staging)
+            self._pending[target] = _temporary(self._staging, data, fsync=False)
         return digest
 
     def commit(self) -> None:
         """Make every blob durable and visible."""
         pending, self._pending = self._pending, {}
+        try:
+            self._commit(pending)
+        finally:
+            self._tidy()
+
+    def _commit(self, pending: dict[Path, Path]) -> None:
         if not pending:
             return
         if len(pending) >= SYNC_ONE_BY_ONE and _syncfs(self.store.root):
@@ -116,16 +128,24 @@ class BlobBatch:
         for folder in {target.parent for target in pending}:
             _fsync(folder)
 
+    def _tidy(self) -> None:
+        """Remove this batch's staging folders (empty once committed or abandoned)."""
+        folders, self._folders = self._folders, set()
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
     def abandon(self) -> None:
         """Remove what was written and not committed."""
         pending, self._pending = self._pending, {}
         for tmp in pending.values():
             tmp.unlink(missing_ok=True)
+        self._tidy()
 
 
-def _temporary(root: Path, data: bytes, *, fsync: bool) -> Path:
-    """Write `data` to a new temporary file in the store's staging folder."""
-    tmp, fd = _create(root / STAGING)
+def _temporary(folder: Path, data: bytes, *, fsync: bool) -> Path:
+    """Write `data` to a new temporary file in a staging folder."""
+    tmp, fd = _create(folder)
     try:
         view = memoryview(data)
         while view:
