@@ -107,12 +107,15 @@ def classify(msg: Message, raw: bytes, sender: str) -> Report | None:
     return None
 
 
-def may_be_report(msg: Message, sender: str) -> bool:
-    """Whether `classify` could find a report in this mail (answered from its headers alone)."""
+def may_be_report(msg: Message, sender: str, subject: str | None = None) -> bool:
+    """Whether `classify` could find a report in this mail (answered from its headers alone;
+    `subject` decoded, else read from `msg`)."""
+    if subject is None:
+        subject = str(msg.get("Subject") or "")
     return (
         msg.get_content_type() == "multipart/report"
         or is_system_sender(sender)
-        or bool(_BOUNCE_SUBJECT.search(str(msg.get("Subject") or "")))
+        or bool(_BOUNCE_SUBJECT.search(subject))
     )
 
 

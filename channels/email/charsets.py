@@ -7,6 +7,11 @@ never fails. `iso-8859-1` and `us-ascii` labels are read as cp1252, as browsers 
 from __future__ import annotations
 
 import codecs
+import functools
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from typing import Any
 
 ALIASES = {
     "iso-8859-1": "cp1252",
@@ -72,3 +77,48 @@ def repair_header(value: str) -> str:
         except UnicodeDecodeError:
             continue
     return data.decode("cp1252", errors="replace")
+
+
+@functools.lru_cache(maxsize=1024)
+def parsed_header(name: str, value: str) -> Any:
+    """A raw header value read as `policy.default` reads it (cached per value); the value
+    unfolded where the stdlib parser fails (it has bugs on hostile input)."""
+    try:
+        return policy.default.header_fetch_parse(name, value)
+    except Exception:  # noqa: BLE001
+        return "".join(value.splitlines())
+
+
+def first_values(msg: Message) -> dict[str, str]:
+    """Each header's first value as it came, by lower-case name, whatever policy `msg` was
+    parsed with."""
+    first: dict[str, str] = {}
+    for key, value in msg.raw_items():
+        first.setdefault(key.lower(), str(value))
+    return first
+
+
+def raw_header(msg: Message, name: str) -> str | None:
+    """The first value of a header as it came, whatever policy `msg` was parsed with."""
+    lower = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == lower:
+            return str(value)
+    return None
+
+
+def header_text(msg: Message, name: str) -> str | None:
+    """The first value of a header decoded as `policy.default` decodes it, from any policy's `msg`."""
+    raw = raw_header(msg, name)
+    return None if raw is None else str(parsed_header(name, raw))
+
+
+def encoded_words(text: str) -> str:
+    """Text with its RFC 2047 encoded words decoded (an address's display name); as it is
+    where they cannot be decoded."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:  # noqa: BLE001 - bad base64, unknown charsets, malformed words
+        return text

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from email.message import Message
 from email.utils import parseaddr
 
+from channels.email import charsets
+
 AUTO_HEADERS = {
     "Auto-Submitted": "auto-replied",
     "X-Auto-Response-Suppress": "All",
@@ -56,10 +58,16 @@ def is_system_sender(address: str) -> bool:
 
 
 def _refusal(msg: Message, sender: str, own: set[str]) -> str | None:
-    auto = _value(msg, "Auto-Submitted")
+    first = charsets.first_values(msg)
+
+    def value(name: str) -> str | None:
+        raw = first.get(name.lower())
+        return None if raw is None else str(charsets.parsed_header(name, raw))
+
+    auto = value("Auto-Submitted")
     if auto is not None and auto.split(";")[0].strip().lower() != "no":
         return f"Auto-Submitted: {auto}"
-    precedence = _value(msg, "Precedence")
+    precedence = value("Precedence")
     if precedence is not None and precedence.strip().lower() in _PRECEDENCE:
         return f"Precedence: {precedence}"
     for key in msg:
@@ -67,28 +75,20 @@ def _refusal(msg: Message, sender: str, own: set[str]) -> str | None:
             return f"mailing list header {key}"
     if msg.get_content_type() == "multipart/report":
         return "multipart/report (a bounce or receipt)"
-    return_path = _value(msg, "Return-Path")
+    return_path = value("Return-Path")
     if return_path is not None and not parseaddr(return_path)[1] and "<>" in return_path.replace(" ", ""):
         return "empty return path"
-    suppress = _value(msg, "X-Auto-Response-Suppress")
+    suppress = value("X-Auto-Response-Suppress")
     if suppress is not None and _SUPPRESS & {s.strip().lower() for s in suppress.split(",")}:
         return f"X-Auto-Response-Suppress: {suppress}"
     for key in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply"):
-        if _value(msg, key) is not None:
+        if key.lower() in first:
             return f"{key} header"
     if is_system_sender(sender):
         return f"system sender {sender}"
     if sender in own:
         return f"our own address {sender}"
     return None
-
-
-def _value(msg: Message, name: str) -> str | None:
-    try:
-        value = msg.get(name)
-    except (LookupError, ValueError, IndexError):
-        return None
-    return None if value is None else str(value)
 
 
 @dataclass(slots=True)

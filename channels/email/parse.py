@@ -3,7 +3,9 @@
 Uses the stdlib `email` package with `policy.default`. Text parts are decoded by
 `charsets.decode` (declared -> UTF-8 -> cp1252), never by `get_content()`, so unknown and
 wrong labels cannot lose text. A multipart without a boundary is re-read with the boundary
-its body uses, when one can be found. The raw message always travels on `raw`.
+its body uses, when one can be found. The raw message always travels on `raw`. The
+headers-only reads (`triage`, `peek`) parse with `compat32` and decode just the headers they
+use, from the raw values, as the full parse does.
 
 The external id is the Message-ID (per account, so mail to several of our addresses and the
 same mail in two mailboxes is stored once), else `sha256:` + the SHA-256 of the message with
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import email
 import fnmatch
-import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -187,7 +188,7 @@ def triage(
     _check_size(raw, limits)
     msg = _parse_headers(raw)
     head = _Head.read(msg, raw, mailbox, rules, received_at)
-    if "tags" in head.meta or bounces.may_be_report(msg, head.sender.address):
+    if "tags" in head.meta or bounces.may_be_report(msg, head.sender.address, head.subject or ""):
         return None
     return head.message(
         account,
@@ -217,12 +218,13 @@ class _Head:
     def read(
         cls, msg: Message, raw: bytes, mailbox: str | None, rules: MailRules, received_at: datetime | None
     ) -> _Head:
-        name, address = _sender(msg)
+        first = charsets.first_values(msg)
+        name, address = _sender(first)
         try:
             sender = Identity.of(IdentityKind.EMAIL, address or "")
         except ValueError as err:
             raise UnparseableMail(f"no usable sender address ({err})") from err
-        message_id = first_msgid(_header(msg, "Message-ID"))
+        message_id = first_msgid(_decoded("Message-ID", first.get("message-id")))
         verdict = loops.verdict(msg, sender.address, rules.own_addresses)
         meta: dict[str, Any] = {
             "mailbox": mailbox,
@@ -237,10 +239,10 @@ class _Head:
             sender=sender,
             name=name,
             message_id=message_id,
-            subject=_header(msg, "Subject") or None,
+            subject=_decoded("Subject", first.get("subject")) or None,
             external_id=external_id(raw, message_id),
-            reply_refs=reply_refs(msg),
-            received_at=_received(msg, received_at),
+            reply_refs=_refs(first),
+            received_at=_received(first, received_at),
             raw=raw,
             verdict=verdict,
             meta=meta,
@@ -319,7 +321,12 @@ def msgids(value: str | None) -> list[str]:
 
 def reply_refs(msg: Message) -> tuple[str, ...]:
     """In-Reply-To first, then References newest first: the order threading tries them."""
-    refs = msgids(_header(msg, "In-Reply-To")) + list(reversed(msgids(_header(msg, "References"))))
+    return _refs(charsets.first_values(msg))
+
+
+def _refs(first: dict[str, str]) -> tuple[str, ...]:
+    replied = msgids(_decoded("In-Reply-To", first.get("in-reply-to")))
+    refs = replied + list(reversed(msgids(_decoded("References", first.get("references")))))
     return tuple(dict.fromkeys(refs))
 
 
@@ -385,15 +392,7 @@ class _CachedPolicy(EmailPolicy):
     def header_fetch_parse(self, name: str, value: str) -> Any:
         if hasattr(value, "name"):
             return value
-        return _parsed_header(name, value)
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed_header(name: str, value: str) -> Any:
-    try:
-        return policy.default.header_fetch_parse(name, value)
-    except Exception:  # noqa: BLE001 - the stdlib header parser has bugs on hostile input
-        return "".join(value.splitlines())
+        return charsets.parsed_header(name, value)
 
 
 POLICY = _CachedPolicy()
@@ -405,12 +404,11 @@ def _parse_bytes(raw: bytes) -> EmailMessage:
     return msg
 
 
-def _parse_headers(raw: bytes) -> EmailMessage:
-    """The header block alone (up to the first blank line), for the headers-only reads."""
+def _parse_headers(raw: bytes) -> Message:
+    """The header block alone (up to the first blank line), for the headers-only reads: with
+    `compat32`, which keeps values as they came; the values read are decoded one by one."""
     end = _HEADER_BODY.search(raw)
-    msg = BytesHeaderParser(policy=POLICY).parsebytes(raw[: end.start()] if end else raw)
-    assert isinstance(msg, EmailMessage)
-    return msg
+    return BytesHeaderParser(policy=policy.compat32).parsebytes(raw[: end.start()] if end else raw)
 
 
 def _repair_boundary(msg: EmailMessage, raw: bytes, defects: list[str]) -> EmailMessage:
@@ -519,7 +517,11 @@ def _content_id(part: Message) -> str | None:
 
 def _header(msg: Message, name: str) -> str | None:
     """A header's decoded value; raw 8-bit values (common from some clients) are re-decoded."""
-    raw = _raw_header(msg, name)
+    return _decoded(name, charsets.raw_header(msg, name))
+
+
+def _decoded(name: str, raw: str | None) -> str | None:
+    """A raw header value decoded, its white space collapsed."""
     if raw is None:
         return None
     if "=?" not in raw and raw.isascii():
@@ -527,28 +529,22 @@ def _header(msg: Message, name: str) -> str | None:
     elif any("\udc80" <= ch <= "\udcff" for ch in raw):
         value = charsets.repair_header(raw)
     else:
-        try:
-            value = str(msg.get(name))
-        except (LookupError, ValueError, IndexError):
-            value = raw
+        value = str(charsets.parsed_header(name, raw))
     return " ".join(value.split())
 
 
-def _raw_header(msg: Message, name: str) -> str | None:
-    lower = name.lower()
-    for key, value in msg.raw_items():
-        if key.lower() == lower:
-            return str(value)
-    return None
-
-
-def _sender(msg: Message) -> tuple[str, str]:
+def _sender(first: dict[str, str]) -> tuple[str, str]:
     for name in ("From", "Sender", "Reply-To", "Return-Path"):
-        value = _header(msg, name)
-        if value:
-            display, address = parseaddr(value)
-            if address and "@" in address:
-                return display, address
+        raw = first.get(name.lower())
+        if not raw:
+            continue
+        if "=?" in raw and raw.isascii():
+            display, address = parseaddr(" ".join(raw.split()))
+            display = " ".join(charsets.encoded_words(display).split())
+        else:
+            display, address = parseaddr(_decoded(name, raw) or "")
+        if address and "@" in address:
+            return display, address
     return "", ""
 
 
@@ -557,11 +553,11 @@ def _addresses(msg: Message, name: str) -> list[str]:
     return [a.lower() for _, a in getaddresses(values) if "@" in a]
 
 
-def _received(msg: Message, received_at: datetime | None) -> datetime:
+def _received(first: dict[str, str], received_at: datetime | None) -> datetime:
     now = datetime.now(UTC)
     if received_at is not None:
         return received_at.astimezone(UTC) if received_at.tzinfo else received_at.replace(tzinfo=UTC)
-    value = _header(msg, "Date")
+    value = _decoded("Date", first.get("date"))
     if value:
         try:
             date = parsedate_to_datetime(value)

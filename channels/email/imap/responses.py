@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 _CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS")
@@ -14,6 +15,8 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 _FETCH = re.compile(rb"^\d+ FETCH \(")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_DATE_TIME = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_MONTHS = {m: n for n, m in enumerate(b"jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,25 @@ def internal_dates(lines: Sequence[bytes | bytearray]) -> dict[int, datetime]:
         uid, date = _UID.search(line), _INTERNALDATE.search(line)
         if uid and date:
             try:
-                found[int(uid.group(1))] = datetime.strptime(date.group(1).decode(), "%d-%b-%Y %H:%M:%S %z")
+                found[int(uid.group(1))] = internal_date(date.group(1))
             except ValueError:
                 continue
     return found
+
+
+def internal_date(text: bytes) -> datetime:
+    """An IMAP date-time (`17-Jul-1996 02:44:25 -0700`); ValueError if it is not one."""
+    parts = _DATE_TIME.fullmatch(text)
+    month = _MONTHS.get(parts.group(2).lower()) if parts else None
+    if parts is None or month is None:
+        raise ValueError(f"not an IMAP date-time: {text!r}")
+    day, _, year, hour, minute, second, sign, zh, zm = parts.groups()
+    return datetime(
+        int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=_zone(sign, zh, zm)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(sign: bytes, hours: bytes, minutes: bytes) -> timezone:
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-offset if sign == b"-" else offset)

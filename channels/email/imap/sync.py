@@ -19,7 +19,9 @@ import asyncio
 import dataclasses
 import enum
 import functools
+import itertools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.email import pool
 from channels.email.imap import cursor
-from channels.email.imap.client import BATCH, ImapSession
+from channels.email.imap.client import BATCH, ImapError, ImapSession
 from channels.email.imap.cursor import Cursor
 from hub import quarantine
 from hub.aio import cancel_and_wait
@@ -63,6 +65,8 @@ mail without (they are already in the blob store)."""
 
 MAX_FETCH_BYTES = 16 * 1024 * 1024
 INLINE_LIMIT = 50
+READ_AHEAD = 2
+"""Batches fetched and read ahead of the one being stored."""
 
 
 class AfterCommit(enum.StrEnum):
@@ -116,6 +120,15 @@ class _Read:
 _ReadBatch = tuple[list[_Read], list[tuple[_Fetched, str]]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """A batch being fetched and read in the background, up to its highest UID."""
+
+    last_uid: int
+    fetching: asyncio.Task[list[_Fetched]]
+    parsing: asyncio.Task[_ReadBatch]
+
+
 class MailboxSync:
     """Pulls one mailbox; stateless between passes apart from the cursor in the store."""
 
@@ -166,34 +179,60 @@ class MailboxSync:
             return result
         uidvalidity = position.uidvalidity
         defer = self.triage is not None and len(uids) > s.inline_limit
-        fetching, parsing = self._read_ahead(session, uidvalidity, chunks[0], result, defer)
+        ahead: deque[_Ahead] = deque()
+        last_fetch: asyncio.Task[list[_Fetched]] | None = None
+
+        def launch(chunk: list[int]) -> None:
+            nonlocal last_fetch
+            fetching, parsing = self._read_ahead(session, uidvalidity, chunk, result, defer, last_fetch)
+            ahead.append(_Ahead(max(chunk), fetching, parsing))
+            last_fetch = fetching
+
+        waiting = iter(chunks)
+        for chunk in itertools.islice(waiting, READ_AHEAD):
+            launch(chunk)
+        batch: _Ahead | None = None
         try:
-            for index, chunk in enumerate(chunks):
-                parsed, bad = await parsing
-                current = fetching
-                if index + 1 < len(chunks):
-                    fetching, parsing = self._read_ahead(
-                        session, uidvalidity, chunks[index + 1], result, defer
-                    )
-                after = Cursor(uidvalidity, max(chunk), status.highest_modseq)
+            while ahead:
+                batch = ahead.popleft()
+                parsed, bad = await batch.parsing
+                for chunk in itertools.islice(waiting, 1):
+                    launch(chunk)
+                after = Cursor(uidvalidity, batch.last_uid, status.highest_modseq)
                 done = await self._process(parsed, bad, after, result)
                 if defer and self.on_deferred is not None:
                     self.on_deferred()
-                if fetching is not current:
-                    await asyncio.wait({fetching})
+                if done and s.after_commit is not AfterCommit.NOTHING and last_fetch is not None:
+                    await asyncio.wait({last_fetch})
                 await self._after_commit(session, done)
         finally:
-            for task in (fetching, parsing):
-                await cancel_and_wait(task)
-                if not task.cancelled():
-                    task.exception()
+            for unfinished in (batch, *ahead):
+                for task in (unfinished.fetching, unfinished.parsing) if unfinished else ():
+                    await cancel_and_wait(task)
+                    if not task.cancelled():
+                        task.exception()
         return result
 
     def _read_ahead(
-        self, session: ImapSession, uidvalidity: int, uids: list[int], result: PassResult, defer: bool
+        self,
+        session: ImapSession,
+        uidvalidity: int,
+        uids: list[int],
+        result: PassResult,
+        defer: bool,
+        previous: asyncio.Task[list[_Fetched]] | None,
     ) -> tuple[asyncio.Task[list[_Fetched]], asyncio.Task[_ReadBatch]]:
-        """Fetch a batch and then parse it, in the background, while the batch before is stored."""
-        fetching = asyncio.create_task(self._fetch(session, uidvalidity, uids, result))
+        """Fetch a batch once the fetch before it is done (one command at a time on the
+        connection), then parse it, in the background, while earlier batches are stored."""
+
+        async def fetch_in_turn() -> list[_Fetched]:
+            if previous is not None:
+                await asyncio.wait({previous})
+                if previous.cancelled() or previous.exception() is not None:
+                    raise ImapError("an earlier fetch of this pass failed")
+            return await self._fetch(session, uidvalidity, uids, result)
+
+        fetching = asyncio.create_task(fetch_in_turn())
 
         async def parse_when_fetched() -> _ReadBatch:
             return await self._parse(await fetching, uidvalidity, defer)
