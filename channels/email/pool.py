@@ -1,14 +1,13 @@
 """Where the CPU-heavy part of reading mail runs: pools of worker processes, or a thread.
 
 A channel has two pools: readers at normal priority (what a mailbox sync must read before
-it can store), and fillers at idle priority (the full parse of mail stored from its
+it can store), and fillers at a lower priority (the full parse of mail stored from its
 headers), so a backlog being filled in never slows down pulling mail or answering agents.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import multiprocessing
 import os
@@ -34,13 +33,9 @@ def workers(count: int, *, background: bool = False) -> ProcessPoolExecutor:
 
 
 def _lower_priority() -> None:
-    """Niced, and on Linux scheduled as idle work: it gets a core when the pull, the web
-    app and the database leave one free, instead of a share beside them."""
+    """Niced: a small share beside the pull and the web app, but never none (idle scheduling
+    could leave a busy hub's mail without its content for as long as the load lasts)."""
     os.nice(NICENESS)
-    idle = getattr(os, "SCHED_IDLE", None)
-    if idle is not None:
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, idle, os.sched_param(0))
 
 
 async def spread(executor: Executor | None, work: Callable[[list[T]], R], items: Sequence[T]) -> list[R]:
