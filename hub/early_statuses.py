@@ -21,14 +21,9 @@ async def hold(
     conn: AsyncConnection, account: str, provider_id: str, result: DeliveryResult, now: datetime
 ) -> bool:
     """Keep a report for an unknown id while a send on the account is under way; False if none is."""
-    o, e = schema.outbox, schema.early_statuses
-    sending = await conn.execute(
-        select(o.c.id)
-        .where(o.c.channel_account == account, o.c.status == OutboundStatus.SENDING.value)
-        .limit(1)
-    )
-    if sending.first() is None:
+    if not await sending_now(conn, account):
         return False
+    e = schema.early_statuses
     stale = await conn.execute(delete(e).where(e.c.channel_account == account, e.c.received_at < now - KEEP))
     if stale.rowcount:
         log.warning(
@@ -43,6 +38,17 @@ async def hold(
     }
     await conn.execute(insert(e), [row])
     return True
+
+
+async def sending_now(conn: AsyncConnection, account: str) -> bool:
+    """Whether a message of this account is being handed to its provider (its id not yet recorded)."""
+    o = schema.outbox
+    row = await conn.execute(
+        select(o.c.id)
+        .where(o.c.channel_account == account, o.c.status == OutboundStatus.SENDING.value)
+        .limit(1)
+    )
+    return row.first() is not None
 
 
 async def take(conn: AsyncConnection, account: str, provider_id: str) -> list[DeliveryResult]:

@@ -261,24 +261,9 @@ class Outbox:
             )
             if row is None:
                 return hold and await early_statuses.hold(conn, channel_account, provider_id, result, now)
-            earlier = [s.value for s in OutboundStatus if STATUS_RANK[s] < STATUS_RANK[result.status]]
-            done = await conn.execute(
-                update(o)
-                .where(o.c.id == row["id"], o.c.status.in_(earlier))
-                .values(status=result.status.value, last_error=result.error, finished_at=now)
-            )
-            if done.rowcount == 0:
-                return True
-            events = [
-                event_row(
-                    f"message.{result.status.value}",
-                    now,
-                    row["conversation_id"],
-                    message_id=row["message_id"],
-                    error=result.error,
-                )
-            ]
-            await record(conn, events)
+            events = await _advance(conn, row, result, now)
+            if events:
+                await record(conn, events)
         self.bus.publish(events)
         return True
 
@@ -478,31 +463,39 @@ class Dispatcher:
         self.outbox.bus.publish(events)
 
 
-async def _apply_held(
-    conn: AsyncConnection, row: Mapping[str, Any], sent: DeliveryResult, now: datetime
+async def _advance(
+    conn: AsyncConnection, row: RowMapping | Mapping[str, Any], result: DeliveryResult, now: datetime
 ) -> list[dict[str, Any]]:
-    """Apply the furthest status report that arrived before this send recorded its id."""
-    assert sent.provider_id is not None
-    held = await early_statuses.take(conn, row["channel_account"], sent.provider_id)
-    later = [r for r in held if STATUS_RANK[r.status] > STATUS_RANK[sent.status]]
-    if not later:
-        return []
-    best = max(later, key=lambda r: STATUS_RANK[r.status])
+    """Move an outbox row on to a provider's later status (never back); the event to record, if it moved."""
     o = schema.outbox
-    await conn.execute(
+    earlier = [s.value for s in OutboundStatus if STATUS_RANK[s] < STATUS_RANK[result.status]]
+    done = await conn.execute(
         update(o)
-        .where(o.c.id == row["id"])
-        .values(status=best.status.value, last_error=best.error, finished_at=now)
+        .where(o.c.id == row["id"], o.c.status.in_(earlier))
+        .values(status=result.status.value, last_error=result.error, finished_at=now)
     )
+    if done.rowcount == 0:
+        return []
     return [
         event_row(
-            f"message.{best.status.value}",
+            f"message.{result.status.value}",
             now,
             row["conversation_id"],
             message_id=row["message_id"],
-            error=best.error,
+            error=result.error,
         )
     ]
+
+
+async def _apply_held(
+    conn: AsyncConnection, row: Mapping[str, Any], sent: DeliveryResult, now: datetime
+) -> list[dict[str, Any]]:
+    """Apply, in order, the status reports that arrived before this send recorded its id."""
+    assert sent.provider_id is not None
+    events: list[dict[str, Any]] = []
+    for result in await early_statuses.take(conn, row["channel_account"], sent.provider_id):
+        events += await _advance(conn, row, result, now)
+    return events
 
 
 def _outbound(row: Mapping[str, Any]) -> OutboundMessage:

@@ -36,7 +36,7 @@ from channels.fax.providers.gateway import EmailGateway
 from channels.fax.providers.sinch import SinchProvider
 from channels.fax.providers.telnyx import TelnyxProvider
 from channels.fax.settings import FaxSettings
-from hub import quarantine
+from hub import early_statuses, quarantine
 from hub.clock import utcnow
 from hub.errors import ChannelError, ChannelUnavailable
 from hub.ingest import Quarantined
@@ -300,7 +300,9 @@ class FaxChannel:
         report = self.context.report_status
         known = report is not None and await report(self.name, event.fax_id, result)
         if not known:
-            if await records.sending_now(self._inbox().db, self.name):
+            async with self._inbox().db.read() as conn:
+                sending = await early_statuses.sending_now(conn, self.name)
+            if sending:
                 raise ChannelUnavailable(
                     f"status for fax {event.fax_id} before its id is recorded; try again"
                 )

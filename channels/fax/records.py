@@ -38,18 +38,6 @@ async def received_before(db: Database, account: str, fax_id: str) -> bool:
         return row.first() is not None
 
 
-async def sending_now(db: Database, account: str) -> bool:
-    """Whether a fax of this line is being handed to the provider right now (its id not yet recorded)."""
-    o = schema.outbox
-    async with db.read() as conn:
-        row = await conn.execute(
-            select(o.c.id)
-            .where(o.c.channel_account == account, o.c.status == OutboundStatus.SENDING.value)
-            .limit(1)
-        )
-        return row.first() is not None
-
-
 async def announce_received(
     db: Database, bus: EventBus, conversation_id: int, message_id: int, pages: int, now: datetime
 ) -> None:
