@@ -29,7 +29,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procstat import cpu_seconds  # noqa: E402
+from bench.measures import cpu_seconds, percentile  # noqa: E402
 from hub import config as hub_config  # noqa: E402
 from hub.models import Role  # noqa: E402
 from hub.services import open_services  # noqa: E402
@@ -159,10 +159,6 @@ async def run(
     seen = f"{len(latencies)} seen by the agent"
     print(f"  {sum(counts)} messages sent, {seen}; hub CPU {per_message:.2f} ms a message")
     return sorted(latencies)
-
-
-def percentile(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
 
 
 async def main() -> None:

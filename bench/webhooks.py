@@ -34,6 +34,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measures import cpu_seconds, percentile  # noqa: E402
 from hub import config as hub_config  # noqa: E402
 from hub.models import Availability, Role  # noqa: E402
 from hub.services import open_services  # noqa: E402
@@ -105,18 +106,6 @@ class Result:
             f"{self.name:<22} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {per_request:>10.2f} "
             f"{self.requests:>8} {self.errors:>6}"
         )
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile in milliseconds."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def prepare(folder: Path, store: str) -> Path:
