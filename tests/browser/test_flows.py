@@ -410,6 +410,55 @@ async def test_voicemail_fax_and_calls_render_with_player_previews_and_timings(
     await agent.context.close()
 
 
+async def test_an_agent_transfers_a_live_call_only_to_an_available_colleague_and_wraps_it_up_with_a_summary(
+    live: LiveHub, browser: Browser
+) -> None:
+    now = datetime.now(UTC)
+    caller = Identity.of("phone", "+441174960555")
+    stored = await live.services.channels["mail"].receive(  # type: ignore[attr-defined]
+        InboundMessage(
+            channel=ChannelKind.SMS,
+            channel_account="mail",
+            external_id="sms-kettle",
+            sender=caller,
+            text="My kettle leaks, I will call you now.",
+            received_at=now - timedelta(minutes=5),
+        )
+    )
+    li_wei = await live.services.directory.agent_by_name("li.wei")
+    rang = now - timedelta(minutes=3)
+    async with live.services.db.write() as conn:
+        await conn.execute(
+            insert(schema.calls).values(
+                conversation_id=stored.conversation_id, contact_id=stored.contact_id, channel_account="mail",
+                external_id="call-kettle", direction="in", started_at=rang, ringing_at=rang,
+                answered_at=rang + timedelta(seconds=8),
+                answered_by=li_wei.id, outcome="answered_in_time", rings_to_answer=1.3,
+            )
+        )  # fmt: skip
+    agent, page = await signed_in(browser, live.url, "li.wei")
+    await page.locator("#conversations tr.row", has_text="kettle leaks").click()
+    call = page.locator("#timeline .entry.call")
+    await expect(call).to_contain_text("on the line now")
+    target = call.locator("select[id^=transfer-target]")
+    await expect(target.locator("option", has_text="Li Wei")).to_have_count(0)
+    await target.select_option(label="James Okafor")
+    await call.locator("input[id^=transfer-reason]").fill("Warranty question")
+    await call.locator("button.transfer").click()
+    await expect(call.locator(".call-errors")).to_contain_text("James Okafor is away, not available")
+    await call.locator("button.wrap-up").click()
+    await expect(call.locator(".call-errors")).to_contain_text("without a summary note (P5)")
+    await call.locator("textarea[id^=wrap-up]").fill("Replacement kettle sent; customer returns the old one.")
+    await call.locator("button.wrap-up").click()
+    await expect(call).to_contain_text("wrapped up")
+    await expect(call.locator("button.wrap-up")).to_have_count(0)
+    await expect(page.locator("#timeline .entry.note")).to_contain_text(
+        "Call summary: Replacement kettle sent; customer returns the old one."
+    )
+    assert not agent.errors
+    await agent.context.close()
+
+
 async def test_the_composer_inserts_a_template_attaches_a_file_and_answers_a_voicemail_by_email(
     live: LiveHub, browser: Browser
 ) -> None:

@@ -335,13 +335,57 @@ function callEntry(call) {
   const answerSeconds = call.answered_at && call.ringing_at
     ? Math.round((Date.parse(call.answered_at) - Date.parse(call.ringing_at)) / 1000) : null;
   const outcome = call.answered_at ? call.outcome : `${call.outcome} (${t("call.unanswered")})`;
-  return el(`li.entry.call${call.answered_at ? "" : ".missed"}`, {},
-    el("div.meta", {}, `${CHANNEL_ICONS.voice} ${t("call")} · ${formatTime(call.started_at)}`),
+  const live = call.answered_at && !call.ended_at;
+  return el(`li.entry.call${call.answered_at ? "" : ".missed"}`, { dataset: { call: call.id } },
+    el("div.meta", {}, `${CHANNEL_ICONS.voice} ${t("call")} · ${formatTime(call.started_at)}`,
+      live ? el("span.live-call", {}, ` · ${t("call.live")}`) : null,
+      call.wrapped_up_at ? el("span.wrapped", {}, ` · ${t("call.wrapped")}`) : null),
     el("div.text", {},
       `${t("call.outcome")}: ${outcome}`,
       call.rings_to_answer !== null ? ` · ${t("call.rings")}: ${call.rings_to_answer.toFixed(1)}` : "",
       answerSeconds !== null ? ` · ${t("call.answer")}: ${answerSeconds} s` : ""),
+    live ? transferForm(call) : null,
+    call.answered_at && !call.wrapped_up_at ? wrapUpForm(call) : null,
+    el("ul.findings.call-errors", { role: "alert" }),
   );
+}
+
+// Calls: an agent moves a live call to a colleague (P4) and closes a call with its summary (P5).
+async function callAction(call, action, body, form) {
+  const errors = form.closest(".entry").querySelector(".call-errors");
+  errors.replaceChildren();
+  try {
+    await api("POST", `/api/calls/${call.id}/${action}`, body);
+  } catch (err) {
+    errors.replaceChildren(el("li.finding.error", {}, err.message));
+    return;
+  }
+  for (const input of form.querySelectorAll("input, textarea")) input.value = "";
+  await loadConversation();
+}
+
+function transferForm(call) {
+  const targets = [["", t("call.transfer_to")],
+    ...[...state.agents.values()].filter((a) => a.id !== call.answered_by).map((a) => [`agent:${a.id}`, a.display_name]),
+    ...state.teams.map((tm) => [`team:${tm.name}`, `${t("filter.team")}: ${tm.name}`])];
+  const target = select(targets, "", () => {}, `transfer-target-${call.id}`);
+  const reason = el("input", { id: `transfer-reason-${call.id}`, placeholder: t("call.reason"), maxlength: 300 });
+  const form = el("div.call-form.transfer", {}, target, reason);
+  form.append(el("button.transfer", { type: "button", onclick: () => {
+    const [kind, value] = target.value.split(/:(.*)/s);
+    if (!kind) return;
+    const body = kind === "agent" ? { agent_id: Number(value) } : { team: value };
+    callAction(call, "transfer", { ...body, reason: reason.value.trim() || t("call.reason_default") }, form);
+  } }, t("call.transfer")));
+  return form;
+}
+
+function wrapUpForm(call) {
+  const summary = el("textarea", { id: `wrap-up-${call.id}`, rows: 2, placeholder: t("call.summary"), maxlength: 20000 });
+  const form = el("div.call-form.wrap-up", {}, summary);
+  form.append(el("button.wrap-up", { type: "button", onclick: () => callAction(call, "wrap-up", { summary: summary.value }, form) },
+    t("call.wrap_up")));
+  return form;
 }
 
 // ---- the composer ---------------------------------------------------------------------------
