@@ -292,7 +292,9 @@ class Call:
 
     `route` is where the caller is now or ended up (`agents`, `team`, `queue`, `voicemail`,
     `callback`); `time_to_answer_seconds` runs from arrival to the first agent answering;
-    `wrapped_up_at` and `summary_note_id` are set when the agent closes the call (P5).
+    `wrapped_up_at` and `summary_note_id` are set when the agent closes the call (P5);
+    `queue_prompted_at` when the caller's wait in the queue passed the line's limit and the
+    team was prompted (P3).
     """
 
     id: int
@@ -314,6 +316,7 @@ class Call:
     duration_seconds: float | None = None
     wrapped_up_at: datetime | None = None
     summary_note_id: int | None = None
+    queue_prompted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

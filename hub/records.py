@@ -151,6 +151,7 @@ def call(row: RowMapping) -> Call:
         duration_seconds=row["duration_seconds"],
         wrapped_up_at=row["wrapped_up_at"],
         summary_note_id=row["summary_note_id"],
+        queue_prompted_at=row["queue_prompted_at"],
     )
 
 

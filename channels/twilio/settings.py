@@ -53,13 +53,33 @@ class Line(BaseModel):
 
 
 class QueueSettings(BaseModel):
-    """How callers wait in the queue step (P3): announcements, the callback offer, the longest wait."""
+    """How callers wait in the queue step (P3): announcements, the callback offer, the longest wait.
+
+    After `prompt_after_seconds` in the queue (default: 2 minutes, or half the longest wait if
+    that is shorter) the line's team is prompted (`call.waiting_long`) and a callback task is
+    created for the caller; after `max_wait_seconds` the caller moves on to the line's next
+    fallback step.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     announce_every_seconds: int = Field(30, ge=5, le=600)
+    prompt_after_seconds: int | None = Field(None, ge=5, le=3600)
     max_wait_seconds: int = Field(300, ge=10, le=3600)
     callback_key: str = Field("1", pattern=r"^[0-9*#]$")
+
+    @model_validator(mode="after")
+    def _prompt_before_leaving(self) -> QueueSettings:
+        if self.prompt_after_seconds is not None and self.prompt_after_seconds >= self.max_wait_seconds:
+            raise ValueError("prompt_after_seconds must be shorter than max_wait_seconds")
+        return self
+
+    @property
+    def prompt_after(self) -> int:
+        """Seconds in the queue after which the team is prompted and a callback is owed."""
+        if self.prompt_after_seconds is not None:
+            return self.prompt_after_seconds
+        return min(120, self.max_wait_seconds // 2)
 
 
 class TwilioSettings(BaseModel):

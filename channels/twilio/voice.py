@@ -26,7 +26,7 @@ from channels.twilio.answers import AnswerCache
 from channels.twilio.messaging import Messaging
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.signature import SignedRequest, WebhookVerifier
-from hub.calls import CallDesk, CallPlan, IncomingCall, TransferPlan
+from hub.calls import CallDesk, CallPlan, IncomingCall, QueuePickup, TransferPlan
 from hub.calls.routing import Ringable
 from hub.clock import utcnow
 from hub.errors import Conflict
@@ -277,6 +277,8 @@ class TwilioVoiceChannel:
         if waited >= queue.max_wait_seconds:
             return twiml(T.leave())
         await self._ensure_stored(form)
+        if waited >= queue.prompt_after:
+            await self.desk.queue_waited(self.name, form.get("CallSid", ""), waited)
         hold = await self.desk.hold_message(self.name, form.get("CallSid", ""), lang)
         position = max(1, _int(form.get("QueuePosition")))
         key_url = self.url("queue-key", step=_step(request))
@@ -295,7 +297,7 @@ class TwilioVoiceChannel:
     async def _queue_action(self, request: web.Request, signed: SignedRequest) -> web.StreamResponse:
         form = signed.form
         result = form.get("QueueResult", "")
-        if result in ("bridged", "hangup", "system-shutdown"):
+        if result in ("bridged", "hangup", "system-shutdown", "redirected"):
             return twiml(T.goodbye(None, "en"))
         line = self.settings.line_for(form.get("To", ""))
         lang = line.language if line is not None else "en"
@@ -346,6 +348,20 @@ class TwilioVoiceChannel:
             raise Conflict(f"cannot transfer: {plan.target_name} has no phone device configured")
         body = T.transfer(announcement, lang, ringing)
         await rest.call(self.client().calls(plan.call_sid).update_async(twiml=body), "transfer")
+
+    async def pick_up(self, plan: QueuePickup) -> None:
+        """Ring the agent for the caller; if they do not answer, the caller goes back to the queue."""
+        line = next((line for line in self.settings.lines if line.line_name == plan.line), None)
+        if line is None or "queue" not in line.fallback:
+            raise Conflict(f"the line {plan.line} has no queue")
+        ringing = self._dial(
+            [plan.agent], self.desk.sla.answer_target(plan.line).window, line.fallback.index("queue")
+        )
+        if ringing is None:
+            raise Conflict(f"cannot take the call: {plan.agent.display_name} has no phone device configured")
+        text = T.phrase(line.language, "connecting", name=plan.agent.display_name)
+        body = T.answer(text, line.language, ringing, self.url("voicemail"))
+        await rest.call(self.client().calls(plan.call_sid).update_async(twiml=body), "pick-up")
 
     async def _whisper(self, request: web.Request, signed: SignedRequest) -> web.StreamResponse:
         q = request.query

@@ -1,6 +1,6 @@
-"""Phone calls on the hub's side: arrival, ringing plans, leg events, outcomes, transfers, wrap-up."""
+"""Phone calls on the hub's side: arrival, ringing, leg events, outcomes, the queue, transfers, wrap-up."""
 
-from hub.calls.desk import CallControl, CallDesk, CallPlan, IncomingCall, TransferPlan
+from hub.calls.desk import CallControl, CallDesk, CallPlan, IncomingCall, QueuePickup, TransferPlan
 from hub.calls.legs import LegUpdate
 
-__all__ = ["CallControl", "CallDesk", "CallPlan", "IncomingCall", "LegUpdate", "TransferPlan"]
+__all__ = ["CallControl", "CallDesk", "CallPlan", "IncomingCall", "LegUpdate", "QueuePickup", "TransferPlan"]

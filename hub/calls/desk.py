@@ -5,8 +5,10 @@ contact and conversation, and the desk says whom to ring, for how long, with whi
 greeting), where the caller went next (`ring_team`, `set_route`), and every leg's status
 callback (`leg`: stored once, timing and outcome recomputed, agents' availability
 followed). A call that ends missed or abandoned gets a callback task (P3, P6) and a
-`call.missed` event for the triggers. Agents transfer live calls (P4) and wrap them up
-with a summary note (P5).
+`call.missed` event for the triggers. A caller who waits in the queue past the line's
+limit prompts the team once (`call.waiting_long`) and is owed a callback (P3); an available
+agent takes a queued caller out of the queue. Agents transfer live calls (P4) and wrap them
+up with a summary note (P5).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class CallControl(Protocol):
     async def transfer(self, plan: TransferPlan) -> None:
         """Announce the target to the caller, whisper to the target, and bridge once they accept."""
 
+    async def pick_up(self, plan: QueuePickup) -> None:
+        """Take a caller out of the queue and ring the agent; back to the queue if they do not answer."""
+
 
 @dataclass(frozen=True, slots=True)
 class IncomingCall:
@@ -102,6 +107,18 @@ class TransferPlan:
     target_name: str
     department: str | None
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePickup:
+    """An agent taking a caller out of the queue, as the desk accepted it."""
+
+    call_id: int
+    account: str
+    call_sid: str
+    conversation_id: int
+    line: str
+    agent: Ringable
 
 
 class CallDesk:
@@ -272,6 +289,78 @@ class CallDesk:
             if route == "callback":
                 events += await self._callback(conn, call, now, reason="the caller asked to be called back")
         self.bus.publish(events)
+
+    # The queue (P3)
+
+    async def queue_waited(self, account: str, call_sid: str, waited_seconds: int) -> None:
+        """A queued caller waited past the line's limit: prompt the team and owe a callback, once (P3)."""
+        await self.recorder.wait(account, call_sid)
+        now = self.clock()
+        c = schema.calls
+        async with self.db.write() as conn:
+            call = await _call(conn, account, call_sid)
+            flipped = await conn.execute(
+                update(c)
+                .where(c.c.id == call.id, c.c.queue_prompted_at.is_(None))
+                .values(queue_prompted_at=now)
+            )
+            if flipped.rowcount != 1:
+                return
+            events = [
+                event_row(
+                    "call.waiting_long", now, call.conversation_id, None, call_id=call.id, line=call.line,
+                    team_id=call.team_id, waited_seconds=waited_seconds,
+                )
+            ]  # fmt: skip
+            await record(conn, events)
+            await rule_queue.enqueue(conn, events, now)
+            reason = f"the caller waited {waited_seconds} s in the queue"
+            events += await self._callback(conn, call, now, reason=reason)
+        self.bus.publish(events)
+
+    async def plan_pickup(self, call_id: int, agent_id: int) -> QueuePickup:
+        """Claim a queued caller for an agent; Conflict naming why when the call or agent cannot."""
+        c = schema.calls
+        async with self.db.write() as conn:
+            call = await _call_by_id(conn, call_id)
+            found = await agent_ringable(conn, agent_id)
+            if found is None:
+                raise NotFound(f"agent {agent_id} does not exist")
+            agent, why = found
+            if why is not None:
+                raise Conflict(f"cannot take the call: {why}")
+            claimed = await conn.execute(
+                update(c)
+                .where(c.c.id == call_id, c.c.route == "queue", c.c.ended_at.is_(None))
+                .values(route="agents")
+            )
+            if claimed.rowcount != 1:
+                state = "has ended" if call.ended_at is not None else "is not waiting in the queue"
+                raise Conflict(f"call {call_id} {state}")
+        return QueuePickup(
+            call.id, call.channel_account, call.external_id, call.conversation_id, call.line or "", agent
+        )
+
+    async def picked_up(self, plan: QueuePickup, by: int) -> None:
+        """Record that a queued caller was handed to an agent."""
+        now = self.clock()
+        events = [
+            event_row(
+                "call.picked_up", now, plan.conversation_id, by, call_id=plan.call_id,
+                agent=plan.agent.agent_id,
+            )
+        ]  # fmt: skip
+        async with self.db.write() as conn:
+            await record(conn, events)
+        self.bus.publish(events)
+
+    async def pickup_failed(self, plan: QueuePickup) -> None:
+        """The provider refused to move the caller: they are still in the queue."""
+        c = schema.calls
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(c).where(c.c.id == plan.call_id, c.c.route == "agents").values(route="queue")
+            )
 
     # Leg events
 

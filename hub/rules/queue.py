@@ -35,6 +35,7 @@ QUEUED = frozenset(
         "sla.warning",
         "sla.breached",
         "call.missed",
+        "call.waiting_long",
         "voicemail.received",
         "fax.received",
     }

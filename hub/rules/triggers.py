@@ -39,6 +39,7 @@ EVENTS = (
     "sla.warning",
     "sla.breached",
     "call.missed",
+    "call.waiting_long",
     "voicemail.received",
     "fax.received",
 )

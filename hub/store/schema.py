@@ -231,6 +231,7 @@ calls = Table(
     Column("duration_seconds", Float),
     Column("wrapped_up_at", Stamp),
     Column("summary_note_id", Id, ForeignKey("messages.id")),
+    Column("queue_prompted_at", Stamp),
     UniqueConstraint("channel_account", "external_id", name="uq_calls_account_external"),
 )
 

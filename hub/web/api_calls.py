@@ -1,4 +1,4 @@
-"""Calls: look at one, transfer a live one (P4), wrap one up with its summary (P5)."""
+"""Calls: look at one, take a caller out of the queue (P3), transfer a live one (P4), wrap one up (P5)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,27 @@ class WrapUpBody(Body):
 async def get_call(ctx: Ctx) -> web.StreamResponse:
     """One call with its timing, outcome and wrap-up."""
     return respond(to_dict(await ctx.services.calls.get(ctx.path_id())))
+
+
+@routes.post("/api/calls/{id}/take", Role.AGENT)
+async def take_call(ctx: Ctx) -> web.StreamResponse:
+    """Take a caller out of the queue: the hub rings this agent; 409 says why it cannot."""
+    desk = ctx.services.calls
+    plan = await desk.plan_pickup(ctx.path_id(), ctx.agent.id)
+    channel = ctx.services.channels.get(plan.account)
+    if not isinstance(channel, CallControl):
+        await desk.pickup_failed(plan)
+        raise Conflict(f"the line {plan.account} cannot move calls")
+    try:
+        await channel.pick_up(plan)
+    except Conflict:
+        await desk.pickup_failed(plan)
+        raise
+    except ChannelError as err:
+        await desk.pickup_failed(plan)
+        raise web.HTTPBadGateway(reason=f"the phone provider refused to move the call: {err}") from err
+    await desk.picked_up(plan, ctx.agent.id)
+    return respond({"call_id": plan.call_id, "agent_id": plan.agent.agent_id})
 
 
 @routes.post("/api/calls/{id}/transfer", Role.AGENT, body=TransferBody)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fpdf import FPDF
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from channels.fax.documents.preview import PREVIEW_WIDTH
 from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage
@@ -455,6 +455,48 @@ async def test_an_agent_transfers_a_live_call_only_to_an_available_colleague_and
     await expect(page.locator("#timeline .entry.note")).to_contain_text(
         "Call summary: Replacement kettle sent; customer returns the old one."
     )
+    assert not agent.errors
+    await agent.context.close()
+
+
+async def test_a_caller_waiting_too_long_in_the_queue_prompts_the_agent_who_opens_the_call_to_take_it(
+    live: LiveHub, browser: Browser
+) -> None:
+    now = datetime.now(UTC)
+    stored = await live.services.channels["mail"].receive(  # type: ignore[attr-defined]
+        InboundMessage(
+            channel=ChannelKind.SMS,
+            channel_account="mail",
+            external_id="sms-toaster",
+            sender=Identity.of("phone", "+441174960777"),
+            text="Calling about my toaster order.",
+            received_at=now - timedelta(minutes=4),
+        )
+    )
+    async with live.services.db.write() as conn:
+        await conn.execute(
+            insert(schema.calls).values(
+                conversation_id=stored.conversation_id, contact_id=stored.contact_id, channel_account="mail",
+                external_id="call-toaster", direction="in", started_at=now - timedelta(minutes=3),
+                ringing_at=now - timedelta(minutes=3), outcome="ringing", route="queue", line="Sales line",
+            )
+        )  # fmt: skip
+    agent, page = await signed_in(browser, live.url, "li.wei")
+    await expect(page.locator("#live")).to_have_text("Live")
+    await live.services.calls.queue_waited("mail", "call-toaster", 150)
+    prompt = page.locator("#call-prompts .call-prompt")
+    await expect(prompt).to_contain_text("A caller has waited 3 min in the queue on Sales line")
+    await prompt.locator("button.open").click()
+    await expect(prompt).to_have_count(0)
+    call = page.locator("#timeline .entry.call")
+    await expect(call).to_contain_text("waiting in the queue")
+    await call.locator("button.take").click()
+    await expect(call.locator(".call-errors")).to_contain_text("the line mail cannot move calls")
+    await expect(call.locator("button.take")).to_be_visible()
+    async with live.services.db.read() as conn:
+        c = schema.calls
+        route = await conn.scalar(select(c.c.route).where(c.c.external_id == "call-toaster"))
+    assert route == "queue"
     assert not agent.errors
     await agent.context.close()
 

@@ -5,8 +5,9 @@ each request, so a three-ring window of 18 s takes no real time. It interprets `
 `<Dial>` (with `<Client>`, `<Number>`, `<Sip>`, `timeout`, `action`, `url` whispers),
 `<Redirect>`, `<Enqueue>` (waitUrl loops, `<Gather>`, `<Leave>`, action), `<Hangup>`.
 Agents answer after N seconds, never, or are busy; the caller may hang up while ringing
-or press a key while queued. Leg status callbacks are collected with `Timestamp` and
-`SequenceNumber` and delivered at once, or later (twice, shuffled) with `flush`.
+or press a key while queued; a REST update takes a queued caller out of the queue. Leg
+status callbacks are collected with `Timestamp` and `SequenceNumber` and delivered at once,
+or later (twice, shuffled) with `flush`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +53,9 @@ class SimCall:
     status: str = "ringing"
     ended: bool = False
     on_hold: asyncio.Event = field(default_factory=asyncio.Event)
+    while_queued: Callable[[SimCall, int], Awaitable[None]] | None = None
+    queued: bool = False
+    redirect: str | None = None
 
 
 class Hangup(Exception):
@@ -97,10 +101,15 @@ class CallSimulator:
         *,
         hang_up_after: float | None = None,
         queue_digits: str | None = None,
+        while_queued: Callable[[SimCall, int], Awaitable[None]] | None = None,
     ) -> SimCall:
-        """Dial a line and follow the hub's TwiML until the call ends or is bridged open-ended."""
+        """Dial a line and follow the hub's TwiML until the call ends or is bridged open-ended.
+
+        `while_queued` is awaited with the call and the seconds waited before each queue wait request.
+        """
         fake_call = self.fake.new_call(line, caller, direction="inbound", status="ringing")
         call = SimCall(fake_call.sid, caller, line, self.now, hang_up_after, queue_digits)
+        call.while_queued = while_queued
         self._calls[call.sid] = call
         try:
             answer = await self._request(call, self.incoming_url, {})
@@ -270,8 +279,15 @@ class CallSimulator:
         wait_url, action = enqueue.get("waitUrl", ""), enqueue.get("action", "")
         entered = self.now
         result = "leave"
+        call.queued = True
         while True:
             waited = int((self.now - entered).total_seconds())
+            if call.while_queued is not None:
+                await call.while_queued(call, waited)
+            if call.redirect is not None:
+                document, call.redirect, call.queued = call.redirect, None, False
+                await self._run(call, document)
+                return
             hang_up_at = (
                 call.started_at + timedelta(seconds=call.hang_up_after)
                 if call.hang_up_after is not None
@@ -283,6 +299,7 @@ class CallSimulator:
             answer = await self._request(call, wait_url, {"QueuePosition": "1", "QueueTime": str(waited)})
             if await self._wait_verbs(call, answer.text):
                 break
+        call.queued = False
         params = {"QueueResult": result, "QueueTime": str(int((self.now - entered).total_seconds()))}
         answer = await self._request(call, action, params)
         if result == "hangup":
@@ -406,6 +423,9 @@ class CallSimulator:
     async def _updated(self, fake_call: FakeCall, update: dict[str, str]) -> None:
         call = self._calls.get(fake_call.sid)
         if call is None or "Twiml" not in update:
+            return
+        if call.queued:
+            call.redirect = update["Twiml"]
             return
         task = asyncio.create_task(self._redirected(call, update["Twiml"]))
         self._tasks.add(task)

@@ -336,14 +336,17 @@ function callEntry(call) {
     ? Math.round((Date.parse(call.answered_at) - Date.parse(call.ringing_at)) / 1000) : null;
   const outcome = call.answered_at ? call.outcome : `${call.outcome} (${t("call.unanswered")})`;
   const live = call.answered_at && !call.ended_at;
+  const queued = call.route === "queue" && !call.ended_at;
   return el(`li.entry.call${call.answered_at ? "" : ".missed"}`, { dataset: { call: call.id } },
     el("div.meta", {}, `${CHANNEL_ICONS.voice} ${t("call")} · ${formatTime(call.started_at)}`,
       live ? el("span.live-call", {}, ` · ${t("call.live")}`) : null,
-      call.wrapped_up_at ? el("span.wrapped", {}, ` · ${t("call.wrapped")}`) : null),
+      call.wrapped_up_at ? el("span.wrapped", {}, ` · ${t("call.wrapped")}`) : null,
+      queued ? el("span.queued", {}, ` · ${t("call.queued")}`) : null),
     el("div.text", {},
       `${t("call.outcome")}: ${outcome}`,
       call.rings_to_answer !== null ? ` · ${t("call.rings")}: ${call.rings_to_answer.toFixed(1)}` : "",
       answerSeconds !== null ? ` · ${t("call.answer")}: ${answerSeconds} s` : ""),
+    queued ? takeForm(call) : null,
     live ? transferForm(call) : null,
     call.answered_at && !call.wrapped_up_at ? wrapUpForm(call) : null,
     el("ul.findings.call-errors", { role: "alert" }),
@@ -362,6 +365,29 @@ async function callAction(call, action, body, form) {
   }
   for (const input of form.querySelectorAll("input, textarea")) input.value = "";
   await loadConversation();
+}
+
+function takeForm(call) {
+  const form = el("div.call-form.take", {});
+  form.append(el("button.take", { type: "button", onclick: () => callAction(call, "take", undefined, form) }, t("call.take")));
+  return form;
+}
+
+// A caller waiting too long in the queue (P3): every agent is prompted to take the call or call back.
+function promptWaitingCaller(event) {
+  let box = document.getElementById("call-prompts");
+  if (!box) {
+    box = el("aside.call-prompts", { id: "call-prompts", "aria-live": "assertive" });
+    document.body.append(box);
+  }
+  const minutes = Math.max(1, Math.round((event.data.waited_seconds ?? 0) / 60));
+  const prompt = el("div.call-prompt", { role: "alert", dataset: { call: event.data.call_id } },
+    t("call.waiting_long", { minutes, line: event.data.line ?? "" }), " ");
+  prompt.append(
+    el("button.open", { type: "button", onclick: () => { prompt.remove(); openConversation(event.conversation_id); } }, t("call.open")),
+    el("button.dismiss", { type: "button", title: t("call.dismiss"), onclick: () => prompt.remove() }, "×"),
+  );
+  box.append(prompt);
 }
 
 function transferForm(call) {
@@ -641,6 +667,7 @@ function onEvent(event) {
     renderCollision();
     return;
   }
+  if (event.kind === "call.waiting_long") promptWaitingCaller(event);
   if (event.conversation_id) {
     reloadList();
     if (event.conversation_id === state.current) reloadConversation();
