@@ -237,6 +237,36 @@ async def test_transient_refusals_are_retried_and_permanent_ones_fail(hub: Hub) 
     assert len(hub.messaging.messages) == 1
 
 
+async def test_a_message_twilio_accepted_while_its_answer_was_lost_is_not_sent_again(hub: Hub) -> None:
+    await hub.inbound(CUSTOMER, "Hi")
+    cid = await hub.only_conversation()
+    caller = await agent(hub)
+    await reply(hub, caller, cid, "Your parcel left today.")
+    await hub.dispatcher.dispatch_once()
+    [earlier] = hub.messaging.messages.values()
+    hub.services.clock.advance(minutes=5)
+    await reply(hub, caller, cid, "Your parcel left today.")
+    hub.messaging.lose_answer_next = 1
+    await hub.dispatcher.dispatch_once()
+    newest = (await hub.services.outbox.entries())[0]
+    assert newest.status is OutboundStatus.QUEUED and "502" in (newest.last_error or "")
+    assert len(hub.messaging.messages) == 2
+    lost = next(m for m in hub.messaging.messages.values() if m.sid != earlier.sid)
+    hub.services.clock.advance(hours=1)
+    await hub.dispatcher.dispatch_once()
+    newest = await hub.services.outbox.entry(newest.id)
+    assert newest.status is OutboundStatus.SENT and newest.provider_id == lost.sid
+    assert len(hub.messaging.messages) == 2, "the retry sent the text a second time"
+    hub.messaging.fail_next = [(503, 20503, "Service Unavailable")]
+    await reply(hub, caller, cid, "Your parcel left today.")
+    await hub.dispatcher.dispatch_once()
+    hub.services.clock.advance(hours=1)
+    await hub.dispatcher.dispatch_once()
+    third = (await hub.services.outbox.entries())[0]
+    assert third.status is OutboundStatus.SENT and len(hub.messaging.messages) == 3
+    assert third.provider_id not in (earlier.sid, lost.sid)
+
+
 async def test_sms_over_the_segment_limit_is_refused_while_composing(hub: Hub) -> None:
     await hub.inbound(CUSTOMER, "你好")
     cid = await hub.only_conversation()

@@ -24,8 +24,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy import func, select
+from twilio.rest.api.v2010.account.message import MessageInstance
 
 from channels.twilio import rest, segments
+from channels.twilio.earlier_sends import accepted_before
 from channels.twilio.media import filename
 from channels.twilio.messaging_settings import MessagingSettings, WhatsAppTemplate
 from channels.twilio.part import AccountPart
@@ -367,13 +369,26 @@ class Messaging(AccountPart):
             params |= _template_params(template)
         else:
             params["body"] = message.text
-        created = await rest.call(
-            self.channel.client().messages.create_async(**params), f"{self.channel.name}: sending a message"
-        )
+        created = await self._create(message, params)
         if created.status in ("failed", "undelivered"):
             error = f"Twilio refused the message (error {created.error_code}): {created.error_message}"
             return DeliveryResult(OutboundStatus.FAILED, provider_id=created.sid, error=error)
         return DeliveryResult(OutboundStatus.SENT, provider_id=created.sid)
+
+    async def _create(self, message: OutboundMessage, params: dict[str, Any]) -> MessageInstance:
+        """Have Twilio create the message, unless an earlier attempt did and lost the answer."""
+        client = self.channel.client()
+        if message.attempt > 1:
+            earlier = await accepted_before(client, self.db, self.channel.name, params, self.channel.now())
+            if earlier is not None:
+                log.info(
+                    "%s: outbound %s was accepted earlier as %s", self.channel.name, message.id, earlier.sid
+                )
+                return earlier
+        created: MessageInstance = await rest.call(
+            client.messages.create_async(**params), f"{self.channel.name}: sending a message"
+        )
+        return created
 
     def _params(self, number: str, whatsapp: bool) -> dict[str, Any]:
         s = self.settings

@@ -187,6 +187,8 @@ class FakeTwilio:
             if method != "GET":
                 for key, value in (await request.post()).items():
                     form.add(key, str(value))
+            else:
+                form.extend(request.query)
             match = {k: v for k, v in request.match_info.items() if k != "AccountSid"}
             rest = RestRequest(method, request.path, account, form, match)
             self.requests.append(rest)

@@ -76,12 +76,15 @@ class FakeMessaging:
         self.messages: dict[str, FakeMessage] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
         self.fail_next: list[tuple[int, int, str]] = []
+        self.lose_answer_next = 0
+        """How many of the next messages are created but answered 502, as by a proxy that lost the answer."""
         self.downloads: list[str] = []
         self.before_answer: Callable[[FakeMessage], Awaitable[None]] | None = None
         """Runs after a message is created and before the API answers, as a quick callback would."""
         self._media = itertools.count(1)
         fake.route("POST", "/Messages.json", self._create)
         fake.route("GET", "/Messages/{MessageSid}.json", self._fetch)
+        fake.route("GET", "/Messages.json", self._list)
         fake.file_route("GET", "/Messages/{MessageSid}/Media/{MediaSid}", self._file)
         fake.file_route("GET", "/Recordings/{RecordingSid}", self._file)
 
@@ -138,7 +141,26 @@ class FakeMessaging:
         self.messages[message.sid] = message
         if self.before_answer is not None:
             await self.before_answer(message)
+        if self.lose_answer_next:
+            self.lose_answer_next -= 1
+            return 502, _error_body(502, 20500, "Bad Gateway")
         return 201, message.json()
+
+    async def _list(self, request: RestRequest) -> tuple[int, dict[str, Any]]:
+        q = request.form
+        found = [
+            m
+            for m in reversed(self.messages.values())
+            if m.to == q.get("To", m.to) and m.from_ == q.get("From", m.from_)
+        ]
+        size = int(q.get("PageSize", "50"))
+        uri = f"/{API_VERSION}/Accounts/{self.fake.account_sid}/Messages.json"
+        return 200, {
+            "messages": [m.json() for m in found[:size]],
+            "end": min(size, len(found)) - 1, "first_page_uri": f"{uri}?PageSize={size}&Page=0",
+            "next_page_uri": None, "page": 0, "page_size": size, "previous_page_uri": None, "start": 0,
+            "uri": f"{uri}?PageSize={size}&Page=0",
+        }  # fmt: skip
 
     async def _fetch(self, request: RestRequest) -> tuple[int, dict[str, Any]]:
         message = self.messages.get(request.match["MessageSid"])
