@@ -160,7 +160,32 @@ class TemplateReplies:
                 conn, "rules.reply_suppressed", now, conversation_id, template=template,
                 reason="no SLA policy with a response target covers this conversation: no promise to make",
             )  # fmt: skip
+        meta: dict[str, Any] = {"template": template}
+        if reply_by is not None:
+            meta["promise_due_at"] = reply_by.isoformat()
+        key = f"template:{template}:{conversation_id}:{uuid.uuid4().hex}"
+        return await self.queue_checked(
+            conn, conversation_id, template, now, key=key, lang=lang, reply_by=reply_by, meta=meta
+        )
+
+    async def queue_checked(
+        self,
+        conn: AsyncConnection,
+        conversation_id: int,
+        template: str,
+        now: datetime,
+        *,
+        key: str,
+        lang: str | None = None,
+        reply_by: datetime | None = None,
+        extra: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Render a template on a conversation, check it as any automatic reply, and queue it once per
+        `key` in the caller's transaction; when an etiquette error blocks it, record why instead."""
+        lang = lang or await self.language(conn, conversation_id)
         ctx, channel, zone = await self.context(conn, conversation_id, lang, reply_by)
+        ctx.update(extra or {})
         text, subject = self._render(channel, template, lang, ctx, zone)
         draft = Draft(channel, subject, text, is_reply=True, conversation_id=conversation_id, automatic=True)
         findings = self.composer.findings(draft, lang)
@@ -169,14 +194,12 @@ class TemplateReplies:
                 conn, "rules.reply_blocked", now, conversation_id, template=template,
                 findings=[f.to_dict() for f in findings],
             )  # fmt: skip
-        meta: dict[str, Any] = {"template": template}
-        if reply_by is not None:
-            meta["promise_due_at"] = reply_by.isoformat()
+        stored = {"template": template, **(meta or {})}
         if findings:
-            meta["etiquette"] = [f.to_dict() for f in findings]
+            stored["etiquette"] = [f.to_dict() for f in findings]
         return await queue_reply(
-            conn, conversation_id, text, key=f"template:{template}:{conversation_id}:{uuid.uuid4().hex}",
-            agent_id=None, subject=subject, html=None, automatic=True, meta=meta, audit={}, now=now,
+            conn, conversation_id, text, key=key, agent_id=None, subject=subject, html=None, automatic=True,
+            meta=stored, audit={}, now=now,
         )  # fmt: skip
 
     async def for_agent(

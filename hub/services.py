@@ -71,6 +71,7 @@ class Services:
             policies=lambda: self.sla.book,
             channels=self.channels,
             chat_scripts=ChatScripts(self.templates, lambda: self.rules.loaded, self.config.company),
+            replies=self.replies,
         )
         for entry in channel_registry.configured(self.config):
             self.channels[entry.entry.name] = channel_registry.build(entry, context)

@@ -338,6 +338,43 @@ async def test_an_agent_retries_a_failed_fax(hub: FaxHub, telnyx: FakeTelnyx) ->
     assert (await outbox_row(hub, reply.id))["status"] == OutboundStatus.QUEUED.value
 
 
+NOTICE_COMPANY = {
+    "name": "Brightwater Supplies", "department": "Customer Support", "address": "1 Quay Street, Leeds",
+    "phone": "+44 113 496 0300", "email": "care@example.com",
+}  # fmt: skip
+
+
+async def _fax_to_a_mail_contact(hub: FaxHub, telnyx: FakeTelnyx, clock: Any) -> tuple[Any, Any]:
+    """A Chinese-speaking contact who wrote by mail and by fax, and a fax reply to them (mail, reply)."""
+    services = hub.services
+    mail = await services.inbox.ingest(
+        InboundMessage(
+            channel=ChannelKind.EMAIL, channel_account="mail", external_id="<m1@example.com>",
+            sender=Identity.of("email", "priya@example.com"), text="I will fax you the form.",
+            received_at=clock() - timedelta(hours=1), subject="Return form", language="zh",
+        )
+    )  # fmt: skip
+    fax_id, _ = await receive(hub, telnyx, pdf_pages(1))
+    m = schema.messages
+    async with services.db.read() as conn:
+        fax = (await conn.execute(select(m).where(m.c.external_id == fax_id))).mappings().one()
+        fax_contact = (
+            await conn.execute(
+                select(schema.conversations.c.contact_id).where(
+                    schema.conversations.c.id == fax["conversation_id"]
+                )
+            )
+        ).scalar_one()
+    await services.contacts.merge(fax_contact, mail.contact_id)
+    await services.contacts.update(mail.contact_id, language="zh")
+    reply = await services.outbox.reply(
+        fax["conversation_id"], "表格见附件。", agent_id=None, subject="退货表"
+    )
+    await dispatch(hub)
+    await dispatch(hub)
+    return mail, reply
+
+
 async def test_pre_notice_goes_to_the_contacts_mail_before_the_fax(
     make_config: Any, clock: Any, telnyx: FakeTelnyx
 ) -> None:
@@ -347,41 +384,55 @@ async def test_pre_notice_goes_to_the_contacts_mail_before_the_fax(
         line(telnyx, pre_notice=True),
         channels=[{"name": "mail", "kind": "memory"}],
         rules_dir=str(ROOT / "rules"),
+        company=NOTICE_COMPANY,
     ) as hub:
-        services = hub.services
-        mail = await services.inbox.ingest(
-            InboundMessage(
-                channel=ChannelKind.EMAIL, channel_account="mail", external_id="<m1@example.com>",
-                sender=Identity.of("email", "priya@example.com"), text="I will fax you the form.",
-                received_at=clock() - timedelta(hours=1), subject="Return form", language="zh",
-            )
-        )  # fmt: skip
-        fax_id, _ = await receive(hub, telnyx, pdf_pages(1))
-        m = schema.messages
-        async with services.db.read() as conn:
-            fax = (await conn.execute(select(m).where(m.c.external_id == fax_id))).mappings().one()
-            fax_contact = (
-                await conn.execute(
-                    select(schema.conversations.c.contact_id).where(
-                        schema.conversations.c.id == fax["conversation_id"]
-                    )
-                )
-            ).scalar_one()
-        await services.contacts.merge(fax_contact, mail.contact_id)
-        await services.contacts.update(mail.contact_id, language="zh")
-        reply = await services.outbox.reply(
-            fax["conversation_id"], "表格见附件。", agent_id=None, subject="退货表"
-        )
-        await dispatch(hub)
-        await dispatch(hub)
-        mem = services.channels["mail"]
+        await hub.services.rules.load()
+        mail, reply = await _fax_to_a_mail_contact(hub, telnyx, clock)
+        mem = hub.services.channels["mail"]
         assert isinstance(mem, MemoryChannel)
         [notice] = mem.sent
         assert notice.conversation_id == mail.conversation_id and notice.automatic
         assert CUSTOMER_FAX in notice.text and "共2页" in notice.text
-        assert notice.meta["fax_notice_for"] == reply.id
+        assert notice.text.startswith("您好") and "\n-- \n" in notice.text, "no greeting or signature (E6)"
+        assert notice.subject == f"传真即将发出：退货表 [#{mail.conversation_id}]"
+        assert notice.meta["fax_notice_for"] == reply.id and notice.meta["template"] == "fax_notice"
         [sent] = telnyx.sent.values()
         assert "共2页" in PdfReader(io.BytesIO(sent.document)).pages[0].extract_text()
+
+
+async def test_a_pre_notice_that_breaks_an_etiquette_rule_is_held_back_and_the_fax_still_goes(
+    make_config: Any, clock: Any, telnyx: FakeTelnyx, tmp_path: Path
+) -> None:
+    override = tmp_path / "templates" / "email" / "fax_notice.zh.txt.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text(
+        "您好：\n\n传真 {{ fax.recipient.fax }}，共{{ fax.pages }}页。能不能收到我不知道。\n",
+        encoding="utf-8",
+    )
+    async with fax_hub(
+        make_config,
+        clock,
+        line(telnyx, pre_notice=True),
+        channels=[{"name": "mail", "kind": "memory"}],
+        rules_dir=str(ROOT / "rules"),
+        company=NOTICE_COMPANY,
+        templates_dir=str(tmp_path / "templates"),
+    ) as hub:
+        await hub.services.rules.load()
+        mail, _ = await _fax_to_a_mail_contact(hub, telnyx, clock)
+        mem = hub.services.channels["mail"]
+        assert isinstance(mem, MemoryChannel)
+        assert mem.sent == []
+        e = schema.events
+        async with hub.services.db.read() as conn:
+            [blocked] = (
+                await conn.execute(
+                    select(e.c.conversation_id, e.c.data).where(e.c.kind == "rules.reply_blocked")
+                )
+            ).all()
+        assert blocked.conversation_id == mail.conversation_id and blocked.data["template"] == "fax_notice"
+        assert "L1" in {f["rule_id"] for f in blocked.data["findings"]}
+        assert len(telnyx.sent) == 1
 
 
 async def test_unsupported_attachment_fails_the_fax_before_anything_is_sent(

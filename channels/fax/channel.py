@@ -173,17 +173,16 @@ class FaxChannel:
         )
         sha = await blobs.put(document.pdf)
         await records.keep_document(inbox.db, message.message_id, sha, document.pages)
-        if self.settings.pre_notice:
+        if self.settings.pre_notice and self.context.replies is not None:
             await notice.queue_notice(
                 inbox.db,
                 inbox.bus,
-                self.context.templates,
+                self.context.replies,
                 fax_conversation_id=message.conversation_id,
                 fax_message_id=message.message_id,
                 key=message.idempotency_key,
                 cover={**cover, "pages": document.pages},
                 lang=lang,
-                tz=tz,
                 now=self._now(),
             )
         return document

@@ -1,20 +1,18 @@
-"""F1: tell the contact on their e-mail or SMS conversation that a fax is coming, through the outbox."""
+"""F1: tell the contact on their e-mail or SMS conversation that a fax is coming, checked like any reply."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from hub.events import EventBus
 from hub.models import ChannelKind
-from hub.outbox import queue_reply
+from hub.replies import TemplateReplies
 from hub.store import Database, schema
-from hub.templates import Templates
 
 NOTICE_CHANNELS = (ChannelKind.EMAIL.value, ChannelKind.SMS.value)
 TEMPLATE = "fax_notice"
@@ -39,37 +37,27 @@ async def other_conversation(db: Database, fax_conversation_id: int) -> tuple[in
 async def queue_notice(
     db: Database,
     bus: EventBus,
-    templates: Templates,
+    replies: TemplateReplies,
     *,
     fax_conversation_id: int,
     fax_message_id: int,
     key: str,
     cover: Mapping[str, Any],
     lang: str,
-    tz: ZoneInfo | str,
     now: datetime,
 ) -> int | None:
-    """Queue the notice once per fax (`key`); the conversation it went on, or None if there is none."""
+    """Queue the notice once per fax (`key`), checked like any automatic reply; the conversation it
+    went on (or was blocked on, with a `rules.reply_blocked` event saying why), or None if there is none."""
     found = await other_conversation(db, fax_conversation_id)
     if found is None:
         return None
-    conversation_id, channel = found
-    text = templates.render(channel, TEMPLATE, lang, "txt", {"fax": dict(cover)}, tz=tz).text
+    conversation_id, _ = found
     try:
         async with db.write() as conn:
-            events = await queue_reply(
-                conn,
-                conversation_id,
-                text,
-                key=f"fax-notice:{key}",
-                agent_id=None,
-                subject=None,
-                html=None,
-                automatic=True,
-                meta={"fax_notice_for": fax_message_id},
-                audit={},
-                now=now,
-            )
+            events = await replies.queue_checked(
+                conn, conversation_id, TEMPLATE, now, key=f"fax-notice:{key}", lang=lang,
+                extra={"fax": dict(cover)}, meta={"fax_notice_for": fax_message_id},
+            )  # fmt: skip
     except IntegrityError:
         return conversation_id
     bus.publish(events)
