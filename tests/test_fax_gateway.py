@@ -23,7 +23,7 @@ from hub.store import schema
 from tests.conftest_web import services_with_channels
 from tests.dovecot import Dovecot, dovecot  # noqa: F401
 from tests.fax_helpers import CUSTOMER_FAX, OUR_FAX, count, pdf_pages, until
-from tests.test_email_channel import Sink, entry, secrets, smtp_sink  # noqa: F401
+from tests.test_email_channel import Sink, bounce, entry, secrets, smtp_sink  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,3 +148,32 @@ async def test_reply_is_mailed_to_the_gateway_with_the_pdf(
     async with hub.db.read() as conn:
         row = (await conn.execute(select(o).where(o.c.message_id == reply.id))).mappings().one()
     assert row["status"] == "sent" and row["provider_id"] == mail["Message-ID"]
+
+
+async def test_a_bounce_from_the_gateway_fails_the_fax_with_the_reason_and_is_not_a_new_mail(
+    hub: Services,
+    dovecot: Dovecot,  # noqa: F811
+    smtp_sink: tuple[Sink, int],  # noqa: F811
+) -> None:
+    dovecot.deliver("support", [fax_mail(5, pdf_pages(1), "pdf", sender="442079460958@fax.example.net")])
+
+    async def arrived() -> list[Any]:
+        return await messages(hub, "fax")
+
+    await until(arrived, 60)
+    [received] = await messages(hub, "fax")
+    reply = await hub.outbox.reply(received["conversation_id"], "Signed contract attached.", agent_id=None)
+    await Dispatcher(hub.db, hub.outbox, hub.channels, hub.config.outbox, hub.clock).dispatch_once()
+    [envelope] = smtp_sink[0].mails
+    sent_id = email.message_from_bytes(envelope.original_content or b"", policy=default)["Message-ID"]
+    dovecot.deliver("support", [bounce(sent_id, "442079460958@send.fax.example.net")])
+    o = schema.outbox
+
+    async def failed() -> Any:
+        async with hub.db.read() as conn:
+            row = (await conn.execute(select(o).where(o.c.message_id == reply.id))).mappings().one()
+        return row if row["status"] == "failed" else None
+
+    row = await until(failed, 60)
+    assert "the fax gateway bounced" in row["last_error"] and "mailbox unknown" in row["last_error"]
+    assert await messages(hub, "email") == []

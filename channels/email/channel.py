@@ -312,10 +312,11 @@ class EmailChannel:
         self._fax = handler
 
     async def _divert(self, message: InboundMessage) -> bool:
-        """Mail not for the inbox: reports on our own mail, and fax-to-mail a fax line claimed."""
+        """Mail not for the inbox: reports on our own mail, and fax-to-mail (and bounces of faxes
+        mailed to the gateway) for a fax line that claimed the account."""
         if await self._report(message):
             return True
-        if self._fax is not None and "fax" in message.meta.get("tags", ()):
+        if self._fax is not None and ("fax" in message.meta.get("tags", ()) or report_result(message)):
             return await self._fax(message)
         return False
 

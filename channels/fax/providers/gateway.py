@@ -4,7 +4,8 @@ Outbound: a mail with the PDF to the address the provider builds from the number
 (`address = "{digits}@fax.example.net"`; `{e164}` keeps the `+`), sent over the e-mail
 account's SMTP server. Inbound: the e-mail account hands over its fax-to-mail (mail from
 its `fax_senders` or in its `fax_mailboxes`, see `EmailChannel.claim_fax`) that carries a
-PDF or TIFF; other fax-tagged mail stays ordinary mail.
+PDF or TIFF; other fax-tagged mail stays ordinary mail. A bounce of a fax mailed to the
+gateway (its Message-ID begins `<fax.`) marks that fax failed with the bounce's reason.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from channels.email import smtp_out
 from channels.fax.providers.base import EventHandler, FaxEvent, FaxEventKind, Media, OutgoingFax
 from hub.clock import utcnow
 from hub.errors import ChannelError, DeliveryRejected
-from hub.models import InboundMessage
+from hub.models import InboundMessage, OutboundStatus
 
 if TYPE_CHECKING:
     from channels.base import Channel
     from channels.email.channel import EmailChannel
 
 DOCUMENT_TYPES = ("application/pdf", "image/tiff", "image/tif")
+FAX_ID_PREFIX = "<fax."
+"""How the Message-ID of a fax mailed to the gateway begins (the rest derives from its idempotency key)."""
 _NUMBER = re.compile(r"\+?\d[\d\s().-]{5,20}\d")
 
 
@@ -56,6 +59,26 @@ def remote_number(message: InboundMessage) -> str | None:
             digits = re.sub(r"[^\d+]", "", found.group())
             return digits if digits.startswith("+") else f"+{digits}"
     return None
+
+
+def bounce_event(message: InboundMessage) -> FaxEvent | None:
+    """A bounce of a fax we mailed to the gateway as a failed-fax event, or None when it is not one."""
+    from channels.email.channel import report_result
+
+    result = report_result(message)
+    if result is None or result.status is not OutboundStatus.FAILED or result.provider_id is None:
+        return None
+    if not result.provider_id.startswith(FAX_ID_PREFIX):
+        return None
+    return FaxEvent(
+        kind=FaxEventKind.FAILED,
+        fax_id=result.provider_id,
+        event_id=message.external_id,
+        occurred_at=message.received_at,
+        error=f"the fax gateway {result.error or 'bounced the fax'}",
+        raw=message.raw or b"",
+        details={"refused": dict(result.refused)},
+    )
 
 
 def fax_event(message: InboundMessage) -> FaxEvent | None:
@@ -107,7 +130,7 @@ class EmailGateway:
             self._account().claim_fax(None)
 
     async def _mail(self, message: InboundMessage) -> bool:
-        event = fax_event(message)
+        event = bounce_event(message) or fax_event(message)
         if event is None or self._handle is None:
             return False
         await self._handle(event)
@@ -127,7 +150,7 @@ class EmailGateway:
         mail["To"] = to
         mail["Subject"] = fax.subject or f"Fax to {fax.to}"
         mail["Date"] = format_datetime(utcnow())
-        mail["Message-ID"] = f"<fax.{digest}@{account.settings.domain}>"
+        mail["Message-ID"] = f"{FAX_ID_PREFIX}{digest}@{account.settings.domain}>"
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(f"Fax to {fax.to}: the attached PDF.\n")
         mail.add_attachment(fax.pdf, maintype="application", subtype="pdf", filename="fax.pdf")
