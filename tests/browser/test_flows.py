@@ -16,6 +16,7 @@ from sqlalchemy import insert, select
 
 from channels.fax.documents.preview import PREVIEW_WIDTH
 from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage
+from hub.sla import tasks
 from hub.store import schema
 from tests.browser.conftest import LiveHub, Watched, shot, signed_in, watched
 from tests.conftest_web import PASSWORD
@@ -497,6 +498,51 @@ async def test_a_caller_waiting_too_long_in_the_queue_prompts_the_agent_who_open
         c = schema.calls
         route = await conn.scalar(select(c.c.route).where(c.c.external_id == "call-toaster"))
     assert route == "queue"
+    assert not agent.errors
+    await agent.context.close()
+
+
+async def test_the_agent_sees_what_is_owed_to_the_customer_and_marks_a_callback_done_with_a_note(
+    live: LiveHub, browser: Browser
+) -> None:
+    now = datetime.now(UTC)
+    stored = await live.services.channels["mail"].receive(  # type: ignore[attr-defined]
+        InboundMessage(
+            channel=ChannelKind.SMS,
+            channel_account="mail",
+            external_id="sms-heater",
+            sender=Identity.of("phone", "+441174960888"),
+            text="The heater you sent is the wrong model.",
+            received_at=now - timedelta(minutes=30),
+        )
+    )
+    async with live.services.db.write() as conn:
+        await tasks.create(
+            conn, conversation_id=stored.conversation_id, kind=tasks.TaskKind.CALLBACK, key="callback:heater",
+            due_at=now + timedelta(hours=3), now=now,
+            payload={"reason": "missed call", "points": ["wrong heater model"], "phone": "+441174960888"},
+        )  # fmt: skip
+        await tasks.create(
+            conn, conversation_id=stored.conversation_id, kind=tasks.TaskKind.RECEIPT_CHECK,
+            key="receipt:heater", due_at=now - timedelta(hours=1), now=now,
+        )  # fmt: skip
+    agent, page = await signed_in(browser, live.url, "li.wei")
+    await page.locator("#conversations tr.row", has_text="wrong model").click()
+    rows = page.locator("#tasks li.task")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("Receipt check")
+    await expect(rows.first.locator(".due")).to_contain_text("overdue")
+    callback = rows.nth(1)
+    await expect(callback).to_contain_text("Call back")
+    await expect(callback).to_contain_text("+441174960888")
+    await expect(callback).to_contain_text("missed call · wrong heater model")
+    await callback.locator("input[id^=task-note]").fill("Called; replacement on its way.")
+    await callback.locator("button.task-done").click()
+    await expect(rows).to_have_count(1)
+    async with live.services.db.read() as conn:
+        e = schema.events
+        data = await conn.scalar(select(e.c.data).where(e.c.kind == "task.done"))
+    assert data["task"] == "callback" and data["note"] == "Called; replacement on its way."
     assert not agent.errors
     await agent.context.close()
 

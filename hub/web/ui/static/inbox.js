@@ -181,9 +181,13 @@ async function loadConversation() {
     return;
   }
   const id = state.current;
-  const detail = await api("GET", `/api/conversations/${id}`);
+  const [detail, tasks] = await Promise.all([
+    api("GET", `/api/conversations/${id}`),
+    api("GET", `/api/tasks?conversation_id=${id}`),
+  ]);
   if (state.current !== id) return;
   state.detail = detail;
+  state.tasks = tasks.items;
   renderConversation();
 }
 const reloadConversation = debounce(() => loadConversation().catch(console.warn), 150);
@@ -213,6 +217,7 @@ function renderConversation() {
     el("p.contact", {}, contact.name ?? "", " ", contact.identities.map((i) => `${i.kind}: ${i.address}`).join(", ")),
     el("div.collision", { id: "collision", hidden: true, role: "alert" }),
     controls(c),
+    taskList(state.tasks ?? []),
   );
   const timeline = el("ol.timeline", { id: "timeline" }, timelineEntries());
   conversationPane.replaceChildren(header, timeline, composer(c, keepDraft));
@@ -251,6 +256,40 @@ function controls(c) {
     el("label", {}, t("col.priority"), " ", priority),
     el("label", {}, t("snooze"), " ", until), snooze,
     el("span.tags", {}, `${t("tags")}: `, tags, newTag),
+  );
+}
+
+// What the team owes this customer (callbacks P3/P6, receipt checks E2, fax confirmations F3,
+// follow-ups C3), soonest due first; an agent marks one done with a note of what was done.
+function taskList(tasks) {
+  if (!tasks.length) return null;
+  return el("ul.tasks", { id: "tasks", "aria-label": t("tasks") }, tasks.map(taskEntry));
+}
+
+function taskEntry(task) {
+  const due = countdown(task.due_at);
+  const p = task.payload ?? {};
+  const details = [p.reason, ...(p.points ?? [])].filter((x, i, all) => x && all.indexOf(x) === i);
+  const note = el("input", { id: `task-note-${task.id}`, placeholder: t("task.note"), maxlength: 2000 });
+  const errors = el("span.task-error", { role: "alert" });
+  const done = el("button.task-done", { type: "button", onclick: async () => {
+    errors.textContent = "";
+    try {
+      await api("POST", `/api/tasks/${task.id}/done`, { note: note.value.trim() || null });
+    } catch (err) {
+      errors.textContent = err.message;
+      return;
+    }
+    await loadConversation();
+  } }, t("task.done"));
+  return el("li.task", { dataset: { task: task.id, kind: task.kind } },
+    el("b", {}, t(`task.${task.kind}`)), " · ",
+    el(`span.due.${due.state}`, { title: formatTime(task.due_at) },
+      due.state === "breached" ? due.text : `${t("task.due")} ${due.text}`),
+    task.not_before ? ` · ${t("task.not_before")} ${formatTime(task.not_before)}` : "",
+    p.phone ? ` · ☎ ${p.phone}` : "",
+    details.length ? el("div.task-points", {}, details.join(" · ")) : null,
+    el("div.task-actions", {}, note, done, errors),
   );
 }
 
