@@ -22,6 +22,7 @@ PHRASES: Mapping[str, Mapping[str, str]] = {
         "whisper": "Transferred call from {caller}. Reason: {reason}. Press 1 to accept.",
         "not_in_service": "Sorry, this number is not in service.",
         "connecting": "Please hold while we connect you to {name}.",
+        "calling_back": "Calling {customer} back. {points}",
         "voicemail_goodbye": "Thank you for your message. Goodbye.",
     },
     "zh": {
@@ -32,6 +33,7 @@ PHRASES: Mapping[str, Mapping[str, str]] = {
         "whisper": "转接来电：{caller}。事由：{reason}。接听请按1。",
         "not_in_service": "对不起，您拨打的号码暂停服务。",
         "connecting": "正在为您转接{name}，请稍候。",
+        "calling_back": "正在回拨{customer}。{points}",
         "voicemail_goodbye": "谢谢您的留言，再见。",
     },
 }
@@ -87,6 +89,16 @@ def answer(greeting: str | None, lang: str, ringing: Dial | None, fallback: str)
         r.append(ringing)
     else:
         r.redirect(fallback)
+    return str(r)
+
+
+def call_customer(briefing: str, lang: str, customer: str, caller_id: str) -> str:
+    """The agent's side of a callback: what it is about, then the customer rung from the line's number."""
+    r = VoiceResponse()
+    say(r, briefing, lang)
+    d = Dial(answer_on_bridge=True, caller_id=caller_id)
+    d.number(customer)
+    r.append(d)
     return str(r)
 
 

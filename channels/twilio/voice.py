@@ -26,7 +26,7 @@ from channels.twilio.answers import AnswerCache
 from channels.twilio.messaging import Messaging
 from channels.twilio.settings import TwilioSettings
 from channels.twilio.signature import SignedRequest, WebhookVerifier
-from hub.calls import CallDesk, CallPlan, IncomingCall, QueuePickup, TransferPlan
+from hub.calls import CallbackCall, CallDesk, CallPlan, IncomingCall, QueuePickup, TransferPlan
 from hub.calls.routing import Ringable
 from hub.clock import utcnow
 from hub.errors import Conflict
@@ -362,6 +362,25 @@ class TwilioVoiceChannel:
         text = T.phrase(line.language, "connecting", name=plan.agent.display_name)
         body = T.answer(text, line.language, ringing, self.url("voicemail"))
         await rest.call(self.client().calls(plan.call_sid).update_async(twiml=body), "pick-up")
+
+    async def call_back(self, plan: CallbackCall) -> str:
+        """Ring the agent's device; once they answer, brief them and dial the customer from the line (P6)."""
+        lines = self.settings.lines
+        line = next((x for x in lines if x.line_name == plan.line), lines[0] if lines else None)
+        device = self.settings.devices.get(plan.agent.username)
+        if line is None:
+            raise Conflict(f"the account {self.name} has no line to call from")
+        if device is None:
+            raise Conflict(f"cannot call: {plan.agent.display_name} has no phone device configured")
+        briefing = T.phrase(
+            line.language, "calling_back", customer=plan.customer, points=" ".join(plan.points)
+        )
+        body = T.call_customer(briefing.strip(), line.language, plan.customer, line.number)
+        to = device if device.startswith(("client:", "sip:")) else device.replace(" ", "")
+        created = await rest.call(
+            self.client().calls.create_async(to=to, from_=line.number, twiml=body), "callback call"
+        )
+        return str(created.sid)
 
     async def _whisper(self, request: web.Request, signed: SignedRequest) -> web.StreamResponse:
         q = request.query

@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub import inbox as inbox_ops
 from hub import records
 from hub.aio import OwnedTasks
-from hub.calls import legs
+from hub.calls import callbacks, legs
+from hub.calls.callbacks import CallbackCall
 from hub.calls.legs import LegUpdate
 from hub.calls.lookup import CallerCache, KnownCaller, RingCache, caller_lookup
 from hub.calls.recorder import CallRecorder
@@ -68,6 +69,9 @@ class CallControl(Protocol):
 
     async def pick_up(self, plan: QueuePickup) -> None:
         """Take a caller out of the queue and ring the agent; back to the queue if they do not answer."""
+
+    async def call_back(self, plan: CallbackCall) -> str:
+        """Ring the agent, then dial the customer from the line; return the provider's call id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +352,26 @@ class CallDesk:
             event_row(
                 "call.picked_up", now, plan.conversation_id, by, call_id=plan.call_id,
                 agent=plan.agent.agent_id,
+            )
+        ]  # fmt: skip
+        async with self.db.write() as conn:
+            await record(conn, events)
+        self.bus.publish(events)
+
+    async def plan_callback(self, task_id: int, agent_id: int) -> CallbackCall:
+        """Check a callback call of a task (P6); Conflict naming why it cannot be made now."""
+        book = self.sla.book
+        if book is None:
+            raise Conflict("no SLA rules are loaded: the customer's daytime is unknown")
+        async with self.db.read() as conn:
+            return await callbacks.plan(conn, book, task_id, agent_id, self.clock())
+
+    async def called_back(self, plan: CallbackCall, call_sid: str, by: int) -> None:
+        """Record that the provider is ringing the agent for a callback."""
+        events = [
+            event_row(
+                "call.callback_placed", self.clock(), plan.conversation_id, by, task_id=plan.task_id,
+                agent=plan.agent.agent_id, call_sid=call_sid, to=plan.customer,
             )
         ]  # fmt: skip
         async with self.db.write() as conn:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.calls import CallControl
+from hub.errors import ChannelError, Conflict
 from hub.models import Role
 from hub.sla import tasks
 from hub.web.routing import Ctx, RouteTable, respond
@@ -43,6 +45,29 @@ async def list_tasks(ctx: Ctx) -> web.StreamResponse:
     async with ctx.services.db.read() as conn:
         rows = await tasks.list_open(conn, q.conversation_id)
     return respond({"items": [_shown(r) for r in rows]})
+
+
+@routes.post("/api/tasks/{id}/call", Role.AGENT)
+async def call_back(ctx: Ctx) -> web.StreamResponse:
+    """Call the customer of a callback task now: the agent's phone rings, then the customer's (P6);
+    409 says why not (outside the customer's daytime, agent not available, no phone line)."""
+    desk = ctx.services.calls
+    plan = await desk.plan_callback(ctx.path_id(), ctx.agent.id)
+    channels = ctx.services.channels
+    named = channels.get(plan.account) if plan.account else None
+    channel = (
+        named
+        if isinstance(named, CallControl)
+        else next((c for c in channels.values() if isinstance(c, CallControl)), None)
+    )
+    if channel is None:
+        raise Conflict("no phone line of this hub can place calls")
+    try:
+        call_sid = await channel.call_back(plan)
+    except ChannelError as err:
+        raise web.HTTPBadGateway(reason=f"the phone provider refused the call: {err}") from err
+    await desk.called_back(plan, call_sid, ctx.agent.id)
+    return respond({"task_id": plan.task_id, "call_sid": call_sid, "to": plan.customer})
 
 
 @routes.post("/api/tasks/{id}/done", Role.AGENT, body=DoneBody)

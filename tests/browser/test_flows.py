@@ -34,6 +34,12 @@ XSS_MAIL = (
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 
 
+def midday_zone(now: datetime) -> str:
+    """A fixed-offset zone where it is early afternoon now, inside any customer's daytime."""
+    offset = (13 - now.hour + 12) % 24 - 12
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"
+
+
 def one_page_pdf(text: str) -> bytes:
     doc = FPDF()
     doc.add_page()
@@ -520,7 +526,10 @@ async def test_the_agent_sees_what_is_owed_to_the_customer_and_marks_a_callback_
         await tasks.create(
             conn, conversation_id=stored.conversation_id, kind=tasks.TaskKind.CALLBACK, key="callback:heater",
             due_at=now + timedelta(hours=3), now=now,
-            payload={"reason": "missed call", "points": ["wrong heater model"], "phone": "+441174960888"},
+            payload={
+                "reason": "missed call", "points": ["wrong heater model"], "phone": "+441174960888",
+                "customer_zone": midday_zone(now),
+            },
         )  # fmt: skip
         await tasks.create(
             conn, conversation_id=stored.conversation_id, kind=tasks.TaskKind.RECEIPT_CHECK,
@@ -536,6 +545,9 @@ async def test_the_agent_sees_what_is_owed_to_the_customer_and_marks_a_callback_
     await expect(callback).to_contain_text("Call back")
     await expect(callback).to_contain_text("+441174960888")
     await expect(callback).to_contain_text("missed call · wrong heater model")
+    await callback.locator("button.task-call").click()
+    await expect(callback.locator(".task-error")).to_contain_text("no phone line of this hub can place calls")
+    await expect(rows.first.locator("button.task-call")).to_have_count(0)
     await callback.locator("input[id^=task-note]").fill("Called; replacement on its way.")
     await callback.locator("button.task-done").click()
     await expect(rows).to_have_count(1)

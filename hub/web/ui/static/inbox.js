@@ -282,6 +282,15 @@ function taskEntry(task) {
     }
     await loadConversation();
   } }, t("task.done"));
+  const call = task.kind === "callback" && p.phone ? el("button.task-call", { type: "button", onclick: async () => {
+    errors.textContent = "";
+    try {
+      await api("POST", `/api/tasks/${task.id}/call`);
+      errors.textContent = t("task.calling");
+    } catch (err) {
+      errors.textContent = err.message;
+    }
+  } }, t("task.call")) : null;
   return el("li.task", { dataset: { task: task.id, kind: task.kind } },
     el("b", {}, t(`task.${task.kind}`)), " · ",
     el(`span.due.${due.state}`, { title: formatTime(task.due_at) },
@@ -289,7 +298,7 @@ function taskEntry(task) {
     task.not_before ? ` · ${t("task.not_before")} ${formatTime(task.not_before)}` : "",
     p.phone ? ` · ☎ ${p.phone}` : "",
     details.length ? el("div.task-points", {}, details.join(" · ")) : null,
-    el("div.task-actions", {}, note, done, errors),
+    el("div.task-actions", {}, call, note, done, errors),
   );
 }
 

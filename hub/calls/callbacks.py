@@ -1,0 +1,69 @@
+"""Calling a customer back from a callback task (P6): only inside their daytime, by an available agent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.calls.routing import Ringable, agent_ringable
+from hub.errors import Conflict, NotFound
+from hub.sla import tasks
+from hub.sla.policy import PolicyBook
+from hub.store import schema
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCall:
+    """A callback the desk accepted: the task, whom to call, from which line, and who calls."""
+
+    task_id: int
+    conversation_id: int
+    account: str | None
+    line: str | None
+    customer: str
+    agent: Ringable
+    points: tuple[str, ...]
+
+
+async def plan(
+    conn: AsyncConnection, book: PolicyBook, task_id: int, agent_id: int, now: datetime
+) -> CallbackCall:
+    """Check a callback call; Conflict naming why it cannot be made now (P6: the customer's daytime)."""
+    t = schema.tasks
+    task = (await conn.execute(select(t).where(t.c.id == task_id))).first()
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    if task.kind != tasks.TaskKind.CALLBACK.value or task.status != "open":
+        raise Conflict(f"task {task_id} is not an open callback")
+    payload = task.payload or {}
+    phone = payload.get("phone")
+    if not phone:
+        raise Conflict(f"task {task_id} has no phone number to call")
+    zone = tasks.customer_zone(payload.get("customer_zone"), phone, book.default_calendar.timezone)
+    hours = book.timers.customer_daytime
+    if not tasks.daytime(zone, hours).is_open(now):
+        local = now.astimezone(zone)
+        raise Conflict(f"it is {local:%H:%M} for the customer ({zone}); call between {hours} their time (P6)")
+    found = await agent_ringable(conn, agent_id)
+    if found is None:
+        raise NotFound(f"agent {agent_id} does not exist")
+    agent, why = found
+    if why is not None:
+        raise Conflict(f"cannot call: {why}")
+    c = schema.calls
+    last = (
+        await conn.execute(
+            select(c.c.channel_account, c.c.line)
+            .where(c.c.conversation_id == task.conversation_id)
+            .order_by(c.c.started_at.desc(), c.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    points = tuple(str(p) for p in payload.get("points") or ())
+    return CallbackCall(
+        task.id, task.conversation_id, last.channel_account if last else None, last.line if last else None,
+        str(phone), agent, points,
+    )  # fmt: skip
