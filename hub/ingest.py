@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +25,7 @@ from hub.events import EventBus, event_row, record
 from hub.models import ConversationStatus, Direction, Identity, InboundMessage, IngestResult, Priority
 from hub.prepare import IngestLimits, Prepared, prepare_batch
 from hub.rules import queue as rule_queue
-from hub.store import BlobStore, Database, ids, schema
+from hub.store import BlobStore, Database, bulk, ids, schema
 from hub.store.search import index_messages
 from hub.store.upsert import insert_ignore
 from hub.threads import NewConversation, Target, ThreadIndex, target_id
@@ -318,7 +318,7 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
         )
         attachments.extend({**a, "message_id": mid} for a in p.prepared.attachments)
         terms.append({"id": mid, "terms": p.prepared.terms})
-    await conn.execute(insert(schema.messages), rows)
+    await bulk.insert(conn, schema.messages, rows)
     if refs:
         await conn.execute(insert_ignore(conn, schema.message_refs), refs)
     if attachments:
@@ -384,6 +384,10 @@ async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:
     )
 
 
+TOUCHED = ("id", "last_message_at", "last_inbound_at", "updated_at", "status", "snoozed_until")
+"""The columns a message arriving on an existing conversation sets (it reopens the conversation)."""
+
+
 async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now: datetime) -> set[int]:
     """Move existing conversations' last-message times forward and reopen them; return the reopened."""
     latest: dict[int, datetime] = {}
@@ -400,25 +404,16 @@ async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now
     for r in rows:
         at = latest[r.id]
         updates.append(
-            {
-                "cid": r.id,
-                "last_message": max(at, r.last_message_at) if r.last_message_at else at,
-                "last_inbound": max(at, r.last_inbound_at) if r.last_inbound_at else at,
-                "now": now,
-            }
+            (
+                r.id,
+                max(at, r.last_message_at) if r.last_message_at else at,
+                max(at, r.last_inbound_at) if r.last_inbound_at else at,
+                now,
+                ConversationStatus.OPEN.value,
+                None,
+            )
         )
         if r.status != ConversationStatus.OPEN.value:
             reopened.add(r.id)
-    await conn.execute(
-        update(c)
-        .where(c.c.id == bindparam("cid"))
-        .values(
-            last_message_at=bindparam("last_message"),
-            last_inbound_at=bindparam("last_inbound"),
-            updated_at=bindparam("now"),
-            status=ConversationStatus.OPEN.value,
-            snoozed_until=None,
-        ),
-        updates,
-    )
+    await bulk.update(conn, c, ["id"], updates, columns=TOUCHED)
     return reopened

@@ -26,8 +26,7 @@ from hub.inbox import Inbox
 from hub.ingest import TRANSIENT
 from hub.models import CallOutcome, ChannelKind, Direction, InboundMessage, IngestResult
 from hub.sla.rings import AnswerTarget
-from hub.store import schema
-from hub.store.upsert import insert_ignore
+from hub.store import bulk, schema
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +217,7 @@ async def _insert_calls(
                 "route": arrival.route,
             },
         )  # fmt: skip
-    await conn.execute(insert_ignore(conn, c), list(rows.values()))
+    await bulk.insert(conn, c, list(rows.values()), on_conflict=[])
     by_key: dict[tuple[str, str], int] = {}
     adopted: set[int] = set()
     for account, sids in _by_account(rows).items():
