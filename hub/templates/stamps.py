@@ -1,4 +1,7 @@
-"""Which file a template lookup lands on now, and its state on disk, for callers that keep renders."""
+"""Which file a template lookup lands on now, and its state on disk, for callers that keep renders.
+
+Missing candidates are passed over with `os.access`, a few times cheaper than a stat that fails.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ class TemplateStamps:
             relative = self.candidates(channel, name, lang, ext)
             paths = self._paths[key] = tuple(os.fspath(f / r) for f in self.folders for r in relative)
         for index, path in enumerate(paths):
+            if not os.access(path, os.F_OK):
+                continue
             try:
                 found = os.stat(path)
             except OSError:
