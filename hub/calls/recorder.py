@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ MAX_QUEUE = 10_000
 REMEMBERED = 10_000
 """Calls known to be stored, so that their status callbacks need not look."""
 ATTEMPTS = 3
+CALL_KEY = ("channel_account", "external_id")
 
 
 @dataclass(slots=True)
@@ -203,7 +204,7 @@ async def _insert_calls(
     conn: AsyncConnection, batch: list[Arrival], results: list[IngestResult], teams: dict[str, int]
 ) -> tuple[list[int], set[int], list[list[dict[str, Any]]]]:
     """Insert a batch's call rows once each; return their ids, those adopting earlier legs, their events."""
-    c, conv = schema.calls, schema.conversations
+    conv = schema.conversations
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for arrival, result in zip(batch, results, strict=True):
         call = arrival.call
@@ -217,14 +218,9 @@ async def _insert_calls(
                 "route": arrival.route,
             },
         )  # fmt: skip
-    await bulk.insert(conn, c, list(rows.values()), on_conflict=[])
-    by_key: dict[tuple[str, str], int] = {}
+    by_key = await _insert_rows(conn, rows)
     adopted: set[int] = set()
     for account, sids in _by_account(rows).items():
-        found = await conn.execute(
-            select(c.c.external_id, c.c.id).where(c.c.channel_account == account, c.c.external_id.in_(sids))
-        )
-        by_key.update({(account, r.external_id): r.id for r in found})
         adopted |= await _adopt_legs(conn, account, sids, by_key)
     by_team: dict[int, set[int]] = {}
     for row in rows.values():
@@ -252,9 +248,37 @@ async def _insert_calls(
     return ids, adopted, events
 
 
-def _by_account(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[str, list[str]]:
+async def _insert_rows(
+    conn: AsyncConnection, rows: dict[tuple[str, str], dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """Insert the call rows not stored yet; return every row's id by (account, CallSid).
+
+    PostgreSQL hands back the new rows' ids as it inserts them; only calls stored before are
+    looked up (a lookup by many CallSids can scan the account's calls while the table's
+    statistics are stale).
+    """
+    c = schema.calls
+    by_key: dict[tuple[str, str], int] = {}
+    if bulk.is_pg(conn):
+        columns = tuple(next(iter(rows.values())))
+        values = [tuple(row.values()) for row in rows.values()]
+        inserted = await bulk.insert_new(
+            conn, c, values, columns=columns, keys=CALL_KEY, returning=(*CALL_KEY, "id")
+        )
+        by_key.update({(account, sid): call_id for account, sid, call_id in inserted})
+    else:
+        await bulk.insert(conn, c, list(rows.values()), on_conflict=[])
+    for account, sids in _by_account([key for key in rows if key not in by_key]).items():
+        found = await conn.execute(
+            select(c.c.external_id, c.c.id).where(c.c.channel_account == account, c.c.external_id.in_(sids))
+        )
+        by_key.update({(account, r.external_id): r.id for r in found})
+    return by_key
+
+
+def _by_account(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for account, sid in rows:
+    for account, sid in keys:
         found.setdefault(account, []).append(sid)
     return found
 

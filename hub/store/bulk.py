@@ -208,8 +208,10 @@ async def insert_new(
     *,
     columns: Sequence[str],
     keys: Sequence[str],
+    returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
-    """Insert rows (tuples of `columns`) whose `keys` are not taken yet; return the keys of those inserted.
+    """Insert rows (tuples of `columns`) whose `keys` are not taken yet; return the keys of those inserted
+    (on PostgreSQL, the `returning` columns instead when given).
 
     On PostgreSQL a row whose key another transaction took first is skipped. On SQLite the
     caller's write transaction holds the database's one write lock, so no other writer can
@@ -220,8 +222,9 @@ async def insert_new(
     names = tuple(columns)
     values: list[Sequence[Any]] = list(zip(*rows, strict=True))
     key = tuple(keys)
+    back = tuple(returning) or key
     compiled = _compiled(
-        conn, ("insert_new", table, names, key), lambda pg: _insert_new(pg, table, names, key)
+        conn, ("insert_new", table, names, key, back), lambda pg: _insert_new(pg, table, names, key, back)
     )
     if is_pg(conn):
         encoded = _encoded(conn, table, names, values)
@@ -365,11 +368,13 @@ def _insert(
     return stmt
 
 
-def _insert_new(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+def _insert_new(
+    pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...], back: tuple[str, ...]
+) -> Any:
     if not pg:
         return _insert(pg, table, columns, None)
     stmt = _insert(pg, table, columns, (keys, ()))
-    return stmt.returning(*(table.c[k] for k in keys))
+    return stmt.returning(*(table.c[k] for k in back))
 
 
 def _update(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
