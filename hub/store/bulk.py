@@ -13,9 +13,11 @@ the caller's transaction.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.schema import UTCDateTime
@@ -103,7 +106,29 @@ async def fetch(
 ) -> Sequence[Any]:
     """Every row of a compiled query, as tuples of raw driver values (see the readers below)."""
     compiled = query(conn)
+    driver = await _sqlite_driver(conn)
+    if driver is not None:
+        with _sqlite_errors(compiled.sql):
+            return list(await driver.execute_fetchall(compiled.sql, compiled.params(params)))
     return (await conn.exec_driver_sql(compiled.sql, compiled.params(params))).all()
+
+
+async def _sqlite_driver(conn: AsyncConnection) -> Any | None:
+    """The aiosqlite connection under `conn` if it is SQLite's and in a transaction: one trip to
+    its thread per statement, where SQLAlchemy's adapter makes three or four (cursor, execute,
+    fetch, close)."""
+    if is_pg(conn) or not conn.in_transaction():
+        return None
+    return (await conn.get_raw_connection()).driver_connection
+
+
+@contextlib.contextmanager
+def _sqlite_errors(sql: str) -> Iterator[None]:
+    """SQLite's errors as SQLAlchemy's (IntegrityError, OperationalError...), for callers' handlers."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        raise DBAPIError.instance(sql, None, err, sqlite3.Error) from err
 
 
 def stamp_reader(conn: AsyncConnection) -> Callable[[Any], datetime | None]:
@@ -298,10 +323,14 @@ async def _send(
     encoded = _encoded(conn, table, columns, values)
     if is_pg(conn):
         await conn.exec_driver_sql(compiled.sql, compiled.params(encoded))
-    else:
-        await conn.exec_driver_sql(
-            compiled.sql, list(zip(*(encoded[n] for n in compiled.names), strict=True))
-        )
+        return
+    rows = list(zip(*(encoded[n] for n in compiled.names), strict=True))
+    driver = await _sqlite_driver(conn)
+    if driver is None:
+        await conn.exec_driver_sql(compiled.sql, rows)
+        return
+    with _sqlite_errors(compiled.sql):
+        await driver.executemany(compiled.sql, rows)
 
 
 def _encoded(
