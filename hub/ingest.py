@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Select, insert, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -345,29 +345,29 @@ async def _existing(
     conn: AsyncConnection, batch: list[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int, int]]:
     """The batch's messages already stored: (account, external id) -> (message, conversation, contact)."""
-    m, c = schema.messages, schema.conversations
+    c = schema.conversations
     keys = {(x.channel_account, x.external_id) for x in batch}
-    rows = (
-        await conn.execute(
-            select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
-                m.c.external_id.in_({k[1] for k in keys}), m.c.channel_account.in_({k[0] for k in keys})
-            )
-        )
-    ).all()
-    found = [r for r in rows if (r.channel_account, r.external_id) in keys]
+    rows = await bulk.fetch(
+        conn,
+        _existing_query,
+        sids=bulk.listed(conn, sorted({k[1] for k in keys})),
+        accounts=bulk.listed(conn, sorted({k[0] for k in keys})),
+    )
+    found = [r for r in rows if (r[0], r[1]) in keys]
     if not found:
         return {}
     owners = dict(
-        (
-            await conn.execute(
-                select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
-            )
-        ).all()
+        (await conn.execute(select(c.c.id, c.c.contact_id).where(c.c.id.in_({r[3] for r in found})))).all()
     )
-    return {
-        (r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
-        for r in found
-    }
+    return {(account, sid): (mid, cid, owners[cid]) for account, sid, mid, cid in found}
+
+
+@bulk.statement
+def _existing_query(pg: bool) -> Select[Any]:
+    m = schema.messages
+    return select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
+        bulk.in_list(pg, m.c.external_id, "sids"), bulk.in_list(pg, m.c.channel_account, "accounts")
+    )
 
 
 async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:

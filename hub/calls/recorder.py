@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, Update, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.aio import cancel_and_wait
@@ -194,17 +194,48 @@ def _webhook(raw: bytes | None) -> dict[str, str]:
     return {"webhook": raw.decode(errors="replace")} if raw else {}
 
 
-async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+@bulk.statement
+def _teams_query(pg: bool) -> Select[Any]:
     t = schema.teams
-    rows = await conn.execute(select(t.c.name, t.c.id).where(t.c.name.in_(sorted(names))))
-    return {r.name: r.id for r in rows}
+    return select(t.c.name, t.c.id).where(bulk.in_list(pg, t.c.name, "names"))
+
+
+@bulk.statement
+def _calls_query(pg: bool) -> Select[Any]:
+    c = schema.calls
+    return select(c.c.external_id, c.c.id).where(
+        c.c.channel_account == bindparam("account"), bulk.in_list(pg, c.c.external_id, "sids")
+    )
+
+
+@bulk.statement
+def _waiting_legs_query(pg: bool) -> Select[Any]:
+    lg = schema.call_legs
+    return select(lg.c.id, lg.c.call_sid, lg.c.parent_sid).where(
+        lg.c.channel_account == bindparam("account"),
+        lg.c.call_id.is_(None),
+        or_(bulk.in_list(pg, lg.c.call_sid, "sids"), bulk.in_list(pg, lg.c.parent_sid, "sids")),
+    )
+
+
+@bulk.statement
+def _team_update(pg: bool) -> Update:
+    conv = schema.conversations
+    return (
+        update(conv)
+        .where(bulk.in_list(pg, conv.c.id), conv.c.team_id.is_(None))
+        .values(team_id=bindparam("team"))
+    )
+
+
+async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+    return dict(await bulk.fetch(conn, _teams_query, names=bulk.listed(conn, sorted(names))))
 
 
 async def _insert_calls(
     conn: AsyncConnection, batch: list[Arrival], results: list[IngestResult], teams: dict[str, int]
 ) -> tuple[list[int], set[int], list[list[dict[str, Any]]]]:
     """Insert a batch's call rows once each; return their ids, those adopting earlier legs, their events."""
-    conv = schema.conversations
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for arrival, result in zip(batch, results, strict=True):
         call = arrival.call
@@ -227,11 +258,7 @@ async def _insert_calls(
         if row["team_id"] is not None:
             by_team.setdefault(row["team_id"], set()).add(row["conversation_id"])
     for team_id, conversations in by_team.items():
-        await conn.execute(
-            update(conv)
-            .where(conv.c.id.in_(sorted(conversations)), conv.c.team_id.is_(None))
-            .values(team_id=team_id)
-        )
+        await bulk.execute(conn, _team_update, ids=bulk.listed(conn, sorted(conversations)), team=team_id)
     events: list[list[dict[str, Any]]] = []
     for arrival, result in zip(batch, results, strict=True):
         own: list[dict[str, Any]] = []
@@ -269,10 +296,8 @@ async def _insert_rows(
     else:
         await bulk.insert(conn, c, list(rows.values()), on_conflict=[])
     for account, sids in _by_account([key for key in rows if key not in by_key]).items():
-        found = await conn.execute(
-            select(c.c.external_id, c.c.id).where(c.c.channel_account == account, c.c.external_id.in_(sids))
-        )
-        by_key.update({(account, r.external_id): r.id for r in found})
+        found = await bulk.fetch(conn, _calls_query, account=account, sids=bulk.listed(conn, sids))
+        by_key.update({(account, sid): call_id for sid, call_id in found})
     return by_key
 
 
@@ -288,18 +313,12 @@ async def _adopt_legs(
 ) -> set[int]:
     """Give legs stored before their call (another process, a crash) their call; return those calls."""
     lg = schema.call_legs
-    waiting = await conn.execute(
-        select(lg.c.id, lg.c.call_sid, lg.c.parent_sid).where(
-            lg.c.channel_account == account,
-            lg.c.call_id.is_(None),
-            or_(lg.c.call_sid.in_(sids), lg.c.parent_sid.in_(sids)),
-        )
-    )
+    waiting = await bulk.fetch(conn, _waiting_legs_query, account=account, sids=bulk.listed(conn, sids))
     owners: dict[int, list[int]] = {}
-    for leg in waiting:
-        call_id = call_ids.get((account, leg.parent_sid or leg.call_sid))
+    for leg_id, call_sid, parent_sid in waiting:
+        call_id = call_ids.get((account, parent_sid or call_sid))
         if call_id is not None:
-            owners.setdefault(call_id, []).append(leg.id)
+            owners.setdefault(call_id, []).append(leg_id)
     for call_id, leg_ids in owners.items():
         await conn.execute(update(lg).where(lg.c.id.in_(leg_ids)).values(call_id=call_id))
     return set(owners)

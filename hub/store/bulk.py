@@ -113,6 +113,27 @@ async def fetch(
     return (await conn.exec_driver_sql(compiled.sql, compiled.params(params))).all()
 
 
+async def execute(conn: AsyncConnection, query: Callable[[AsyncConnection], Compiled], **params: Any) -> None:
+    """Run a compiled statement that returns no rows."""
+    compiled = query(conn)
+    driver = await _sqlite_driver(conn)
+    if driver is not None:
+        with _sqlite_errors(compiled.sql):
+            await driver.execute(compiled.sql, compiled.params(params))
+        return
+    await conn.exec_driver_sql(compiled.sql, compiled.params(params))
+
+
+async def execute_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run SQL written in the driver's parameter style once per row of raw values."""
+    driver = await _sqlite_driver(conn)
+    if driver is not None:
+        with _sqlite_errors(sql):
+            await driver.executemany(sql, rows)
+        return
+    await conn.exec_driver_sql(sql, list(rows))
+
+
 async def _sqlite_driver(conn: AsyncConnection) -> Any | None:
     """The aiosqlite connection under `conn` if it is SQLite's and in a transaction: one trip to
     its thread per statement, where SQLAlchemy's adapter makes three or four (cursor, execute,
