@@ -396,24 +396,31 @@ async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now
         latest[p.conversation_id] = max(latest.get(p.conversation_id, at), at)
     if not latest:
         return set()
-    c = schema.conversations
-    rows = await conn.execute(
-        select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at).where(c.c.id.in_(list(latest)))
-    )
+    stamp = bulk.stamp_reader(conn)
     updates, reopened = [], set()
-    for r in rows:
-        at = latest[r.id]
+    for cid, status, stored_message, stored_inbound in await bulk.fetch(
+        conn, _touch_query, ids=bulk.listed(conn, list(latest))
+    ):
+        at = latest[cid]
+        last_message, last_inbound = stamp(stored_message), stamp(stored_inbound)
         updates.append(
             (
-                r.id,
-                max(at, r.last_message_at) if r.last_message_at else at,
-                max(at, r.last_inbound_at) if r.last_inbound_at else at,
+                cid,
+                max(at, last_message) if last_message else at,
+                max(at, last_inbound) if last_inbound else at,
                 now,
                 ConversationStatus.OPEN.value,
                 None,
             )
         )
-        if r.status != ConversationStatus.OPEN.value:
-            reopened.add(r.id)
-    await bulk.update(conn, c, ["id"], updates, columns=TOUCHED)
+        if status != ConversationStatus.OPEN.value:
+            reopened.add(cid)
+    await bulk.update(conn, schema.conversations, ["id"], updates, columns=TOUCHED)
     return reopened
+
+
+@bulk.statement
+def _touch_query(pg: bool) -> Select[Any]:
+    c = schema.conversations
+    stored = select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at)
+    return stored.where(bulk.in_list(pg, c.c.id))
