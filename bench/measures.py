@@ -1,8 +1,10 @@
-"""What the benchmarks measure alike: another process's CPU time (Linux) and percentiles."""
+"""What the benchmarks measure alike: another process's CPU time (Linux), its settling, and percentiles."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +13,21 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settled(
+    pid: int, quiet: float = 0.05, step: float = 0.5, most: float = 60.0
+) -> tuple[float, float]:
+    """Wait until a process uses under `quiet` of a core for `step` seconds (the work it put off is
+    done); return the seconds that took, without the quiet step, and the CPU seconds it used."""
+    began = time.monotonic()
+    start = cpu_seconds(pid)
+    while True:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(step)
+        used = cpu_seconds(pid) - before
+        if used < quiet * step or time.monotonic() - began > most:
+            return max(0.0, time.monotonic() - began - step), cpu_seconds(pid) - start
 
 
 def percentile(values: Sequence[float], p: float) -> float:

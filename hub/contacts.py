@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import records
@@ -13,10 +14,24 @@ from hub.clock import Clock, utcnow
 from hub.errors import Conflict, NotFound
 from hub.events import EventBus, event_row, record
 from hub.models import Contact, Identity
-from hub.store import Database, ids, schema
+from hub.store import Database, bulk, ids, schema
 from hub.store.rows import all_of, by_id
 
 MAX_MERGE_DEPTH = 32
+
+
+@bulk.statement
+def _merged_query(pg: bool) -> Select[Any]:
+    ct = schema.contacts
+    return select(ct.c.id, ct.c.merged_into).where(bulk.in_list(pg, ct.c.id), ct.c.merged_into.is_not(None))
+
+
+@bulk.statement
+def _identities_query(pg: bool) -> Select[Any]:
+    idt = schema.identities
+    return select(idt.c.kind, idt.c.address, idt.c.contact_id).where(
+        bulk.in_list(pg, idt.c.address, "addresses"), bulk.in_list(pg, idt.c.kind, "kinds")
+    )
 
 
 async def canonical_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, int]:
@@ -26,12 +41,7 @@ async def canonical_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, 
     for _ in range(MAX_MERGE_DEPTH):
         if not pending:
             break
-        rows = await conn.execute(
-            select(schema.contacts.c.id, schema.contacts.c.merged_into).where(
-                schema.contacts.c.id.in_(pending), schema.contacts.c.merged_into.is_not(None)
-            )
-        )
-        moved = {r.id: r.merged_into for r in rows}
+        moved = dict(await bulk.fetch(conn, _merged_query, ids=bulk.listed(conn, sorted(pending))))
         for start, current in result.items():
             if current in moved:
                 result[start] = moved[current]
@@ -48,13 +58,13 @@ async def resolve(
     if not wanted:
         return {}
     idt = schema.identities
-    rows = await conn.execute(
-        select(idt.c.kind, idt.c.address, idt.c.contact_id).where(
-            idt.c.address.in_({i.address for i in wanted}),
-            idt.c.kind.in_({i.kind.value for i in wanted}),
-        )
+    rows = await bulk.fetch(
+        conn,
+        _identities_query,
+        addresses=bulk.listed(conn, sorted({i.address for i in wanted})),
+        kinds=bulk.listed(conn, sorted({i.kind.value for i in wanted})),
     )
-    found = {(r.kind, r.address): r.contact_id for r in rows}
+    found = {(kind, address): contact_id for kind, address, contact_id in rows}
     missing = [i for i in wanted if (i.kind.value, i.address) not in found]
     if missing:
         new_ids = await ids.reserve(conn, schema.contacts, len(missing))

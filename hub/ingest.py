@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Select, insert, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +25,7 @@ from hub.events import EventBus, event_row, record
 from hub.models import ConversationStatus, Direction, Identity, InboundMessage, IngestResult, Priority
 from hub.prepare import IngestLimits, Prepared, prepare_batch
 from hub.rules import queue as rule_queue
-from hub.store import BlobStore, Database, ids, schema
+from hub.store import BlobStore, Database, bulk, ids, schema
 from hub.store.search import index_messages
 from hub.store.upsert import insert_ignore
 from hub.threads import NewConversation, Target, ThreadIndex, target_id
@@ -318,7 +318,7 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
         )
         attachments.extend({**a, "message_id": mid} for a in p.prepared.attachments)
         terms.append({"id": mid, "terms": p.prepared.terms})
-    await conn.execute(insert(schema.messages), rows)
+    await bulk.insert(conn, schema.messages, rows)
     if refs:
         await conn.execute(insert_ignore(conn, schema.message_refs), refs)
     if attachments:
@@ -345,29 +345,29 @@ async def _existing(
     conn: AsyncConnection, batch: list[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int, int]]:
     """The batch's messages already stored: (account, external id) -> (message, conversation, contact)."""
-    m, c = schema.messages, schema.conversations
+    c = schema.conversations
     keys = {(x.channel_account, x.external_id) for x in batch}
-    rows = (
-        await conn.execute(
-            select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
-                m.c.external_id.in_({k[1] for k in keys}), m.c.channel_account.in_({k[0] for k in keys})
-            )
-        )
-    ).all()
-    found = [r for r in rows if (r.channel_account, r.external_id) in keys]
+    rows = await bulk.fetch(
+        conn,
+        _existing_query,
+        sids=bulk.listed(conn, sorted({k[1] for k in keys})),
+        accounts=bulk.listed(conn, sorted({k[0] for k in keys})),
+    )
+    found = [r for r in rows if (r[0], r[1]) in keys]
     if not found:
         return {}
     owners = dict(
-        (
-            await conn.execute(
-                select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
-            )
-        ).all()
+        (await conn.execute(select(c.c.id, c.c.contact_id).where(c.c.id.in_({r[3] for r in found})))).all()
     )
-    return {
-        (r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
-        for r in found
-    }
+    return {(account, sid): (mid, cid, owners[cid]) for account, sid, mid, cid in found}
+
+
+@bulk.statement
+def _existing_query(pg: bool) -> Select[Any]:
+    m = schema.messages
+    return select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
+        bulk.in_list(pg, m.c.external_id, "sids"), bulk.in_list(pg, m.c.channel_account, "accounts")
+    )
 
 
 async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:
@@ -384,6 +384,10 @@ async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:
     )
 
 
+TOUCHED = ("id", "last_message_at", "last_inbound_at", "updated_at", "status", "snoozed_until")
+"""The columns a message arriving on an existing conversation sets (it reopens the conversation)."""
+
+
 async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now: datetime) -> set[int]:
     """Move existing conversations' last-message times forward and reopen them; return the reopened."""
     latest: dict[int, datetime] = {}
@@ -392,33 +396,31 @@ async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now
         latest[p.conversation_id] = max(latest.get(p.conversation_id, at), at)
     if not latest:
         return set()
-    c = schema.conversations
-    rows = await conn.execute(
-        select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at).where(c.c.id.in_(list(latest)))
-    )
+    stamp = bulk.stamp_reader(conn)
     updates, reopened = [], set()
-    for r in rows:
-        at = latest[r.id]
+    for cid, status, stored_message, stored_inbound in await bulk.fetch(
+        conn, _touch_query, ids=bulk.listed(conn, list(latest))
+    ):
+        at = latest[cid]
+        last_message, last_inbound = stamp(stored_message), stamp(stored_inbound)
         updates.append(
-            {
-                "cid": r.id,
-                "last_message": max(at, r.last_message_at) if r.last_message_at else at,
-                "last_inbound": max(at, r.last_inbound_at) if r.last_inbound_at else at,
-                "now": now,
-            }
+            (
+                cid,
+                max(at, last_message) if last_message else at,
+                max(at, last_inbound) if last_inbound else at,
+                now,
+                ConversationStatus.OPEN.value,
+                None,
+            )
         )
-        if r.status != ConversationStatus.OPEN.value:
-            reopened.add(r.id)
-    await conn.execute(
-        update(c)
-        .where(c.c.id == bindparam("cid"))
-        .values(
-            last_message_at=bindparam("last_message"),
-            last_inbound_at=bindparam("last_inbound"),
-            updated_at=bindparam("now"),
-            status=ConversationStatus.OPEN.value,
-            snoozed_until=None,
-        ),
-        updates,
-    )
+        if status != ConversationStatus.OPEN.value:
+            reopened.add(cid)
+    await bulk.update(conn, schema.conversations, ["id"], updates, columns=TOUCHED)
     return reopened
+
+
+@bulk.statement
+def _touch_query(pg: bool) -> Select[Any]:
+    c = schema.conversations
+    stored = select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at)
+    return stored.where(bulk.in_list(pg, c.c.id))

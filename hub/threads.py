@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ChannelKind, ConversationStatus, Identity, InboundMessage
-from hub.store import schema
+from hub.store import bulk, schema
 
 TOKEN = re.compile(r"\[#(\d{1,18})\]")
 PHONE_FAMILY = frozenset({ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.VOICE, ChannelKind.VOICEMAIL})
@@ -77,17 +77,15 @@ class ThreadIndex:
             index.token_owner = {r.id: r.contact_id for r in rows}
         chatty = {contact_of[m.sender] for m in batch if m.channel.is_conversational}
         if chatty:
-            rows = await conn.execute(
-                select(c.c.id, c.c.contact_id, c.c.channel, c.c.channel_account)
-                .where(
-                    c.c.contact_id.in_(chatty),
-                    c.c.status != ConversationStatus.RESOLVED.value,
-                    c.c.last_message_at >= window_start,
-                )
-                .order_by(c.c.last_message_at)
+            found = await bulk.fetch(
+                conn,
+                _open_query,
+                contacts=bulk.listed(conn, sorted(chatty)),
+                resolved=ConversationStatus.RESOLVED.value,
+                since=bulk.stamp_writer(conn)(window_start),
             )
             index.open_conv = {
-                (r.contact_id, thread_family(r.channel), r.channel_account): r.id for r in rows
+                (contact, thread_family(channel), account): cid for cid, contact, channel, account in found
             }
         return index
 
@@ -110,3 +108,17 @@ class ThreadIndex:
             self.by_ref.setdefault(ref, target)
         if m.channel.is_conversational:
             self.open_conv[(contact_id, thread_family(m.channel), m.channel_account)] = target
+
+
+@bulk.statement
+def _open_query(pg: bool) -> Select[Any]:
+    c = schema.conversations
+    return (
+        select(c.c.id, c.c.contact_id, c.c.channel, c.c.channel_account)
+        .where(
+            bulk.in_list(pg, c.c.contact_id, "contacts"),
+            c.c.status != bindparam("resolved"),
+            c.c.last_message_at >= bindparam("since"),
+        )
+        .order_by(c.c.last_message_at)
+    )

@@ -195,6 +195,31 @@ async def test_manual_assignment_and_errors(services: Services) -> None:
         await services.inbox.assign(424242, None)
 
 
+async def test_later_messages_move_a_conversations_times_forward_and_never_back(
+    services: Services, clock: FakeClock
+) -> None:
+    start = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
+    first = await services.inbox.ingest(inbound("<t1@x>", own_refs=("<t1@x>",), at=start))
+    cid = first.conversation_id
+    await services.inbox.set_status(
+        cid, ConversationStatus.SNOOZED, snoozed_until=clock() + timedelta(days=1)
+    )
+    clock.advance(minutes=3)
+    batch = [
+        inbound("<t2@x>", reply_refs=("<t1@x>",), at=start + timedelta(minutes=2)),
+        inbound("<t3@x>", reply_refs=("<t1@x>",), at=start + timedelta(minutes=1)),
+    ]
+    results = await services.inbox.ingest_many(batch)
+    assert {r.conversation_id for r in results} == {cid}
+    conv = await services.inbox.conversation(cid)
+    assert conv.status is ConversationStatus.OPEN and conv.snoozed_until is None
+    assert conv.last_message_at == conv.last_inbound_at == start + timedelta(minutes=2)
+    assert conv.updated_at == clock()
+    await services.inbox.ingest(inbound("<t4@x>", reply_refs=("<t1@x>",), at=start))
+    conv = await services.inbox.conversation(cid)
+    assert conv.last_message_at == conv.last_inbound_at == start + timedelta(minutes=2)
+
+
 async def test_snooze_and_wake(services: Services, clock: FakeClock) -> None:
     r = await services.inbox.ingest(inbound("<sn@x>"))
     with pytest.raises(Conflict):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from hub.services import Services
 from hub.store import bulk, schema
@@ -22,6 +23,7 @@ LATER_QUERY = bulk.statement(
         select(schema.events.c.kind).where(schema.events.c.at > bindparam("at")).order_by(schema.events.c.id)
     )
 )
+TIMER_KEYS = bulk.statement(lambda _pg: select(schema.timers.c.key).order_by(schema.timers.c.key))
 KEYS_QUERY = bulk.statement(
     lambda pg: (
         select(schema.timers.c.key).where(bulk.in_list(pg, schema.timers.c.id)).order_by(schema.timers.c.key)
@@ -70,6 +72,23 @@ async def test_many_rows_read_back_alike_and_go_with_their_transaction(services:
     async with services.db.read() as conn:
         rows = (await conn.execute(select(e.c.kind, e.c.at, e.c.data).order_by(e.c.id))).all()
     assert [tuple(r) for r in rows] == [(r["kind"], r["at"].astimezone(UTC), r["data"]) for r in many]
+
+
+async def test_a_taken_key_raises_sqlalchemys_integrity_error_and_rolls_back(services: Services) -> None:
+    row = {"kind": "k", "key": "taken", "due_at": AT, "payload": {}, "status": "fired", "created_at": AT}
+    async with services.db.write() as conn:
+        await bulk.insert(conn, schema.timers, [row])
+
+    async def insert_taken() -> None:
+        async with services.db.write() as conn:
+            await bulk.insert(conn, schema.timers, [{**row, "key": "new"}])
+            await bulk.insert(conn, schema.timers, [row])
+
+    with pytest.raises(IntegrityError):
+        await insert_taken()
+    async with services.db.read() as conn:
+        keys = [r[0] for r in await bulk.fetch(conn, TIMER_KEYS)]
+    assert keys == ["taken"]
 
 
 async def test_naive_datetimes_are_refused(services: Services) -> None:

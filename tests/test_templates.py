@@ -208,6 +208,28 @@ def test_a_changed_template_is_picked_up(company: Path, write: Write) -> None:
     assert templates.render("chat", "hello", "en").text == "two and more"
 
 
+def test_a_stamp_changes_when_the_file_a_render_would_use_changes(company: Path, write: Write) -> None:
+    company.mkdir()
+    templates = Templates([company])
+    shipped = templates.stamp("voice", "phone_greeting", "en")
+    assert shipped is not None
+    assert templates.stamp("voice", "phone_greeting", "en") == shipped
+    path = write("default/phone_greeting.en.txt.j2", "Company default")
+    own_default = templates.stamp("voice", "phone_greeting", "en")
+    assert own_default not in (None, shipped)
+    write("voice/phone_greeting.en.txt.j2", "Company voice")
+    own_voice = templates.stamp("voice", "phone_greeting", "en")
+    assert own_voice not in (None, shipped, own_default)
+    path.unlink()
+    assert templates.stamp("voice", "phone_greeting", "en") == own_voice
+    edited = write("voice/phone_greeting.en.txt.j2", "Company VOICE")
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 1))
+    assert templates.stamp("voice", "phone_greeting", "en") not in (None, own_voice)
+    edited.unlink()
+    assert templates.stamp("voice", "phone_greeting", "en") == shipped
+    assert Templates([company], include_defaults=False).stamp("voice", "phone_greeting", "en") is None
+
+
 def test_subjects_render_as_one_line_and_never_empty(company: Path, write: Write) -> None:
     write("email/x_subject.en.txt.j2", "Re:   {{ conversation.subject }}\n\n[#{{ conversation.id }}]\n")
     write("email/empty_subject.en.txt.j2", "{{ '' }}\n")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import func, select
 
-from hub.models import CallOutcome
+from hub.calls import IncomingCall
+from hub.models import CallOutcome, Identity, IdentityKind
 from hub.services import Services
 from hub.store import schema
 from tests.conftest import FakeClock
@@ -145,3 +147,20 @@ async def test_the_dial_action_after_a_lost_write_stores_the_call_and_its_fallba
         await phone.services.calls.stop()
         assert await stored(phone.services, PARENT) == (1, 1)
         assert (await phone.call_row(PARENT)).route == "voicemail"
+
+
+async def test_a_call_stored_again_resolves_to_the_id_it_was_stored_under(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        desk = phone.services.calls
+        assert desk is not None
+        line = phone.services.channels["main"].settings.lines[0]  # type: ignore[attr-defined]
+        caller = Identity.of(IdentityKind.PHONE, CALLER)
+        call = IncomingCall("main", PARENT, caller, line.line_name, line.team, clock())
+        first = await desk.record(call)
+        other = dataclasses.replace(call, call_sid=AGENT_LEG)
+        again = await asyncio.gather(desk.record(call), desk.record(other), desk.record(call))
+        assert again[0] == again[2] == first != again[1]
+        assert await stored(phone.services, PARENT) == (1, 1)
+        assert await stored(phone.services, AGENT_LEG) == (1, 1)

@@ -6,9 +6,13 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import select
 
 from hub.models import Availability, CallOutcome
 from hub.sla import tasks
+from hub.store import schema
 from tests.conftest import FakeClock
 from tests.fakes.twilio_calls import Agent
 from tests.twilio_helpers import LINE
@@ -225,3 +229,17 @@ async def test_an_edited_greeting_template_is_spoken_on_the_next_call(
         params["CallSid"] = "CA" + "6" * 32
         second = ET.fromstring((await phone.sender.post(f"{BASE}/incoming", params)).text).find("Say")
         assert second is not None and second.text == "Version two, Customer Care."
+
+
+async def test_a_call_keeps_the_webhook_form_it_arrived_with_on_its_message(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        sid = "CA" + "7" * 32
+        params = {"CallSid": sid, "From": CALLER, "To": LINE, "CallStatus": "ringing", "CallerName": "A & B"}
+        assert (await phone.sender.post(f"{BASE}/incoming", params)).status == 200
+        await phone.services.calls.stop()
+        m = schema.messages
+        async with phone.services.db.read() as conn:
+            meta = (await conn.execute(select(m.c.meta).where(m.c.external_id == sid))).scalar_one()
+        assert dict(parse_qsl(meta["webhook"])) == params

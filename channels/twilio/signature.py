@@ -14,7 +14,7 @@ import base64
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
@@ -33,6 +33,8 @@ class SignedRequest:
     url: str
     form: MultiDictProxy[str]
     json: Any = None
+    body: bytes = b""
+    """The body as Twilio sent it (what was signed, for form webhooks with their URL)."""
 
 
 def public_url(request: web.Request, base_url: str, *, trust_forwarded: bool = False) -> str:
@@ -54,7 +56,7 @@ class WebhookVerifier:
 
     def __init__(self, auth_token: str, base_url: str, *, trust_forwarded: bool = False) -> None:
         self._validator = RequestValidator(auth_token)
-        self._key = auth_token.encode()
+        self._mac = hmac.new(auth_token.encode(), digestmod="sha1")
         self.base_url = base_url
         self.trust_forwarded = trust_forwarded
 
@@ -70,11 +72,10 @@ class WebhookVerifier:
 
     def _signed_as_is(self, url: str, params: MultiDictProxy[Any] | MultiDict[Any], signature: str) -> bool:
         """Twilio's HMAC-SHA1 over this exact URL and the sorted fields (constant-time compare)."""
-        text = url + "".join(
-            name + str(value) for name in sorted(set(params)) for value in sorted(set(params.getall(name)))
-        )
-        expected = base64.b64encode(hmac.digest(self._key, text.encode(), "sha1")).decode()
-        return hmac.compare_digest(expected.encode(), signature.encode())
+        text = url + "".join(name + str(value) for name, value in sorted(set(params.items())))
+        mac = self._mac.copy()
+        mac.update(text.encode())
+        return hmac.compare_digest(base64.b64encode(mac.digest()), signature.encode())
 
     async def verify(self, request: web.Request) -> SignedRequest:
         """The request's fields once its signature is checked; raise 403 (or 400, 413, 415) otherwise."""
@@ -92,18 +93,15 @@ class WebhookVerifier:
                 data = json.loads(body)
             except ValueError:
                 raise web.HTTPBadRequest(reason="the body is not valid JSON") from None
-            return SignedRequest(url, MultiDictProxy(MultiDict()), data)
+            return SignedRequest(url, MultiDictProxy(MultiDict()), data, await request.read())
         if request.content_type != FORM_TYPE and request.body_exists:
             raise web.HTTPUnsupportedMediaType(reason=f"send {FORM_TYPE} or {JSON_TYPE}")
         form = await request.post()
-        fields: MultiDict[str] = MultiDict()
-        for key, value in form.items():
-            if not isinstance(value, str):
-                raise web.HTTPBadRequest(reason="file fields are not accepted")
-            fields.add(key, value)
+        if not all(isinstance(value, str) for value in form.values()):
+            raise web.HTTPBadRequest(reason="file fields are not accepted")
         if not self.valid(url, form, signature):
             raise _forbidden("wrong X-Twilio-Signature")
-        return SignedRequest(url, MultiDictProxy(fields))
+        return SignedRequest(url, cast("MultiDictProxy[str]", form), body=await request.read())
 
 
 def _forbidden(reason: str) -> web.HTTPForbidden:

@@ -185,7 +185,7 @@ class TwilioVoiceChannel:
             team=line.team,
             arrived_at=self.desk.clock(),
             language=line.language,
-            raw=urlencode(list(form.items())).encode(),
+            raw=signed.body,
         )
         if not call.call_sid:
             raise web.HTTPBadRequest(reason="CallSid is missing")

@@ -46,6 +46,7 @@ from hub.sla.service import SlaService
 from hub.sla.tasks import customer_zone
 from hub.store import Database, schema
 from hub.templates import Templates
+from hub.templates.stamps import Stamp
 
 GREETING = "phone_greeting"
 HOLD = "phone_hold"
@@ -149,7 +150,7 @@ class CallDesk:
         self._rings = RingCache()
         self._callers = CallerCache()
         self._windows: dict[str, tuple[object, timedelta]] = {}
-        self._greetings: dict[tuple[str | None, ...], tuple[object, str]] = {}
+        self._greetings: dict[tuple[str | None, ...], tuple[Stamp, str]] = {}
         self.tasks = OwnedTasks("call")
         bus.listen(self.forget)
 
@@ -223,9 +224,9 @@ class CallDesk:
     def _greeting(self, call: IncomingCall, known: KnownCaller, ring: TeamRing) -> str:
         zone = _zone(known.timezone, call.caller.address, self.replies.calendar_zone())
         key = (call.language, str(zone), known.name, known.agent, ring.name, ring.department)
-        source = self._greeting_source(call.language)
+        stamp = self._greeting_stamp(call.language)
         cached = self._greetings.get(key)
-        if cached is not None and source is not None and cached[0] is source:
+        if cached is not None and stamp is not None and cached[0] == stamp:
             return cached[1]
         ctx = self.replies.base_context(
             call.language, zone, customer=known.name, team=ring.name, department=ring.department,
@@ -233,17 +234,16 @@ class CallDesk:
         )  # fmt: skip
         text = self.templates.render(ChannelKind.VOICE, GREETING, call.language, "txt", ctx, tz=zone).text
         text = text.strip()
-        if source is not None:
+        if stamp is not None:
             if len(self._greetings) >= GREETING_CACHE:
                 self._greetings.clear()
-            self._greetings[key] = (source, text)
+            self._greetings[key] = (stamp, text)
         return text
 
-    def _greeting_source(self, lang: str) -> object | None:
-        """The greeting template as Jinja has it now: a new object once its file changed (auto-reload)."""
+    def _greeting_stamp(self, lang: str) -> Stamp | None:
+        """Which greeting file a render would use and its state on disk: a new stamp once it changed."""
         try:
-            found = self.templates.find(ChannelKind.VOICE, GREETING, lang, "txt")
-            return self.templates.environment.get_template(found.path)
+            return self.templates.stamp(ChannelKind.VOICE, GREETING, lang, "txt")
         except Exception:  # noqa: BLE001 - the render that follows reports the template's error
             return None
 

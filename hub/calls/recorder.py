@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, Update, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.aio import cancel_and_wait
@@ -26,8 +26,7 @@ from hub.inbox import Inbox
 from hub.ingest import TRANSIENT
 from hub.models import CallOutcome, ChannelKind, Direction, InboundMessage, IngestResult
 from hub.sla.rings import AnswerTarget
-from hub.store import schema
-from hub.store.upsert import insert_ignore
+from hub.store import bulk, schema
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +35,7 @@ MAX_QUEUE = 10_000
 REMEMBERED = 10_000
 """Calls known to be stored, so that their status callbacks need not look."""
 ATTEMPTS = 3
+CALL_KEY = ("channel_account", "external_id")
 
 
 @dataclass(slots=True)
@@ -194,17 +194,48 @@ def _webhook(raw: bytes | None) -> dict[str, str]:
     return {"webhook": raw.decode(errors="replace")} if raw else {}
 
 
-async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+@bulk.statement
+def _teams_query(pg: bool) -> Select[Any]:
     t = schema.teams
-    rows = await conn.execute(select(t.c.name, t.c.id).where(t.c.name.in_(sorted(names))))
-    return {r.name: r.id for r in rows}
+    return select(t.c.name, t.c.id).where(bulk.in_list(pg, t.c.name, "names"))
+
+
+@bulk.statement
+def _calls_query(pg: bool) -> Select[Any]:
+    c = schema.calls
+    return select(c.c.external_id, c.c.id).where(
+        c.c.channel_account == bindparam("account"), bulk.in_list(pg, c.c.external_id, "sids")
+    )
+
+
+@bulk.statement
+def _waiting_legs_query(pg: bool) -> Select[Any]:
+    lg = schema.call_legs
+    return select(lg.c.id, lg.c.call_sid, lg.c.parent_sid).where(
+        lg.c.channel_account == bindparam("account"),
+        lg.c.call_id.is_(None),
+        or_(bulk.in_list(pg, lg.c.call_sid, "sids"), bulk.in_list(pg, lg.c.parent_sid, "sids")),
+    )
+
+
+@bulk.statement
+def _team_update(pg: bool) -> Update:
+    conv = schema.conversations
+    return (
+        update(conv)
+        .where(bulk.in_list(pg, conv.c.id), conv.c.team_id.is_(None))
+        .values(team_id=bindparam("team"))
+    )
+
+
+async def _team_ids(conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+    return dict(await bulk.fetch(conn, _teams_query, names=bulk.listed(conn, sorted(names))))
 
 
 async def _insert_calls(
     conn: AsyncConnection, batch: list[Arrival], results: list[IngestResult], teams: dict[str, int]
 ) -> tuple[list[int], set[int], list[list[dict[str, Any]]]]:
     """Insert a batch's call rows once each; return their ids, those adopting earlier legs, their events."""
-    c, conv = schema.calls, schema.conversations
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for arrival, result in zip(batch, results, strict=True):
         call = arrival.call
@@ -218,25 +249,16 @@ async def _insert_calls(
                 "route": arrival.route,
             },
         )  # fmt: skip
-    await conn.execute(insert_ignore(conn, c), list(rows.values()))
-    by_key: dict[tuple[str, str], int] = {}
+    by_key = await _insert_rows(conn, rows)
     adopted: set[int] = set()
     for account, sids in _by_account(rows).items():
-        found = await conn.execute(
-            select(c.c.external_id, c.c.id).where(c.c.channel_account == account, c.c.external_id.in_(sids))
-        )
-        by_key.update({(account, r.external_id): r.id for r in found})
         adopted |= await _adopt_legs(conn, account, sids, by_key)
     by_team: dict[int, set[int]] = {}
     for row in rows.values():
         if row["team_id"] is not None:
             by_team.setdefault(row["team_id"], set()).add(row["conversation_id"])
     for team_id, conversations in by_team.items():
-        await conn.execute(
-            update(conv)
-            .where(conv.c.id.in_(sorted(conversations)), conv.c.team_id.is_(None))
-            .values(team_id=team_id)
-        )
+        await bulk.execute(conn, _team_update, ids=bulk.listed(conn, sorted(conversations)), team=team_id)
     events: list[list[dict[str, Any]]] = []
     for arrival, result in zip(batch, results, strict=True):
         own: list[dict[str, Any]] = []
@@ -253,9 +275,35 @@ async def _insert_calls(
     return ids, adopted, events
 
 
-def _by_account(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[str, list[str]]:
+async def _insert_rows(
+    conn: AsyncConnection, rows: dict[tuple[str, str], dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """Insert the call rows not stored yet; return every row's id by (account, CallSid).
+
+    PostgreSQL hands back the new rows' ids as it inserts them; only calls stored before are
+    looked up (a lookup by many CallSids can scan the account's calls while the table's
+    statistics are stale).
+    """
+    c = schema.calls
+    by_key: dict[tuple[str, str], int] = {}
+    if bulk.is_pg(conn):
+        columns = tuple(next(iter(rows.values())))
+        values = [tuple(row.values()) for row in rows.values()]
+        inserted = await bulk.insert_new(
+            conn, c, values, columns=columns, keys=CALL_KEY, returning=(*CALL_KEY, "id")
+        )
+        by_key.update({(account, sid): call_id for account, sid, call_id in inserted})
+    else:
+        await bulk.insert(conn, c, list(rows.values()), on_conflict=[])
+    for account, sids in _by_account([key for key in rows if key not in by_key]).items():
+        found = await bulk.fetch(conn, _calls_query, account=account, sids=bulk.listed(conn, sids))
+        by_key.update({(account, sid): call_id for sid, call_id in found})
+    return by_key
+
+
+def _by_account(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for account, sid in rows:
+    for account, sid in keys:
         found.setdefault(account, []).append(sid)
     return found
 
@@ -265,18 +313,12 @@ async def _adopt_legs(
 ) -> set[int]:
     """Give legs stored before their call (another process, a crash) their call; return those calls."""
     lg = schema.call_legs
-    waiting = await conn.execute(
-        select(lg.c.id, lg.c.call_sid, lg.c.parent_sid).where(
-            lg.c.channel_account == account,
-            lg.c.call_id.is_(None),
-            or_(lg.c.call_sid.in_(sids), lg.c.parent_sid.in_(sids)),
-        )
-    )
+    waiting = await bulk.fetch(conn, _waiting_legs_query, account=account, sids=bulk.listed(conn, sids))
     owners: dict[int, list[int]] = {}
-    for leg in waiting:
-        call_id = call_ids.get((account, leg.parent_sid or leg.call_sid))
+    for leg_id, call_sid, parent_sid in waiting:
+        call_id = call_ids.get((account, parent_sid or call_sid))
         if call_id is not None:
-            owners.setdefault(call_id, []).append(leg.id)
+            owners.setdefault(call_id, []).append(leg_id)
     for call_id, leg_ids in owners.items():
         await conn.execute(update(lg).where(lg.c.id.in_(leg_ids)).values(call_id=call_id))
     return set(owners)

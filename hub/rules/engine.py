@@ -83,6 +83,8 @@ class RuleEngine:
             out.extend(events)
             if fired:
                 facts = None
+        if not _starts_waiting(ruleset, kind, data):
+            return out
         if not exists and not await _exists(conn, cid):
             return []
         out.extend(await self._schedule_timed(conn, ruleset, timer, kind, data))
@@ -146,7 +148,7 @@ class RuleEngine:
         status: str | None = None
         for trigger in ruleset.triggers.triggers:
             timed = trigger.timed
-            if timed is None or not trigger.enabled:
+            if timed is None or not trigger.enabled or not _waits_on(timed.kind, kind, data):
                 continue
             payload: dict[str, Any] = {
                 "trigger": trigger.name,
@@ -154,16 +156,14 @@ class RuleEngine:
                 "after": timed.after.total_seconds(),
                 "anchor": timer.due_at.isoformat(),
             }
-            if timed.kind == "unreplied_after" and kind == "message.received":
+            if timed.kind == "unreplied_after":
                 key = f"rules:time:{trigger.name}:message:{data['message_id']}"
                 payload["message_id"] = data["message_id"]
-            elif timed.kind == "waiting_since" and (kind in STATUS_EVENTS or data.get("new_conversation")):
+            else:
                 if status is None:
                     status = await _status(conn, cid)
                 key = f"rules:time:{trigger.name}:{timer.key}"
                 payload["status"] = status
-            else:
-                continue
             due = timer.due_at + timed.after
             rows.append(
                 timer_row(queue.RULE_TIME, due, key, conversation_id=cid, payload=payload, now=self.clock())
@@ -171,6 +171,21 @@ class RuleEngine:
         if rows:
             await conn.execute(insert_ignore(conn, schema.timers), rows)
         return []
+
+
+def _starts_waiting(ruleset: RuleSet, kind: str, data: dict[str, Any]) -> bool:
+    """Whether a time-based trigger starts waiting on this event (else there is nothing to schedule)."""
+    return any(
+        t.timed is not None and t.enabled and _waits_on(t.timed.kind, kind, data)
+        for t in ruleset.triggers.triggers
+    )
+
+
+def _waits_on(timed_kind: str, kind: str, data: dict[str, Any]) -> bool:
+    """Whether a time-based trigger of `timed_kind` starts waiting on an event of `kind`."""
+    if timed_kind == "unreplied_after":
+        return kind == "message.received"
+    return timed_kind == "waiting_since" and (kind in STATUS_EVENTS or bool(data.get("new_conversation")))
 
 
 async def _exists(conn: AsyncConnection, cid: int) -> bool:

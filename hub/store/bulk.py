@@ -13,9 +13,11 @@ the caller's transaction.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.schema import UTCDateTime
@@ -103,7 +106,50 @@ async def fetch(
 ) -> Sequence[Any]:
     """Every row of a compiled query, as tuples of raw driver values (see the readers below)."""
     compiled = query(conn)
+    driver = await _sqlite_driver(conn)
+    if driver is not None:
+        with _sqlite_errors(compiled.sql):
+            return list(await driver.execute_fetchall(compiled.sql, compiled.params(params)))
     return (await conn.exec_driver_sql(compiled.sql, compiled.params(params))).all()
+
+
+async def execute(conn: AsyncConnection, query: Callable[[AsyncConnection], Compiled], **params: Any) -> None:
+    """Run a compiled statement that returns no rows."""
+    compiled = query(conn)
+    driver = await _sqlite_driver(conn)
+    if driver is not None:
+        with _sqlite_errors(compiled.sql):
+            await driver.execute(compiled.sql, compiled.params(params))
+        return
+    await conn.exec_driver_sql(compiled.sql, compiled.params(params))
+
+
+async def execute_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run SQL written in the driver's parameter style once per row of raw values."""
+    driver = await _sqlite_driver(conn)
+    if driver is not None:
+        with _sqlite_errors(sql):
+            await driver.executemany(sql, rows)
+        return
+    await conn.exec_driver_sql(sql, list(rows))
+
+
+async def _sqlite_driver(conn: AsyncConnection) -> Any | None:
+    """The aiosqlite connection under `conn` if it is SQLite's and in a transaction: one trip to
+    its thread per statement, where SQLAlchemy's adapter makes three or four (cursor, execute,
+    fetch, close)."""
+    if is_pg(conn) or not conn.in_transaction():
+        return None
+    return (await conn.get_raw_connection()).driver_connection
+
+
+@contextlib.contextmanager
+def _sqlite_errors(sql: str) -> Iterator[None]:
+    """SQLite's errors as SQLAlchemy's (IntegrityError, OperationalError...), for callers' handlers."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        raise DBAPIError.instance(sql, None, err, sqlite3.Error) from err
 
 
 def stamp_reader(conn: AsyncConnection) -> Callable[[Any], datetime | None]:
@@ -208,8 +254,10 @@ async def insert_new(
     *,
     columns: Sequence[str],
     keys: Sequence[str],
+    returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
-    """Insert rows (tuples of `columns`) whose `keys` are not taken yet; return the keys of those inserted.
+    """Insert rows (tuples of `columns`) whose `keys` are not taken yet; return the keys of those inserted
+    (on PostgreSQL, the `returning` columns instead when given).
 
     On PostgreSQL a row whose key another transaction took first is skipped. On SQLite the
     caller's write transaction holds the database's one write lock, so no other writer can
@@ -220,8 +268,9 @@ async def insert_new(
     names = tuple(columns)
     values: list[Sequence[Any]] = list(zip(*rows, strict=True))
     key = tuple(keys)
+    back = tuple(returning) or key
     compiled = _compiled(
-        conn, ("insert_new", table, names, key), lambda pg: _insert_new(pg, table, names, key)
+        conn, ("insert_new", table, names, key, back), lambda pg: _insert_new(pg, table, names, key, back)
     )
     if is_pg(conn):
         encoded = _encoded(conn, table, names, values)
@@ -295,10 +344,14 @@ async def _send(
     encoded = _encoded(conn, table, columns, values)
     if is_pg(conn):
         await conn.exec_driver_sql(compiled.sql, compiled.params(encoded))
-    else:
-        await conn.exec_driver_sql(
-            compiled.sql, list(zip(*(encoded[n] for n in compiled.names), strict=True))
-        )
+        return
+    rows = list(zip(*(encoded[n] for n in compiled.names), strict=True))
+    driver = await _sqlite_driver(conn)
+    if driver is None:
+        await conn.exec_driver_sql(compiled.sql, rows)
+        return
+    with _sqlite_errors(compiled.sql):
+        await driver.executemany(compiled.sql, rows)
 
 
 def _encoded(
@@ -365,11 +418,13 @@ def _insert(
     return stmt
 
 
-def _insert_new(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+def _insert_new(
+    pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...], back: tuple[str, ...]
+) -> Any:
     if not pg:
         return _insert(pg, table, columns, None)
     stmt = _insert(pg, table, columns, (keys, ()))
-    return stmt.returning(*(table.c[k] for k in keys))
+    return stmt.returning(*(table.c[k] for k in back))
 
 
 def _update(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store import bulk
 
 
 async def reserve(conn: AsyncConnection, table: Table, count: int) -> list[int]:
@@ -21,5 +26,10 @@ async def reserve(conn: AsyncConnection, table: Table, count: int) -> list[int]:
             {"table": table.name, "n": count},
         )
         return sorted(rows.scalars())
-    top = (await conn.execute(select(func.max(table.c.id)))).scalar() or 0
+    top = (await bulk.fetch(conn, _top_query(table)))[0][0] or 0
     return list(range(top + 1, top + 1 + count))
+
+
+@functools.cache
+def _top_query(table: Table) -> Callable[[AsyncConnection], bulk.Compiled]:
+    return bulk.statement(lambda _pg: select(func.max(table.c.id)))

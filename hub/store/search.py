@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store import bulk
+
 MAX_TERM = 100
 MAX_TERMS_CHARS = 200_000
 
@@ -91,8 +93,8 @@ async def index_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        stmt = text("INSERT INTO message_fts(rowid, terms) VALUES (:id, :terms)")
-        await conn.execute(stmt, rows)
+        sql = "INSERT INTO message_fts(rowid, terms) VALUES (?, ?)"
+        await bulk.execute_many(conn, sql, [(r["id"], r["terms"]) for r in rows])
         return
     stmt = text("INSERT INTO message_fts(message_id, terms) VALUES (:id, CAST(:terms AS tsvector))")
     await conn.execute(stmt, [{"id": r["id"], "terms": tsvector(r["terms"])} for r in rows])

@@ -34,6 +34,7 @@ from hub.models import ChannelKind
 from hub.templates import dates
 from hub.templates.dates import Language
 from hub.templates.filters import FILTERS, zone_named
+from hub.templates.stamps import Stamp, TemplateStamps
 
 SUFFIX = ".j2"
 DEFAULT_FOLDER = "default"
@@ -185,6 +186,7 @@ class Templates:
         )
         self.environment.globals.pop("lipsum", None)
         self.environment.filters.update(FILTERS)
+        self._stamps = TemplateStamps(self.folders, self._candidate_paths)
 
     @classmethod
     def for_config(cls, config: Config, *, fallback_language: str | None = None) -> Templates:
@@ -203,6 +205,13 @@ class Templates:
         if folder != DEFAULT_FOLDER:
             chain.append(DEFAULT_FOLDER)
         return [TemplateName(c, name, la, ext) for la in languages for c in chain]
+
+    def _candidate_paths(self, channel: str, name: str, lang: str, ext: str) -> list[str]:
+        return [option.path for option in self.candidates(channel, name, lang, ext)]
+
+    def stamp(self, channel: ChannelKind | str, name: str, lang: str, ext: str = "txt") -> Stamp | None:
+        """Which file a render would use and its state on disk (a few stats); None if there is none."""
+        return self._stamps.stamp(_channel_name(channel), name, lang, ext)
 
     def find(self, channel: ChannelKind | str, name: str, lang: str, ext: str = "txt") -> TemplateName:
         """The template that a render would use; TemplateError when there is none."""

@@ -31,6 +31,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self._refreshed_at = -COUNTS_TTL_SECONDS
+        self._observers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._stats: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -66,8 +67,16 @@ class Metrics:
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        found = self._observers.get(key)
+        if found is None:
+            found = self._observers[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        count, latency = found
+        count.inc()
+        latency.observe(seconds)
 
     async def refresh(self, services: Services) -> None:
         """Read the hub's counts (at most every few seconds) and channel states into the gauges."""
