@@ -23,7 +23,7 @@ from hub.events import event_row
 from hub.models import InboundMessage
 from hub.prepare import IngestLimits, Prepared, prepare
 from hub.rules import queue as rule_queue
-from hub.store import Database, schema
+from hub.store import Database, bulk, schema
 from hub.store.blobs import BlobBatch
 from hub.store.search import reindex_messages
 
@@ -43,6 +43,8 @@ class Pending:
     raw_sha256: str | None
     received_at: datetime
     meta: dict[str, Any]
+    raw: bytes | None = None
+    """The raw bytes where they were stored with the message (else see `raw_sha256`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,23 +65,26 @@ def fill(blobs: BlobBatch, limits: IngestLimits, message_id: int, message: Inbou
 async def hold(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Record messages stored without their content (`message_id`, `channel_account`, `event_at`,
     `new_conversation`), in the storing transaction."""
-    if rows:
-        await conn.execute(insert(schema.pending_content), list(rows))
+    await bulk.insert(conn, schema.pending_content, rows)
 
 
 async def pending(db: Database, channel_account: str, limit: int = 100) -> list[Pending]:
     """The oldest messages of an account still waiting for their content."""
-    p, m = schema.pending_content, schema.messages
+    p, m, r = schema.pending_content, schema.messages, schema.message_raw
     stmt = (
-        select(p.c.message_id, p.c.channel_account, m.c.raw_sha256, m.c.created_at, m.c.meta)
+        select(p.c.message_id, p.c.channel_account, m.c.raw_sha256, m.c.created_at, m.c.meta, r.c.data)
         .join(m, m.c.id == p.c.message_id)
+        .outerjoin(r, r.c.message_id == p.c.message_id)
         .where(p.c.channel_account == channel_account)
         .order_by(p.c.message_id)
         .limit(limit)
     )
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
-    return [Pending(r.message_id, r.channel_account, r.raw_sha256, r.created_at, dict(r.meta)) for r in rows]
+    return [
+        Pending(r.message_id, r.channel_account, r.raw_sha256, r.created_at, dict(r.meta), r.data)
+        for r in rows
+    ]
 
 
 async def count(db: Database, channel_account: str | None = None) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +25,7 @@ from hub.events import EventBus, event_row, record
 from hub.models import ConversationStatus, Direction, Identity, InboundMessage, IngestResult, Priority
 from hub.prepare import IngestLimits, Prepared, prepare_batch
 from hub.rules import queue as rule_queue
-from hub.store import BlobStore, Database, ids, schema
+from hub.store import BlobStore, Database, bulk, ids, schema
 from hub.store.search import index_messages
 from hub.store.upsert import insert_ignore
 from hub.threads import NewConversation, Target, ThreadIndex, target_id
@@ -275,7 +275,7 @@ async def _insert_conversations(conn: AsyncConnection, created: list[NewConversa
     for new, cid in zip(created, await ids.reserve(conn, schema.conversations, len(created)), strict=True):
         new.id = cid
         new.row["id"] = cid
-    await conn.execute(insert(schema.conversations), [new.row for new in created])
+    await bulk.insert(conn, schema.conversations, [new.row for new in created])
 
 
 async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None:
@@ -285,6 +285,7 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
     refs: list[dict[str, Any]] = []
     attachments: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []
+    raws: list[tuple[int, bytes]] = []
     for p, mid in zip(placed, await ids.reserve(conn, schema.messages, len(placed)), strict=True):
         p.message_id = mid
         m = p.prepared.message
@@ -318,11 +319,12 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
         )
         attachments.extend({**a, "message_id": mid} for a in p.prepared.attachments)
         terms.append({"id": mid, "terms": p.prepared.terms})
-    await conn.execute(insert(schema.messages), rows)
-    if refs:
-        await conn.execute(insert_ignore(conn, schema.message_refs), refs)
-    if attachments:
-        await conn.execute(insert(schema.attachments), attachments)
+        if p.prepared.raw is not None:
+            raws.append((mid, p.prepared.raw))
+    await bulk.insert(conn, schema.messages, rows)
+    await bulk.insert(conn, schema.message_raw, raws, columns=("message_id", "data"))
+    await bulk.insert(conn, schema.message_refs, refs, on_conflict=[])
+    await bulk.insert(conn, schema.attachments, attachments)
     await index_messages(conn, terms)
 
 
@@ -384,6 +386,9 @@ async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:
     )
 
 
+_TOUCHED = ("id", "last_message_at", "last_inbound_at", "updated_at", "status", "snoozed_until")
+
+
 async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now: datetime) -> set[int]:
     """Move existing conversations' last-message times forward and reopen them; return the reopened."""
     latest: dict[int, datetime] = {}
@@ -397,28 +402,13 @@ async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now
         select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at).where(c.c.id.in_(list(latest)))
     )
     updates, reopened = [], set()
+    open_now = ConversationStatus.OPEN.value
     for r in rows:
         at = latest[r.id]
-        updates.append(
-            {
-                "cid": r.id,
-                "last_message": max(at, r.last_message_at) if r.last_message_at else at,
-                "last_inbound": max(at, r.last_inbound_at) if r.last_inbound_at else at,
-                "now": now,
-            }
-        )
-        if r.status != ConversationStatus.OPEN.value:
+        last_message = max(at, r.last_message_at) if r.last_message_at else at
+        last_inbound = max(at, r.last_inbound_at) if r.last_inbound_at else at
+        updates.append((r.id, last_message, last_inbound, now, open_now, None))
+        if r.status != open_now:
             reopened.add(r.id)
-    await conn.execute(
-        update(c)
-        .where(c.c.id == bindparam("cid"))
-        .values(
-            last_message_at=bindparam("last_message"),
-            last_inbound_at=bindparam("last_inbound"),
-            updated_at=bindparam("now"),
-            status=ConversationStatus.OPEN.value,
-            snoozed_until=None,
-        ),
-        updates,
-    )
+    await bulk.update(conn, c, ["id"], updates, columns=_TOUCHED)
     return reopened
