@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Executable, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import records
@@ -26,17 +26,24 @@ async def canonical_ids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, 
     for _ in range(MAX_MERGE_DEPTH):
         if not pending:
             break
-        rows = await conn.execute(
-            select(schema.contacts.c.id, schema.contacts.c.merged_into).where(
-                schema.contacts.c.id.in_(pending), schema.contacts.c.merged_into.is_not(None)
-            )
-        )
-        moved = {r.id: r.merged_into for r in rows}
+        moved = dict(await bulk.fetch(conn, _merged_query, ids=bulk.listed(conn, sorted(pending))))
         for start, current in result.items():
             if current in moved:
                 result[start] = moved[current]
         pending = set(moved.values())
     return result
+
+
+@bulk.statement
+def _merged_query(pg: bool) -> Executable:
+    c = schema.contacts
+    return select(c.c.id, c.c.merged_into).where(bulk.in_list(pg, c.c.id), c.c.merged_into.is_not(None))
+
+
+@bulk.statement
+def _known_query(pg: bool) -> Executable:
+    i = schema.identities
+    return select(i.c.kind, i.c.address, i.c.contact_id).where(bulk.in_list(pg, i.c.address))
 
 
 async def resolve(
@@ -48,13 +55,10 @@ async def resolve(
     if not wanted:
         return {}
     idt = schema.identities
-    rows = await conn.execute(
-        select(idt.c.kind, idt.c.address, idt.c.contact_id).where(
-            idt.c.address.in_({i.address for i in wanted}),
-            idt.c.kind.in_({i.kind.value for i in wanted}),
-        )
-    )
-    found = {(r.kind, r.address): r.contact_id for r in rows}
+    addresses = bulk.listed(conn, sorted({i.address for i in wanted}))
+    found = {
+        (kind, address): cid for kind, address, cid in await bulk.fetch(conn, _known_query, ids=addresses)
+    }
     missing = [i for i in wanted if (i.kind.value, i.address) not in found]
     if missing:
         new_ids = await ids.reserve(conn, schema.contacts, len(missing))

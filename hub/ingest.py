@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Executable, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -347,29 +347,19 @@ async def _existing(
     conn: AsyncConnection, batch: list[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int, int]]:
     """The batch's messages already stored: (account, external id) -> (message, conversation, contact)."""
-    m, c = schema.messages, schema.conversations
     keys = {(x.channel_account, x.external_id) for x in batch}
-    rows = (
-        await conn.execute(
-            select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
-                m.c.external_id.in_({k[1] for k in keys}), m.c.channel_account.in_({k[0] for k in keys})
-            )
-        )
-    ).all()
-    found = [r for r in rows if (r.channel_account, r.external_id) in keys]
-    if not found:
-        return {}
-    owners = dict(
-        (
-            await conn.execute(
-                select(c.c.id, c.c.contact_id).where(c.c.id.in_({r.conversation_id for r in found}))
-            )
-        ).all()
+    found = await bulk.fetch(conn, _existing_query, ids=bulk.listed(conn, sorted({k[1] for k in keys})))
+    return {(a, e): (mid, cid, contact) for a, e, mid, cid, contact in found if (a, e) in keys}
+
+
+@bulk.statement
+def _existing_query(pg: bool) -> Executable:
+    m, c = schema.messages, schema.conversations
+    return (
+        select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id, c.c.contact_id)
+        .join(c, c.c.id == m.c.conversation_id)
+        .where(bulk.in_list(pg, m.c.external_id))
     )
-    return {
-        (r.channel_account, r.external_id): (r.id, r.conversation_id, owners[r.conversation_id])
-        for r in found
-    }
 
 
 async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:
@@ -386,6 +376,14 @@ async def _lock_contacts(conn: AsyncConnection, contact_ids: set[int]) -> None:
     )
 
 
+@bulk.statement
+def _touched_query(pg: bool) -> Executable:
+    c = schema.conversations
+    return select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at).where(
+        bulk.in_list(pg, c.c.id)
+    )
+
+
 _TOUCHED = ("id", "last_message_at", "last_inbound_at", "updated_at", "status", "snoozed_until")
 
 
@@ -397,18 +395,16 @@ async def _touch_conversations(conn: AsyncConnection, placed: list[_Placed], now
         latest[p.conversation_id] = max(latest.get(p.conversation_id, at), at)
     if not latest:
         return set()
-    c = schema.conversations
-    rows = await conn.execute(
-        select(c.c.id, c.c.status, c.c.last_message_at, c.c.last_inbound_at).where(c.c.id.in_(list(latest)))
-    )
+    stamp = bulk.stamp_reader(conn)
     updates, reopened = [], set()
     open_now = ConversationStatus.OPEN.value
-    for r in rows:
-        at = latest[r.id]
-        last_message = max(at, r.last_message_at) if r.last_message_at else at
-        last_inbound = max(at, r.last_inbound_at) if r.last_inbound_at else at
-        updates.append((r.id, last_message, last_inbound, now, open_now, None))
-        if r.status != open_now:
-            reopened.add(r.id)
-    await bulk.update(conn, c, ["id"], updates, columns=_TOUCHED)
+    for cid, status, last_message, last_inbound in await bulk.fetch(
+        conn, _touched_query, ids=bulk.listed(conn, list(latest))
+    ):
+        at = latest[cid]
+        last_message, last_inbound = stamp(last_message), stamp(last_inbound)
+        updates.append((cid, max(at, last_message or at), max(at, last_inbound or at), now, open_now, None))
+        if status != open_now:
+            reopened.add(cid)
+    await bulk.update(conn, schema.conversations, ["id"], updates, columns=_TOUCHED)
     return reopened
