@@ -2,8 +2,9 @@
 
 A large sync stores mail from a headers-only parse (`parse.triage`), so the mailbox and its
 cursor move at the speed of IMAP and the database. `Completer` then takes the account's
-pending messages oldest first, a batch at a time: the worker processes read each raw mail
-back from the blob store, parse it fully and prepare its attachments and search terms, and
+pending messages oldest first, a batch at a time, with their raw mail (kept with the message,
+or in the blob store for older mail): the worker processes parse each fully and prepare its
+attachments and search terms, and
 `hub.content.complete` writes the batch in one transaction, which also hands the messages
 to the triggers. It starts with whatever a crash left pending and wakes when a sync stores
 more; it is owned by the channel and stopped with it.
