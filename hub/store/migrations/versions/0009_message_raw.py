@@ -25,6 +25,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("message_id", name=op.f("pk_message_raw")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Stored uncompressed, as the blob files were: compressing every pulled mail cost the
+        # server about a fifth of a batch's storing time.
+        op.execute("ALTER TABLE message_raw ALTER COLUMN data SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
