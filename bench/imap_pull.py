@@ -115,7 +115,8 @@ def realistic(count: int, seed: int = 11) -> list[bytes]:
 class Run:
     """One puller's figures: messages, seconds until stored and until parsed in full, CPU
     seconds until parsed in full and until stored (the hub process and its worker processes,
-    which are started with the channel, before the pull)."""
+    which are started with the channel, before the pull), and the hub process's own share of
+    the latter."""
 
     name: str
     count: int
@@ -123,6 +124,7 @@ class Run:
     whole_seconds: float
     cpu: float
     stored_cpu: float
+    hub_cpu: float
 
 
 def pool_cpu(executor: Any) -> float:
@@ -168,7 +170,8 @@ async def hub_pull(name: str, dovecot: Dovecot, store: dict[str, Any], root: Pat
                         for n in range(args.parse_workers)
                     )
                 )
-        began_own = own_cpu() + pool_cpu(readers) + pool_cpu(fillers)
+        began_hub = own_cpu()
+        began_own = began_hub + pool_cpu(readers) + pool_cpu(fillers)
         completer = Completer(services.inbox, USER, full, fillers)
         completer.start()
         sync = MailboxSync(
@@ -184,7 +187,8 @@ async def hub_pull(name: str, dovecot: Dovecot, store: dict[str, Any], root: Pat
             began = time.perf_counter()
             result = await sync.run_once(session)
             seconds = time.perf_counter() - began
-            stored_cpu = own_cpu() + pool_cpu(readers) + pool_cpu(fillers) - began_own
+            hub_cpu = own_cpu() - began_hub
+            stored_cpu = hub_cpu + began_hub + pool_cpu(readers) + pool_cpu(fillers) - began_own
         finally:
             await session.close()
         await completer.settled()
@@ -195,7 +199,7 @@ async def hub_pull(name: str, dovecot: Dovecot, store: dict[str, Any], root: Pat
             if workers is not None:
                 workers.shutdown()
         await _check(services)
-        return Run(name, result.stored + result.duplicates, seconds, whole, used, stored_cpu)
+        return Run(name, result.stored + result.duplicates, seconds, whole, used, stored_cpu, hub_cpu)
     finally:
         await services.close()
 
@@ -246,7 +250,7 @@ def _timed(name: str, command: list[str], maildir: Path) -> Run:
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - began
     used = cpu_seconds() - began_cpu
-    return Run(name, _count(maildir), seconds, seconds, used, used)
+    return Run(name, _count(maildir), seconds, seconds, used, used, used)
 
 
 def _count(maildir: Path) -> int:
@@ -318,7 +322,7 @@ async def main() -> None:
     reference = next((r for r in results if r.name == "mbsync"), None)
     print(
         f"\n{'puller':<17}{'messages':>9}{'stored s':>9}{'msg/s':>7}{'vs mbsync':>10}{'whole s':>8}"
-        f"{'CPU s':>7}{'ms/msg':>7}{'stored CPU s':>13}{'ms/msg':>7}{'vs mbsync':>10}"
+        f"{'CPU s':>7}{'ms/msg':>7}{'stored CPU s':>13}{'ms/msg':>7}{'vs mbsync':>10}{'hub ms/msg':>11}"
     )
     for r in results:
         rate = r.count / r.seconds
@@ -332,6 +336,7 @@ async def main() -> None:
             f"{r.name:<17}{r.count:>9}{r.seconds:>9.1f}{rate:>7.0f}{ratio:>10}{r.whole_seconds:>8.1f}"
             f"{r.cpu:>7.1f}{1000 * r.cpu / r.count:>7.2f}"
             f"{r.stored_cpu:>13.1f}{1000 * r.stored_cpu / r.count:>7.2f}{cpu_ratio:>10}"
+            f"{1000 * r.hub_cpu / r.count:>11.2f}"
         )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import records
@@ -68,19 +68,18 @@ async def resolve(
     missing = [i for i in wanted if (i.kind.value, i.address) not in found]
     if missing:
         new_ids = await ids.reserve(conn, schema.contacts, len(missing))
-        await conn.execute(
-            insert(schema.contacts),
-            [
-                {"id": cid, "name": wanted[i][0], "language": wanted[i][1], "created_at": now}
-                for i, cid in zip(missing, new_ids, strict=True)
-            ],
+        created = list(zip(missing, new_ids, strict=True))
+        await bulk.insert(
+            conn,
+            schema.contacts,
+            [(cid, wanted[i][0], wanted[i][1], now) for i, cid in created],
+            columns=("id", "name", "language", "created_at"),
         )
-        await conn.execute(
-            insert(idt),
-            [
-                {"contact_id": cid, "kind": i.kind.value, "address": i.address}
-                for i, cid in zip(missing, new_ids, strict=True)
-            ],
+        await bulk.insert(
+            conn,
+            idt,
+            [(cid, i.kind.value, i.address) for i, cid in created],
+            columns=("contact_id", "kind", "address"),
         )
         found.update({(i.kind.value, i.address): cid for i, cid in zip(missing, new_ids, strict=True)})
     canonical = await canonical_ids(conn, set(found.values()))

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Executable, and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.events import event_row
 from hub.models import InboundMessage
 from hub.prepare import IngestLimits, Prepared, prepare
 from hub.rules import queue as rule_queue
-from hub.store import Database, schema
+from hub.store import Database, bulk, schema
 from hub.store.blobs import BlobBatch
 from hub.store.search import reindex_messages
 
@@ -43,6 +43,8 @@ class Pending:
     raw_sha256: str | None
     received_at: datetime
     meta: dict[str, Any]
+    raw: bytes | None = None
+    """The raw bytes where they were stored with the message (else see `raw_sha256`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,23 +65,26 @@ def fill(blobs: BlobBatch, limits: IngestLimits, message_id: int, message: Inbou
 async def hold(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Record messages stored without their content (`message_id`, `channel_account`, `event_at`,
     `new_conversation`), in the storing transaction."""
-    if rows:
-        await conn.execute(insert(schema.pending_content), list(rows))
+    await bulk.insert(conn, schema.pending_content, rows)
 
 
 async def pending(db: Database, channel_account: str, limit: int = 100) -> list[Pending]:
     """The oldest messages of an account still waiting for their content."""
-    p, m = schema.pending_content, schema.messages
+    p, m, r = schema.pending_content, schema.messages, schema.message_raw
     stmt = (
-        select(p.c.message_id, p.c.channel_account, m.c.raw_sha256, m.c.created_at, m.c.meta)
+        select(p.c.message_id, p.c.channel_account, m.c.raw_sha256, m.c.created_at, m.c.meta, r.c.data)
         .join(m, m.c.id == p.c.message_id)
+        .outerjoin(r, r.c.message_id == p.c.message_id)
         .where(p.c.channel_account == channel_account)
         .order_by(p.c.message_id)
         .limit(limit)
     )
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
-    return [Pending(r.message_id, r.channel_account, r.raw_sha256, r.created_at, dict(r.meta)) for r in rows]
+    return [
+        Pending(r.message_id, r.channel_account, r.raw_sha256, r.created_at, dict(r.meta), r.data)
+        for r in rows
+    ]
 
 
 async def count(db: Database, channel_account: str | None = None) -> int:
@@ -129,18 +134,22 @@ async def _take(conn: AsyncConnection, ids: list[int]) -> dict[int, tuple[dateti
 
 async def _stored(conn: AsyncConnection, ids: list[int]) -> dict[int, tuple[int, dict[str, Any], str]]:
     """id -> (conversation, stored meta, channel) of the messages being completed."""
+    meta_of = bulk.json_reader(conn)
+    rows = await bulk.fetch(conn, _stored_query, ids=bulk.listed(conn, ids))
+    return {mid: (cid, dict(meta_of(meta)), channel) for mid, cid, meta, channel in rows}
+
+
+@bulk.statement
+def _stored_query(pg: bool) -> Executable:
     m = schema.messages
-    rows = await conn.execute(
-        select(m.c.id, m.c.conversation_id, m.c.meta, m.c.channel).where(m.c.id.in_(ids))
-    )
-    return {r.id: (r.conversation_id, dict(r.meta), r.channel) for r in rows}
+    return select(m.c.id, m.c.conversation_id, m.c.meta, m.c.channel).where(bulk.in_list(pg, m.c.id))
 
 
 async def _write(
     conn: AsyncConnection, stored: dict[int, tuple[int, dict[str, Any], str]], filled: list[Filled]
 ) -> None:
-    rows: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
+    rows: list[tuple[int, str, str | None, dict[str, Any]]] = []
+    failed: list[tuple[int, dict[str, Any]]] = []
     attachments: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []
     languages: list[dict[str, Any]] = []
@@ -149,32 +158,20 @@ async def _write(
         meta.pop(PENDING_FLAG, None)
         p = f.prepared
         if p is None:
-            failed.append(
-                {"mid": f.message_id, "new_meta": {**meta, "content_error": f.error or "no content"}}
-            )
+            failed.append((f.message_id, {**meta, "content_error": f.error or "no content"}))
             continue
         m = p.message
         notes = [*meta.get("ingest_notes", ()), *p.notes]
         merged = {**meta, **m.meta, **({"ingest_notes": notes} if notes else {})}
-        rows.append({"mid": f.message_id, "new_text": m.text, "new_html": m.html, "new_meta": merged})
+        rows.append((f.message_id, m.text, m.html, merged))
         attachments.extend({**a, "message_id": f.message_id} for a in p.attachments)
         terms.append({"id": f.message_id, "terms": p.terms})
         if m.language:
             languages.append({"cid": cid, "found": m.language})
     m_t = schema.messages
-    if rows:
-        await conn.execute(
-            update(m_t)
-            .where(m_t.c.id == bindparam("mid"))
-            .values(text=bindparam("new_text"), html=bindparam("new_html"), meta=bindparam("new_meta")),
-            rows,
-        )
-    if failed:
-        await conn.execute(
-            update(m_t).where(m_t.c.id == bindparam("mid")).values(meta=bindparam("new_meta")), failed
-        )
-    if attachments:
-        await conn.execute(insert(schema.attachments), attachments)
+    await bulk.update(conn, m_t, ["id"], rows, columns=("id", "text", "html", "meta"))
+    await bulk.update(conn, m_t, ["id"], failed, columns=("id", "meta"))
+    await bulk.insert(conn, schema.attachments, attachments)
     await reindex_messages(conn, terms)
     if languages:
         c, k = schema.conversations, schema.contacts

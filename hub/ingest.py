@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -275,7 +275,7 @@ async def _insert_conversations(conn: AsyncConnection, created: list[NewConversa
     for new, cid in zip(created, await ids.reserve(conn, schema.conversations, len(created)), strict=True):
         new.id = cid
         new.row["id"] = cid
-    await conn.execute(insert(schema.conversations), [new.row for new in created])
+    await bulk.insert(conn, schema.conversations, [new.row for new in created])
 
 
 async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None:
@@ -285,6 +285,7 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
     refs: list[dict[str, Any]] = []
     attachments: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []
+    raws: list[tuple[int, bytes]] = []
     for p, mid in zip(placed, await ids.reserve(conn, schema.messages, len(placed)), strict=True):
         p.message_id = mid
         m = p.prepared.message
@@ -318,11 +319,12 @@ async def _insert_messages(conn: AsyncConnection, placed: list[_Placed]) -> None
         )
         attachments.extend({**a, "message_id": mid} for a in p.prepared.attachments)
         terms.append({"id": mid, "terms": p.prepared.terms})
+        if p.prepared.raw is not None:
+            raws.append((mid, p.prepared.raw))
     await bulk.insert(conn, schema.messages, rows)
-    if refs:
-        await conn.execute(insert_ignore(conn, schema.message_refs), refs)
-    if attachments:
-        await conn.execute(insert(schema.attachments), attachments)
+    await bulk.insert(conn, schema.message_raw, raws, columns=("message_id", "data"))
+    await bulk.insert(conn, schema.message_refs, refs, on_conflict=[])
+    await bulk.insert(conn, schema.attachments, attachments)
     await index_messages(conn, terms)
 
 
@@ -345,28 +347,23 @@ async def _existing(
     conn: AsyncConnection, batch: list[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int, int]]:
     """The batch's messages already stored: (account, external id) -> (message, conversation, contact)."""
-    c = schema.conversations
     keys = {(x.channel_account, x.external_id) for x in batch}
-    rows = await bulk.fetch(
+    found = await bulk.fetch(
         conn,
         _existing_query,
         sids=bulk.listed(conn, sorted({k[1] for k in keys})),
         accounts=bulk.listed(conn, sorted({k[0] for k in keys})),
     )
-    found = [r for r in rows if (r[0], r[1]) in keys]
-    if not found:
-        return {}
-    owners = dict(
-        (await conn.execute(select(c.c.id, c.c.contact_id).where(c.c.id.in_({r[3] for r in found})))).all()
-    )
-    return {(account, sid): (mid, cid, owners[cid]) for account, sid, mid, cid in found}
+    return {(a, e): (mid, cid, contact) for a, e, mid, cid, contact in found if (a, e) in keys}
 
 
 @bulk.statement
 def _existing_query(pg: bool) -> Select[Any]:
-    m = schema.messages
-    return select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id).where(
-        bulk.in_list(pg, m.c.external_id, "sids"), bulk.in_list(pg, m.c.channel_account, "accounts")
+    m, c = schema.messages, schema.conversations
+    return (
+        select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id, c.c.contact_id)
+        .join(c, c.c.id == m.c.conversation_id)
+        .where(bulk.in_list(pg, m.c.external_id, "sids"), bulk.in_list(pg, m.c.channel_account, "accounts"))
     )
 
 

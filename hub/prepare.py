@@ -44,6 +44,8 @@ class Prepared:
     attachments: tuple[dict[str, Any], ...]
     notes: tuple[str, ...]
     terms: str
+    raw: bytes | None = None
+    """The raw bytes, when they are stored with the message (`message_raw`) instead of as a blob."""
 
 
 def prepare_batch(blob_root: Path, limits: IngestLimits, batch: list[InboundMessage]) -> list[Prepared]:
@@ -58,13 +60,20 @@ def prepare_batch(blob_root: Path, limits: IngestLimits, batch: list[InboundMess
     return prepared
 
 
-def prepare(blobs: BlobBatch, limits: IngestLimits, message: InboundMessage) -> Prepared:
-    """Fit one message, write its raw payload and attachments, compute its search terms."""
+def prepare(
+    blobs: BlobBatch, limits: IngestLimits, message: InboundMessage, *, raw_with_row: bool = False
+) -> Prepared:
+    """Fit one message, write its raw payload and attachments, compute its search terms;
+    `raw_with_row` keeps the raw payload for the message's own row instead of as a blob."""
     message, notes = _fitted(message)
     raw_sha = None
+    raw = None
     if message.raw is not None:
         try:
-            raw_sha = blobs.put(message.raw, limit=limits.max_raw_bytes, what="the raw message")
+            if raw_with_row:
+                raw_sha, raw = _checked_hash(message.raw, limits.max_raw_bytes), message.raw
+            else:
+                raw_sha = blobs.put(message.raw, limit=limits.max_raw_bytes, what="the raw message")
         except PayloadTooLarge as err:
             notes.append(f"raw payload not kept: {err}")
     stored: list[dict[str, Any]] = []
@@ -85,7 +94,13 @@ def prepare(blobs: BlobBatch, limits: IngestLimits, message: InboundMessage) -> 
     terms = index_terms(message.subject, message.text, message.sender.address, message.sender_name)
     if message.raw is not None or message.attachments:
         message = dataclasses.replace(message, raw=None, attachments=())
-    return Prepared(message, raw_sha, tuple(stored), tuple(notes), terms)
+    return Prepared(message, raw_sha, tuple(stored), tuple(notes), terms, raw)
+
+
+def _checked_hash(raw: bytes, limit: int) -> str:
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the raw message is {len(raw)} bytes, over the limit of {limit}")
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _clean(value: str | None, limit: int) -> str | None:

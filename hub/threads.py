@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Executable, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ChannelKind, ConversationStatus, Identity, InboundMessage
@@ -47,6 +47,12 @@ def target_id(target: Target) -> int:
     return target.id if isinstance(target, NewConversation) else target
 
 
+@bulk.statement
+def _refs_query(pg: bool) -> Executable:
+    mr = schema.message_refs
+    return select(mr.c.ref, mr.c.conversation_id).where(bulk.in_list(pg, mr.c.ref))
+
+
 @dataclass(slots=True)
 class ThreadIndex:
     """The three lookups for a batch, plus what the batch itself created so far."""
@@ -67,9 +73,7 @@ class ThreadIndex:
         index = cls()
         refs = list({r for m in batch for r in m.reply_refs})
         if refs:
-            mr = schema.message_refs
-            rows = await conn.execute(select(mr.c.ref, mr.c.conversation_id).where(mr.c.ref.in_(refs)))
-            index.by_ref = {r.ref: r.conversation_id for r in rows}
+            index.by_ref = dict(await bulk.fetch(conn, _refs_query, ids=bulk.listed(conn, sorted(refs))))
         c = schema.conversations
         tokens = {int(t) for m in batch if m.subject for t in TOKEN.findall(m.subject)}
         if tokens:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email
 import functools
+import hashlib
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -211,6 +212,35 @@ async def test_a_large_pass_is_stored_from_headers_and_triggers_see_each_mail_on
     assert sorted(welcomes) == sorted({r.conversation_id for r in after.values()})
     assert await Completer(services.inbox, ACCOUNT, FULL).drain() == 0
     assert await _fire(services, clock) == 0
+
+
+async def test_pulled_mail_keeps_its_raw_bytes_in_the_storing_transaction_and_is_filled_in_from_them(
+    services: Services,
+    dovecot: Dovecot,  # noqa: F811
+) -> None:
+    delivered = [mail(i, body=f"Parcel {i} is late.\n") for i in range(5)]
+    dovecot.deliver(USER, delivered)
+    sync = MailboxSync(services.inbox, settings(inline_limit=2), FULL, triage=QUICK)
+    session = await ImapSession.open(server(dovecot))
+    try:
+        await session.select("INBOX")
+        fetched = await session.bodies(list(range(1, 6)))
+        await sync.run_once(session)
+    finally:
+        await session.close()
+    m, r = schema.messages, schema.message_raw
+    async with services.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(m.c.meta, m.c.raw_sha256, r.c.data).join(r, r.c.message_id == m.c.id).order_by(m.c.id)
+            )
+        ).all()
+    assert [row.data for row in rows] == [fetched[uid] for uid in range(1, 6)]
+    assert all(row.raw_sha256 == hashlib.sha256(row.data).hexdigest() for row in rows)
+    assert not any(services.blobs.path(row.raw_sha256).exists() for row in rows)
+
+    assert await Completer(services.inbox, ACCOUNT, FULL).drain() == 5
+    assert await _rows(services, m, m.c.text.like("Parcel % is late.%")) == 5
 
 
 async def test_the_full_parse_happens_once_with_two_processes_and_after_a_restart(

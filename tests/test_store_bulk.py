@@ -98,6 +98,20 @@ async def test_naive_datetimes_are_refused(services: Services) -> None:
             await bulk.insert(conn, schema.events, [event(1, naive)])
 
 
+async def test_a_timestamp_repeated_down_a_column_is_written_like_every_other(services: Services) -> None:
+    shared = AT + timedelta(minutes=5)
+    times = [shared, AT, shared, shared.astimezone(BEIJING), AT + timedelta(microseconds=1), shared]
+    async with services.db.write() as conn:
+        await bulk.insert(conn, schema.events, [event(n, at) for n, at in enumerate(times)])
+    e = schema.events
+    async with services.db.read() as conn:
+        stored = (await conn.execute(select(e.c.at).order_by(e.c.id))).scalars().all()
+    assert stored == times
+    with pytest.raises(ValueError, match="naive"):
+        async with services.db.write() as conn:
+            await bulk.insert(conn, schema.events, [event(1, AT), event(2, AT.replace(tzinfo=None))])
+
+
 async def test_upsert_update_and_fetch_by_ids(services: Services) -> None:
     t = schema.timers
     rows = [

@@ -2,8 +2,9 @@
 
 A large sync stores mail from a headers-only parse (`parse.triage`), so the mailbox and its
 cursor move at the speed of IMAP and the database. `Completer` then takes the account's
-pending messages oldest first, a batch at a time: the worker processes read each raw mail
-back from the blob store, parse it fully and prepare its attachments and search terms, and
+pending messages oldest first, a batch at a time, with their raw mail (kept with the message,
+or in the blob store for older mail): the worker processes parse each fully and prepare its
+attachments and search terms, and
 `hub.content.complete` writes the batch in one transaction, which also hands the messages
 to the triggers. It starts with whatever a crash left pending and wakes when a sync stores
 more; it is owned by the channel and stopped with it.
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 BATCH = 200
 SAFETY_SECONDS = 300.0
 
-_Item = tuple[int, str | None, str | None, datetime]
+_Item = tuple[int, bytes | None, str | None, str | None, datetime]
+"""A pending mail: message id, raw bytes if stored with it, else its blob's hash, mailbox, received at."""
 
 
 class Completer:
@@ -86,7 +88,7 @@ class Completer:
         if not waiting:
             return 0
         items: list[_Item] = [
-            (p.message_id, p.raw_sha256, p.meta.get("mailbox"), p.received_at) for p in waiting
+            (p.message_id, p.raw, p.raw_sha256, p.meta.get("mailbox"), p.received_at) for p in waiting
         ]
         work = functools.partial(fill_batch, self.parse, self.inbox.blobs.root, self.inbox.limits)
         filled: list[Filled] = []
@@ -134,12 +136,13 @@ def fill_batch(
     blobs = store.batch()
     out: list[Filled] = []
     try:
-        for message_id, sha, mailbox, received_at in items:
-            if sha is None:
+        for message_id, raw, sha, mailbox, received_at in items:
+            if raw is None and sha is None:
                 out.append(Filled(message_id, error="the raw mail was not kept"))
                 continue
             try:
-                message = parse(store.path(sha).read_bytes(), mailbox, received_at=received_at)
+                data = raw if raw is not None else store.path(str(sha)).read_bytes()
+                message = parse(data, mailbox, received_at=received_at)
                 out.append(content.fill(blobs, limits, message_id, message))
             except Exception as err:  # noqa: BLE001
                 out.append(Filled(message_id, error=f"{type(err).__name__}: {err}".splitlines()[0]))

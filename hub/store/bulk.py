@@ -358,9 +358,17 @@ def _encoded(
     conn: AsyncConnection, table: Table, columns: tuple[str, ...], values: list[Sequence[Any]]
 ) -> dict[str, list[Any]]:
     return {
-        f"p_{c}": list(v) if enc is None else [enc(x) for x in v]
+        f"p_{c}": list(v) if enc is None else _encode(enc, v)
         for c, v, enc in zip(columns, values, _encoders(conn.dialect.name, table, columns), strict=True)
     }
+
+
+def _encode(encoder: Encoder, values: Sequence[Any]) -> list[Any]:
+    """Encode a column's values; a timestamp repeated down a column (a batch's `now`) once."""
+    if encoder is _write_json:
+        return [encoder(x) for x in values]
+    done: dict[Any, Any] = {}
+    return [done[x] if x in done else done.setdefault(x, encoder(x)) for x in values]
 
 
 def _names(columns: Sequence[str]) -> list[str]:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -196,6 +197,14 @@ message_refs = Table(
     Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
     Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
 )
+
+message_raw = Table(
+    "message_raw",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+"""The raw bytes of mail read from a mailbox, kept with the message in its storing transaction."""
 
 attachments = Table(
     "attachments",

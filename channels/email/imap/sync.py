@@ -350,7 +350,9 @@ class MailboxSync:
             await cursor.store(self.inbox.db, s.account, s.mailbox, after, self.clock())
 
     async def _raw(self, prepared: Prepared) -> bytes:
-        """The raw mail a prepared message was read from (kept as a blob)."""
+        """The raw mail a prepared message was read from."""
+        if prepared.raw is not None:
+            return prepared.raw
         if prepared.raw_sha256 is None:
             return b""
         return await self.inbox.blobs.get(prepared.raw_sha256)
@@ -416,7 +418,7 @@ def read_items(
             where = {"mailbox": mailbox, "uid": item.uid, "uidvalidity": uidvalidity}
             message = dataclasses.replace(message, meta={**message.meta, "imap": where})
             try:
-                prepared = prepare(blobs, limits, message)
+                prepared = prepare(blobs, limits, message, raw_with_row=True)
             except Exception as err:  # noqa: BLE001
                 out.append((item.uid, f"not storable: {type(err).__name__}: {err}".splitlines()[0]))
                 continue
