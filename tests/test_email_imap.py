@@ -20,7 +20,7 @@ from sqlalchemy import select
 from channels.base import ChannelState
 from channels.email.imap import cursor
 from channels.email.imap.client import ImapError, ImapServer, ImapSession
-from channels.email.imap.poller import ImapPoller, PollSettings
+from channels.email.imap.poller import ImapPoller, PollSettings, account_lock_key
 from channels.email.imap.sync import AfterCommit, MailboxSettings, MailboxSync
 from channels.email.parse import parse_message
 from hub import config as hub_config
@@ -489,3 +489,12 @@ async def test_one_process_pulls_an_account_at_a_time(
         await first.stop()
         await second.stop()
     assert len(await stored(services)) == 1
+
+
+def test_two_hubs_in_different_schemas_lock_their_own_mailboxes_of_the_same_name() -> None:
+    key = account_lock_key("acme", "support")
+    assert key == account_lock_key("acme", "support")
+    assert key != account_lock_key("globex", "support")
+    assert key != account_lock_key("acme", "sales")
+    assert account_lock_key(None, "support") == account_lock_key("public", "support")
+    assert 0 <= key <= 0x7FFFFFFF

@@ -178,7 +178,7 @@ class ImapPoller:
         if db.is_sqlite:
             self._holding_lock = True
             return
-        key = int.from_bytes(hashlib.sha256(self.account.encode()).digest()[:4], "big") & 0x7FFFFFFF
+        key = account_lock_key(db.schema, self.account)
         waited = False
         while True:
             conn = await db.engine.connect()
@@ -208,3 +208,9 @@ class ImapPoller:
                 await asyncio.shield(conn.close())
             except Exception:
                 log.debug("closing the lock connection of %s failed", self.account, exc_info=True)
+
+
+def account_lock_key(schema: str | None, account: str) -> int:
+    """The advisory lock of an account's mailboxes: per store schema, since locks span the database."""
+    digest = hashlib.sha256(f"{schema or 'public'}\x00{account}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
