@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.calls.routing import Ringable, agent_ringable
+from hub.calls.routing import Ringable, available_agent
 from hub.errors import Conflict, NotFound
 from hub.sla import tasks
 from hub.sla.policy import PolicyBook
@@ -47,12 +47,7 @@ async def plan(
     if not tasks.daytime(zone, hours).is_open(now):
         local = now.astimezone(zone)
         raise Conflict(f"it is {local:%H:%M} for the customer ({zone}); call between {hours} their time (P6)")
-    found = await agent_ringable(conn, agent_id)
-    if found is None:
-        raise NotFound(f"agent {agent_id} does not exist")
-    agent, why = found
-    if why is not None:
-        raise Conflict(f"cannot call: {why}")
+    agent = await available_agent(conn, agent_id, "call")
     c = schema.calls
     last = (
         await conn.execute(

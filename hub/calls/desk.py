@@ -32,7 +32,7 @@ from hub.calls.callbacks import CallbackCall
 from hub.calls.legs import LegUpdate
 from hub.calls.lookup import CallerCache, KnownCaller, RingCache, caller_lookup
 from hub.calls.recorder import CallRecorder
-from hub.calls.routing import Ringable, TeamRing, agent_department, agent_ringable, team_ring
+from hub.calls.routing import Ringable, TeamRing, agent_department, available_agent, team_ring
 from hub.clock import Clock
 from hub.errors import Conflict, Invalid, NotFound
 from hub.events import EventBus, event_row, record
@@ -327,12 +327,7 @@ class CallDesk:
         c = schema.calls
         async with self.db.write() as conn:
             call = await _call_by_id(conn, call_id)
-            found = await agent_ringable(conn, agent_id)
-            if found is None:
-                raise NotFound(f"agent {agent_id} does not exist")
-            agent, why = found
-            if why is not None:
-                raise Conflict(f"cannot take the call: {why}")
+            agent = await available_agent(conn, agent_id, "take the call")
             claimed = await conn.execute(
                 update(c)
                 .where(c.c.id == call_id, c.c.route == "queue", c.c.ended_at.is_(None))
@@ -514,12 +509,7 @@ class CallDesk:
             if call.answered_at is None:
                 raise Conflict(f"call {call_id} is not answered yet: nobody holds it to transfer")
             if agent_id is not None:
-                found = await agent_ringable(conn, agent_id)
-                if found is None:
-                    raise NotFound(f"agent {agent_id} does not exist")
-                target, why = found
-                if why is not None:
-                    raise Conflict(f"cannot transfer: {why}")
+                target = await available_agent(conn, agent_id, "transfer")
                 if target.agent_id == call.answered_by:
                     raise Conflict("cannot transfer a call to the agent who holds it")
                 targets: tuple[Ringable, ...] = (target,)

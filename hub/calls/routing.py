@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.errors import Conflict, NotFound
 from hub.models import Availability
 from hub.store import schema
 
@@ -68,6 +69,17 @@ async def agent_ringable(conn: AsyncConnection, agent_id: int) -> tuple[Ringable
     elif row.availability != Availability.AVAILABLE.value:
         reason = f"{row.display_name} is {row.availability}, not available"
     return Ringable(row.id, row.username, row.display_name), reason
+
+
+async def available_agent(conn: AsyncConnection, agent_id: int, doing: str) -> Ringable:
+    """An agent who can take a call now; NotFound, or Conflict saying why they cannot `doing` it."""
+    found = await agent_ringable(conn, agent_id)
+    if found is None:
+        raise NotFound(f"agent {agent_id} does not exist")
+    agent, why = found
+    if why is not None:
+        raise Conflict(f"cannot {doing}: {why}")
+    return agent
 
 
 async def agent_department(conn: AsyncConnection, agent_id: int) -> str | None:
