@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import insert, select
 
 from channels.fax.documents.preview import PREVIEW_WIDTH
-from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage
+from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage, IngestResult
 from hub.sla import tasks
 from hub.store import schema
 from tests.browser.conftest import LiveHub, Watched, shot, signed_in, watched
@@ -32,6 +32,16 @@ XSS_MAIL = (
     "<iframe src=\"javascript:alert('mail-frame')\"></iframe>"
 )
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+async def sms_from(live: LiveHub, number: str, text: str, at: datetime) -> IngestResult:
+    """A customer's SMS, stored through the test channel; its ingest result."""
+    message = InboundMessage(
+        channel=ChannelKind.SMS, channel_account="mail", external_id=f"sms-{number}-{at.timestamp()}",
+        sender=Identity.of("phone", number), text=text, received_at=at,
+    )  # fmt: skip
+    result: IngestResult = await live.services.channels["mail"].receive(message)  # type: ignore[attr-defined]
+    return result
 
 
 def midday_zone(now: datetime) -> str:
@@ -421,17 +431,8 @@ async def test_an_agent_transfers_a_live_call_only_to_an_available_colleague_and
     live: LiveHub, browser: Browser
 ) -> None:
     now = datetime.now(UTC)
-    caller = Identity.of("phone", "+441174960555")
-    stored = await live.services.channels["mail"].receive(  # type: ignore[attr-defined]
-        InboundMessage(
-            channel=ChannelKind.SMS,
-            channel_account="mail",
-            external_id="sms-kettle",
-            sender=caller,
-            text="My kettle leaks, I will call you now.",
-            received_at=now - timedelta(minutes=5),
-        )
-    )
+    text = "My kettle leaks, I will call you now."
+    stored = await sms_from(live, "+441174960555", text, now - timedelta(minutes=5))
     li_wei = await live.services.directory.agent_by_name("li.wei")
     rang = now - timedelta(minutes=3)
     async with live.services.db.write() as conn:
@@ -470,16 +471,8 @@ async def test_a_caller_waiting_too_long_in_the_queue_prompts_the_agent_who_open
     live: LiveHub, browser: Browser
 ) -> None:
     now = datetime.now(UTC)
-    stored = await live.services.channels["mail"].receive(  # type: ignore[attr-defined]
-        InboundMessage(
-            channel=ChannelKind.SMS,
-            channel_account="mail",
-            external_id="sms-toaster",
-            sender=Identity.of("phone", "+441174960777"),
-            text="Calling about my toaster order.",
-            received_at=now - timedelta(minutes=4),
-        )
-    )
+    text = "Calling about my toaster order."
+    stored = await sms_from(live, "+441174960777", text, now - timedelta(minutes=4))
     async with live.services.db.write() as conn:
         await conn.execute(
             insert(schema.calls).values(
@@ -512,16 +505,8 @@ async def test_the_agent_sees_what_is_owed_to_the_customer_and_marks_a_callback_
     live: LiveHub, browser: Browser
 ) -> None:
     now = datetime.now(UTC)
-    stored = await live.services.channels["mail"].receive(  # type: ignore[attr-defined]
-        InboundMessage(
-            channel=ChannelKind.SMS,
-            channel_account="mail",
-            external_id="sms-heater",
-            sender=Identity.of("phone", "+441174960888"),
-            text="The heater you sent is the wrong model.",
-            received_at=now - timedelta(minutes=30),
-        )
-    )
+    text = "The heater you sent is the wrong model."
+    stored = await sms_from(live, "+441174960888", text, now - timedelta(minutes=30))
     async with live.services.db.write() as conn:
         await tasks.create(
             conn, conversation_id=stored.conversation_id, kind=tasks.TaskKind.CALLBACK, key="callback:heater",
