@@ -175,39 +175,54 @@ async def _record_moments(
 ) -> list[dict[str, Any]]:
     """Record the earned events: of cycles inserted with their flags set, and where this flips the flag."""
     events = []
+    isoformat = _isoformats()
     candidates: dict[str, dict[Key, tuple[Cycle, datetime]]] = {what: {} for what in FLAGS}
     for key, (cycle, got) in earned.items():
         for what, at in got.items():
             if key in inserted:
-                events.append(_event(cycle, what, at))
+                events.append(_event(cycle, what, at, isoformat))
             else:
                 candidates[what][key] = (cycle, at)
     for what, wanted in candidates.items():
         flipped = await bulk.set_where_null(conn, schema.sla_cycles, FLAGS[what], now, KEY, list(wanted))
         for cid, metric, seq in flipped:
             cycle, at = wanted[(cid, metric, seq)]
-            events.append(_event(cycle, what, at))
+            events.append(_event(cycle, what, at, isoformat))
     events.sort(key=lambda e: e["at"])
     await record(conn, events)
     await rule_queue.enqueue(conn, events, now)
     return events
 
 
-def _event(c: Cycle, what: str, at: datetime) -> dict[str, Any]:
-    kind = f"promise.{ {'warning': 'at_risk', 'breached': 'broken', 'fulfilled': 'kept'}[what] }"
-    if c.metric != PROMISE:
-        kind = f"sla.{what}"
+def _event(c: Cycle, what: str, at: datetime, isoformat: Callable[[datetime], str]) -> dict[str, Any]:
     return event_row(
-        kind,
+        (PROMISE_KINDS if c.metric == PROMISE else SLA_KINDS)[what],
         at,
         c.conversation_id,
         None,
         metric=c.metric,
         cycle=c.seq,
         policy=c.policy,
-        due_at=c.due_at.isoformat() if c.due_at else None,
+        due_at=isoformat(c.due_at) if c.due_at else None,
         within_target=c.breached_at is None,
     )
+
+
+SLA_KINDS = {what: f"sla.{what}" for what in FLAGS}
+PROMISE_KINDS = {"warning": "promise.at_risk", "breached": "promise.broken", "fulfilled": "promise.kept"}
+
+
+def _isoformats() -> Callable[[datetime], str]:
+    """`datetime.isoformat`, each distinct instant formatted once (a cycle's events share its due time)."""
+    memo: dict[datetime, str] = {}
+
+    def isoformat(at: datetime) -> str:
+        text = memo.get(at)
+        if text is None:
+            text = memo[at] = at.isoformat()
+        return text
+
+    return isoformat
 
 
 @bulk.statement
