@@ -12,7 +12,7 @@ inputs and stored state are unchanged (see `freshness`) is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from hub import scheduler
 from hub.events import event_row, record
 from hub.rules import queue as rule_queue
 from hub.sla import followups, freshness, history, wakeups
-from hub.sla.cycles import PROMISE, Cycle, compute_under
+from hub.sla.cycles import PROMISE, Cycle, Outlook, compute_under, outlook
 from hub.sla.policy import PolicyBook
 from hub.store import bulk, schema
 
@@ -31,7 +31,6 @@ CHECK = "sla.check"
 FLAGS = {"warning": "warned_event_at", "breached": "breached_event_at", "fulfilled": "fulfilled_event_at"}
 DIGEST = 16
 """How much of the input digest a cycle row keeps (`sla_cycles.digest`)."""
-NONE: frozenset[str] = frozenset()
 
 
 class Tracker:
@@ -63,18 +62,16 @@ class Tracker:
         fresh = await freshness.unchanged(conn, digests, now)
         changed = {cid: h for cid, h in histories.items() if cid not in fresh}
         computed = {cid: compute_under(h, policies[cid], book, now) for cid, h in changed.items()}
-        inputs = {
-            cid: freshness.Stored(digests[cid], now, freshness.recheck_at(_moments(cycles), now))
-            for cid, cycles in computed.items()
-        }
         if not computed:
             return []
+        ahead = {cid: outlook(cycles, now) for cid, cycles in computed.items()}
+        inputs = {cid: freshness.Stored(digests[cid], now, o.recheck_at) for cid, o in ahead.items()}
         existing = await _existing(conn, list(computed))
         earned = _earned(computed, existing, now)
         inserted = await _write_cycles(conn, computed, inputs, existing, earned, now)
         events = await _record_moments(conn, earned, inserted, now)
-        await _write_due(conn, computed)
-        wanted = {CHECK: _next_checks(computed, now), **followups.wanted(changed, policies, book)}
+        await _write_due(conn, ahead)
+        wanted = {CHECK: _next_checks(ahead), **followups.wanted(changed, policies, book)}
         await wakeups.keep(conn, list(computed), wanted, now)
         await freshness.save(conn, inputs)
         return events
@@ -84,11 +81,6 @@ class Tracker:
         if timer.conversation_id is None:
             return []
         return await self.recompute(conn, [timer.conversation_id], max(self.clock(), timer.due_at))
-
-
-def _moments(cycles: list[Cycle]) -> Iterable[datetime | None]:
-    for c in cycles:
-        yield from (c.warn_at, c.due_at, c.fulfilled_at, c.breached_at)
 
 
 KEY = ["conversation_id", "metric", "seq"]
@@ -120,10 +112,11 @@ def _earned(computed: dict[int, list[Cycle]], existing: Flagged, now: datetime) 
     out: Earned = {}
     for cycles in computed.values():
         for c in cycles:
-            done = existing.get(c.key, NONE)
-            got = {what: at for what, at in c.moments(now).items() if what not in done}
+            got = c.moments(now)
+            if got and (done := existing.get(c[:3])):
+                got = {what: at for what, at in got.items() if what not in done}
             if got:
-                out[c.key] = (c, got)
+                out[c[:3]] = (c, got)
     return out
 
 
@@ -145,23 +138,28 @@ async def _write_cycles(
     stored: list[tuple[Any, ...]] = []
     new: list[tuple[Any, ...]] = []
     for cid, cycles in computed.items():
-        tail = (inputs[cid].digest[:DIGEST], now)
+        digest = inputs[cid].digest[:DIGEST]
         for c in cycles:
-            if c.key in existing:
-                stored.append((*c, *tail))
+            key = c[:3]
+            if key in existing:
+                stored.append((*c, digest, now))
             else:
-                got = earned[c.key][1] if c.key in earned else NO_MOMENTS
-                new.append((*c, *tail, *(now if what in got else None for what in FLAGS)))
+                got = earned[key][1] if key in earned else NO_MOMENTS
+                warned, breached, fulfilled = (now if what in got else None for what in FLAGS)
+                new.append((*c, digest, now, warned, breached, fulfilled))
     inserted = set(await bulk.insert_new(conn, s, new, columns=NEW_COLUMNS, keys=KEY))
-    stored.extend(row[: len(CYCLE_COLUMNS)] for row in new if tuple(row[:3]) not in inserted)
+    if len(inserted) < len(new):
+        stored.extend(row[: len(CYCLE_COLUMNS)] for row in new if row[:3] not in inserted)
     await bulk.insert(
         conn, s, stored, columns=CYCLE_COLUMNS, on_conflict=KEY, update=CYCLE_COLUMNS[len(KEY) :]
     )
-    wanted = {c.key for cycles in computed.values() for c in cycles}
+    if not existing:
+        return inserted
+    wanted = {c[:3] for cycles in computed.values() for c in cycles}
     stale = [k for k, flags in existing.items() if k not in wanted and not flags]
     if stale:
-        key = tuple_(s.c.conversation_id, s.c.metric, s.c.seq)
-        await conn.execute(delete(s).where(s.c.conversation_id.in_({k[0] for k in stale}), key.in_(stale)))
+        pk = tuple_(s.c.conversation_id, s.c.metric, s.c.seq)
+        await conn.execute(delete(s).where(s.c.conversation_id.in_({k[0] for k in stale}), pk.in_(stale)))
     return inserted
 
 
@@ -231,30 +229,15 @@ def _due_query(pg: bool) -> Select[Any]:
     return select(c.c.id, c.c.due_at, c.c.promise_due_at).where(bulk.in_list(pg, c.c.id))
 
 
-async def _write_due(conn: AsyncConnection, computed: dict[int, list[Cycle]]) -> None:
+async def _write_due(conn: AsyncConnection, ahead: dict[int, Outlook]) -> None:
     encode = bulk.stamp_writer(conn)
     changes = []
-    for cid, due_at, promise_due_at in await bulk.fetch(
-        conn, _due_query, ids=bulk.listed(conn, list(computed))
-    ):
-        cycles = computed[cid]
-        new_due = _earliest(x for x in cycles if x.metric != PROMISE)
-        new_promise = _earliest(x for x in cycles if x.metric == PROMISE)
-        if (encode(new_due), encode(new_promise)) != (due_at, promise_due_at):
-            changes.append((cid, new_due, new_promise))
+    for cid, due_at, promise_due_at in await bulk.fetch(conn, _due_query, ids=bulk.listed(conn, list(ahead))):
+        o = ahead[cid]
+        if encode(o.due_at) != due_at or encode(o.promise_due_at) != promise_due_at:
+            changes.append((cid, o.due_at, o.promise_due_at))
     await bulk.update(conn, schema.conversations, ["id"], changes, columns=("id", "due_at", "promise_due_at"))
 
 
-def _earliest(cycles: Iterable[Cycle]) -> datetime | None:
-    return min(
-        (x.due_at for x in cycles if x.fulfilled_at is None and not x.paused and x.due_at), default=None
-    )
-
-
-def _next_checks(computed: dict[int, list[Cycle]], now: datetime) -> dict[int, wakeups.Wanted]:
-    wanted: dict[int, wakeups.Wanted] = {}
-    for cid, cycles in computed.items():
-        at = min((m for c in cycles if (m := c.next_moment(now)) is not None), default=None)
-        if at is not None:
-            wanted[cid] = (at, {})
-    return wanted
+def _next_checks(ahead: dict[int, Outlook]) -> dict[int, wakeups.Wanted]:
+    return {cid: (o.check_at, {}) for cid, o in ahead.items() if o.check_at is not None}

@@ -135,7 +135,7 @@ def _read_json(value: str | None) -> Any:
 
 def stamp_writer(conn: AsyncConnection) -> Encoder:
     """Turns an aware datetime into the raw value the schema stores in this database."""
-    return _write_pg_stamp if is_pg(conn) else _write_sqlite_stamp
+    return _write_pg_stamp if is_pg(conn) else _remembered_sqlite_stamp
 
 
 def _aware(value: datetime) -> datetime:
@@ -173,6 +173,17 @@ def _sqlite_stamps(values: Sequence[datetime | None]) -> list[str | None]:
         else:
             out.append(memo.setdefault(value, _write_sqlite_stamp(value)))
     return out
+
+
+def _remembered_sqlite_stamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    text = _STAMP_TEXTS.get(value)
+    if text is None:
+        if len(_STAMP_TEXTS) > STAMP_TEXTS_KEPT:
+            _STAMP_TEXTS.clear()
+        text = _STAMP_TEXTS[value] = _write_sqlite_stamp(value)
+    return text
 
 
 _STAMP_TEXTS: dict[datetime, str | None] = {}
@@ -276,6 +287,8 @@ async def insert_new(
         found = await conn.exec_driver_sql(compiled.sql, compiled.params(encoded))
         return [tuple(r) for r in found]
     await _send(conn, table, compiled, names, values)
+    if names[: len(key)] == key:
+        return [tuple(r[: len(key)]) for r in rows]
     at = [names.index(k) for k in key]
     return [tuple(r[i] for i in at) for r in rows]
 
