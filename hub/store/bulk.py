@@ -288,7 +288,8 @@ async def insert_new(
         return [tuple(r) for r in found]
     await _send(conn, table, compiled, names, values)
     if names[: len(key)] == key:
-        return [tuple(r[: len(key)]) for r in rows]
+        n = len(key)
+        return [r[:n] if type(r) is tuple else tuple(r[:n]) for r in rows]
     at = [names.index(k) for k in key]
     return [tuple(r[i] for i in at) for r in rows]
 
