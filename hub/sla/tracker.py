@@ -230,13 +230,22 @@ def _due_query(pg: bool) -> Select[Any]:
 
 
 async def _write_due(conn: AsyncConnection, ahead: dict[int, Outlook]) -> None:
+    """Set the conversations' due times that moved, each column only where it moved (fewer index writes)."""
     encode = bulk.stamp_writer(conn)
-    changes = []
+    both, due, promise = [], [], []
     for cid, due_at, promise_due_at in await bulk.fetch(conn, _due_query, ids=bulk.listed(conn, list(ahead))):
         o = ahead[cid]
-        if encode(o.due_at) != due_at or encode(o.promise_due_at) != promise_due_at:
-            changes.append((cid, o.due_at, o.promise_due_at))
-    await bulk.update(conn, schema.conversations, ["id"], changes, columns=("id", "due_at", "promise_due_at"))
+        due_moved, promise_moved = encode(o.due_at) != due_at, encode(o.promise_due_at) != promise_due_at
+        if due_moved and promise_moved:
+            both.append((cid, o.due_at, o.promise_due_at))
+        elif due_moved:
+            due.append((cid, o.due_at))
+        elif promise_moved:
+            promise.append((cid, o.promise_due_at))
+    c = schema.conversations
+    await bulk.update(conn, c, ["id"], both, columns=("id", "due_at", "promise_due_at"))
+    await bulk.update(conn, c, ["id"], due, columns=("id", "due_at"))
+    await bulk.update(conn, c, ["id"], promise, columns=("id", "promise_due_at"))
 
 
 def _next_checks(ahead: dict[int, Outlook]) -> dict[int, wakeups.Wanted]:
