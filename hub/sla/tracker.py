@@ -12,6 +12,7 @@ inputs and stored state are unchanged (see `freshness`) is skipped.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -101,10 +102,14 @@ def _existing_query(pg: bool) -> Select[Any]:
 
 async def _existing(conn: AsyncConnection, ids: list[int]) -> Flagged:
     rows = await bulk.fetch(conn, _existing_query, ids=bulk.listed(conn, ids))
-    return {
-        (cid, metric, seq): frozenset(what for what, on in zip(FLAGS, flags, strict=True) if on)
-        for cid, metric, seq, *flags in rows
-    }
+    return {(cid, metric, seq): RECORDED[w, b, f] for cid, metric, seq, w, b, f in rows}
+
+
+RECORDED = {
+    flags: frozenset(what for what, on in zip(FLAGS, flags, strict=True) if on)
+    for flags in itertools.product((False, True), repeat=len(FLAGS))
+}
+"""The events recorded for a cycle, by whether each of its flags is set (1 and 0 find True and False)."""
 
 
 def _earned(computed: dict[int, list[Cycle]], existing: Flagged, now: datetime) -> Earned:
