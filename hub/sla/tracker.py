@@ -67,9 +67,9 @@ class Tracker:
             return []
         ahead = {cid: outlook(cycles, now) for cid, cycles in computed.items()}
         inputs = {cid: freshness.Stored(digests[cid], now, o.recheck_at) for cid, o in ahead.items()}
-        existing = await _existing(conn, list(computed))
+        existing, starts = await _existing(conn, list(computed))
         earned = _earned(computed, existing, now)
-        inserted = await _write_cycles(conn, computed, inputs, existing, earned, now)
+        inserted = await _write_cycles(conn, computed, inputs, existing, starts, earned, now)
         events = await _record_moments(conn, earned, inserted, now)
         await _write_due(conn, ahead)
         wanted = {CHECK: _next_checks(ahead), **followups.wanted(changed, policies, book)}
@@ -96,13 +96,23 @@ Earned = dict[Key, tuple[Cycle, dict[str, datetime]]]
 def _existing_query(pg: bool) -> Select[Any]:
     s = schema.sla_cycles
     return select(
-        s.c.conversation_id, s.c.metric, s.c.seq, *(s.c[f].is_not(None) for f in FLAGS.values())
+        s.c.conversation_id,
+        s.c.metric,
+        s.c.seq,
+        *(s.c[f].is_not(None) for f in FLAGS.values()),
+        s.c.started_at,
     ).where(bulk.in_list(pg, s.c.conversation_id))
 
 
-async def _existing(conn: AsyncConnection, ids: list[int]) -> Flagged:
+async def _existing(conn: AsyncConnection, ids: list[int]) -> tuple[Flagged, dict[Key, Any]]:
+    """The stored cycles' recorded events, and their start times as the database holds them."""
     rows = await bulk.fetch(conn, _existing_query, ids=bulk.listed(conn, ids))
-    return {(cid, metric, seq): RECORDED[w, b, f] for cid, metric, seq, w, b, f in rows}
+    flagged: Flagged = {}
+    starts: dict[Key, Any] = {}
+    for cid, metric, seq, w, b, f, started_at in rows:
+        flagged[cid, metric, seq] = RECORDED[w, b, f]
+        starts[cid, metric, seq] = started_at
+    return flagged, starts
 
 
 RECORDED = {
@@ -130,6 +140,7 @@ async def _write_cycles(
     computed: dict[int, list[Cycle]],
     inputs: dict[int, freshness.Stored],
     existing: Flagged,
+    starts: dict[Key, Any],
     earned: Earned,
     now: datetime,
 ) -> set[Key]:
@@ -138,26 +149,38 @@ async def _write_cycles(
     A new cycle is inserted with the flags of the events it has earned already set; the keys
     of those inserted so are returned (their events are recorded by that insert). A new
     cycle that another transaction inserted first is updated like a stored one.
+
+    On SQLite, whose write lock keeps the stored cycles there until this transaction ends,
+    a stored cycle that starts when it did is updated without its start, so its start index
+    entry is left alone; on PostgreSQL another transaction may have removed it since, so it
+    is upserted whole.
     """
     s = schema.sla_cycles
-    stored: list[tuple[Any, ...]] = []
+    encode = bulk.stamp_writer(conn)
+    in_place = not bulk.is_pg(conn)
+    moved: list[tuple[Any, ...]] = []
+    kept_start: list[tuple[Any, ...]] = []
     new: list[tuple[Any, ...]] = []
     for cid, cycles in computed.items():
         digest = inputs[cid].digest[:DIGEST]
         for c in cycles:
             key = c[:3]
             if key in existing:
-                stored.append((*c, digest, now))
+                if in_place and encode(c.started_at) == starts[key]:
+                    kept_start.append((*c[:START], *c[START + 1 :], digest, now))
+                else:
+                    moved.append((*c, digest, now))
             else:
                 got = earned[key][1] if key in earned else NO_MOMENTS
                 warned, breached, fulfilled = (now if what in got else None for what in FLAGS)
                 new.append((*c, digest, now, warned, breached, fulfilled))
     inserted = set(await bulk.insert_new(conn, s, new, columns=NEW_COLUMNS, keys=KEY))
     if len(inserted) < len(new):
-        stored.extend(row[: len(CYCLE_COLUMNS)] for row in new if row[:3] not in inserted)
+        moved.extend(row[: len(CYCLE_COLUMNS)] for row in new if row[:3] not in inserted)
     await bulk.insert(
-        conn, s, stored, columns=CYCLE_COLUMNS, on_conflict=KEY, update=CYCLE_COLUMNS[len(KEY) :]
+        conn, s, moved, columns=CYCLE_COLUMNS, on_conflict=KEY, update=CYCLE_COLUMNS[len(KEY) :]
     )
+    await bulk.update(conn, s, KEY, kept_start, columns=SAME_START_COLUMNS)
     if not existing:
         return inserted
     wanted = {c[:3] for cycles in computed.values() for c in cycles}
@@ -169,6 +192,8 @@ async def _write_cycles(
 
 
 CYCLE_COLUMNS = (*Cycle._fields, "digest", "updated_at")
+START = Cycle._fields.index("started_at")
+SAME_START_COLUMNS = tuple(c for c in CYCLE_COLUMNS if c != "started_at")
 NEW_COLUMNS = (*CYCLE_COLUMNS, *FLAGS.values())
 NO_MOMENTS: dict[str, datetime] = {}
 
