@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, select, tuple_
@@ -241,10 +241,12 @@ PROMISE_KINDS = {"warning": "promise.at_risk", "breached": "promise.broken", "fu
 
 
 def _isoformats() -> Callable[[datetime], str]:
-    """`datetime.isoformat`, each distinct instant formatted once (a cycle's events share its due time)."""
+    """`datetime.isoformat`, each UTC instant formatted once (a cycle's events share its due time)."""
     memo: dict[datetime, str] = {}
 
     def isoformat(at: datetime) -> str:
+        if at.tzinfo is not UTC:
+            return at.isoformat()
         text = memo.get(at)
         if text is None:
             text = memo[at] = at.isoformat()
