@@ -226,6 +226,12 @@ class Hub:
             await self.services.db.dispose()
 
 
+def freeze_objects() -> None:
+    """Move every object that exists now out of the garbage collector's sight (see `serve`)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(config: Config, stop: asyncio.Event, *, freeze_startup_objects: bool = False) -> int:
     """Run a hub until `stop` is set; return 0 if it stopped cleanly.
 
@@ -237,8 +243,7 @@ async def serve(config: Config, stop: asyncio.Event, *, freeze_startup_objects: 
     try:
         await hub.start()
         if freeze_startup_objects:
-            gc.collect()
-            gc.freeze()
+            freeze_objects()
     except HubError as err:
         log.error("cannot start: %s", err)  # noqa: TRY400
         await hub.stop()

@@ -157,3 +157,40 @@ async def test_a_rules_change_recomputes_only_conversations_whose_policy_or_cale
     assert (await state(services))["cycles"][(ids[1], "first_response", 0)][2] == MON_9 + timedelta(
         hours=1, minutes=1
     )
+
+
+async def test_due_times_that_moved_are_rewritten_each_column_on_its_own(
+    services: Services, clock: FakeClock
+) -> None:
+    ids = await three_conversations(services, clock)
+    service = SlaService(services.db, services.bus, clock, book(STANDARD))
+    await service.recompute_all()
+    right = await state(services)
+    wrong = MON_9 - timedelta(days=3)
+    c = schema.conversations
+    async with services.db.write() as conn:
+        await conn.execute(c.update().where(c.c.id == ids[0]).values(due_at=wrong))
+        await conn.execute(c.update().where(c.c.id == ids[1]).values(promise_due_at=wrong))
+        await conn.execute(c.update().where(c.c.id == ids[2]).values(due_at=None, promise_due_at=wrong))
+        await conn.execute(delete(schema.sla_inputs))
+    await service.recompute_all()
+    assert (await state(services))["due"] == right["due"]
+
+
+async def test_stored_cycles_are_rewritten_whole_whether_or_not_their_start_moved(
+    services: Services, clock: FakeClock
+) -> None:
+    ids = await three_conversations(services, clock)
+    service = SlaService(services.db, services.bus, clock, book(STANDARD))
+    await service.recompute_all()
+    right = await state(services)
+    wrong = MON_9 - timedelta(days=3)
+    s = schema.sla_cycles
+    async with services.db.write() as conn:
+        await conn.execute(s.update().where(s.c.conversation_id == ids[0]).values(started_at=wrong))
+        await conn.execute(
+            s.update().where(s.c.conversation_id == ids[1]).values(due_at=wrong, policy="old", paused=True)
+        )
+        await conn.execute(delete(schema.sla_inputs))
+    await service.recompute_all()
+    assert (await state(services))["cycles"] == right["cycles"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -219,3 +220,31 @@ async def _conversation(services: Services) -> None:
             {"id": 1, "contact_id": 1, "channel": "email", "channel_account": "a", "subject": "s",
              "status": "open", "priority": 1, "created_at": AT, "updated_at": AT},
         )  # fmt: skip
+
+
+async def test_remembered_instants_are_stored_in_utc_whatever_zone_repeats_them(services: Services) -> None:
+    async with services.db.write() as conn:
+        await bulk.insert(conn, schema.events, [event(1, AT), event(2, AT + timedelta(microseconds=1))])
+        await bulk.insert(
+            conn, schema.events, [event(3, AT.astimezone(BEIJING)), event(4, AT.replace(microsecond=0))]
+        )
+        with pytest.raises(ValueError, match="naive"):
+            await bulk.insert(conn, schema.events, [event(5, AT.replace(tzinfo=None))])
+    e = schema.events
+    async with services.db.read() as conn:
+        rows = (await conn.execute(select(e.c.kind, e.c.at).order_by(e.c.id))).all()
+        raw = await bulk.fetch(conn, AT_QUERY)
+    assert [tuple(r) for r in rows] == [
+        ("k1", AT),
+        ("k2", AT + timedelta(microseconds=1)),
+        ("k3", AT),
+        ("k4", AT.replace(microsecond=0)),
+    ]
+    assert raw[0][0] == raw[2][0]
+
+
+def test_json_columns_are_encoded_as_json_dumps_would() -> None:
+    values = [{"a": [1, 2.5, None, True], "b": 'é"\n'}, None, "text", 3, [], {"n": {"m": [{"k": 1}]}}]
+    assert bulk._json_texts(values) == [json.dumps(v) for v in values]
+    with pytest.raises(TypeError):
+        bulk._json_texts([{"at": AT}])

@@ -54,8 +54,12 @@ def event_key(event: dict[str, Any]) -> str:
 
 def unique_keys() -> Iterator[str]:
     """New event keys: the time, a random part, and a count, so keys made together sort together."""
-    stem = f"rules:event:{time.time_ns():016x}{os.urandom(8).hex()}"
+    stem = _stem()
     return (f"{stem}{n:06x}" for n in itertools.count())
+
+
+def _stem() -> str:
+    return f"rules:event:{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def _stable(event: dict[str, Any]) -> bool:
@@ -77,16 +81,16 @@ async def enqueue(
     rows = []
     chains: dict[int, list[tuple[datetime, str, dict[str, Any]]]] = {}
     first_message: set[int] = set()
-    keys = unique_keys()
+    stem, count = _stem(), 0
     for event in events:
-        if event["kind"] not in QUEUED or event.get("conversation_id") is None:
+        kind, cid = event["kind"], event.get("conversation_id")
+        if kind not in QUEUED or cid is None:
             continue
-        cid = event["conversation_id"]
         data = {k: v for k, v in (event.get("data") or {}).items() if v is None or isinstance(v, PLAIN)}
-        if event["kind"] == "message.received" and cid in new_conversations and cid not in first_message:
+        if kind == "message.received" and cid in new_conversations and cid not in first_message:
             first_message.add(cid)
             data["new_conversation"] = True
-        payload = {"event": event["kind"], "data": data, "depth": depth}
+        payload = {"event": kind, "data": data, "depth": depth}
         if _stable(event):
             rows.append(
                 timer_row(
@@ -94,7 +98,8 @@ async def enqueue(
                 )
             )
         else:
-            chains.setdefault(cid, []).append((event["at"], next(keys), payload))
+            chains.setdefault(cid, []).append((event["at"], f"{stem}{count:06x}", payload))
+            count += 1
     queued = len(rows) + sum(len(links) for links in chains.values())
     heads = []
     for cid, links in chains.items():

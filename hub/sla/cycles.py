@@ -55,12 +55,40 @@ class Cycle(NamedTuple):
             out["fulfilled"] = self.fulfilled_at
         return out
 
-    def next_moment(self, now: datetime) -> datetime | None:
-        """The next instant at which this cycle will earn an event."""
-        if self.fulfilled_at is not None or self.paused:
-            return None
-        later = [t for t in (self.warn_at, self.due_at) if t is not None and t > now]
-        return min(later, default=None)
+
+class Outlook(NamedTuple):
+    """What a conversation's cycles hold ahead of `now`."""
+
+    recheck_at: datetime | None
+    """The first warning, deadline, fulfilment or breach after `now`: until then the result holds."""
+    check_at: datetime | None
+    """The next warning or deadline of a cycle that is running: when the clock must look again."""
+    due_at: datetime | None
+    """The earliest deadline of a running SLA cycle (the conversation's `due_at`)."""
+    promise_due_at: datetime | None
+    """The same for promises."""
+
+
+def outlook(cycles: list[Cycle], now: datetime) -> Outlook:
+    """The cycles' next moments and deadlines, in one pass."""
+    recheck = check = due = promise = None
+    for c in cycles:
+        warn_at, due_at = c.warn_at, c.due_at
+        for m in (warn_at, due_at, c.fulfilled_at, c.breached_at):
+            if m is not None and m > now and (recheck is None or m < recheck):
+                recheck = m
+        if c.fulfilled_at is not None or c.paused:
+            continue
+        for m in (warn_at, due_at):
+            if m is not None and m > now and (check is None or m < check):
+                check = m
+        if due_at is None:
+            continue
+        if c.metric == PROMISE:
+            promise = due_at if promise is None else min(promise, due_at)
+        else:
+            due = due_at if due is None else min(due, due_at)
+    return Outlook(recheck, check, due, promise)
 
 
 def compute(h: History, book: PolicyBook, now: datetime) -> tuple[Policy | None, list[Cycle]]:

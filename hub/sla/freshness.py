@@ -12,7 +12,7 @@ skipped. Bump `ALGORITHM` whenever what is computed from the same inputs changes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -100,11 +100,6 @@ def digest(h: History, policy_key: str) -> str:
     parts.extend(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}" for s in h.steps)
     parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
     return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
-
-
-def recheck_at(moments: Iterable[datetime | None], now: datetime) -> datetime | None:
-    """The first of a result's moments after `now`: the end of the span over which it holds."""
-    return min((m for m in moments if m is not None and m > now), default=None)
 
 
 @bulk.statement

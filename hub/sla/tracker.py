@@ -12,8 +12,9 @@ inputs and stored state are unchanged (see `freshness`) is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+import itertools
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, select, tuple_
@@ -23,7 +24,7 @@ from hub import scheduler
 from hub.events import event_row, record
 from hub.rules import queue as rule_queue
 from hub.sla import followups, freshness, history, wakeups
-from hub.sla.cycles import PROMISE, Cycle, compute_under
+from hub.sla.cycles import PROMISE, Cycle, Outlook, compute_under, outlook
 from hub.sla.policy import PolicyBook
 from hub.store import bulk, schema
 
@@ -31,7 +32,6 @@ CHECK = "sla.check"
 FLAGS = {"warning": "warned_event_at", "breached": "breached_event_at", "fulfilled": "fulfilled_event_at"}
 DIGEST = 16
 """How much of the input digest a cycle row keeps (`sla_cycles.digest`)."""
-NONE: frozenset[str] = frozenset()
 
 
 class Tracker:
@@ -63,18 +63,16 @@ class Tracker:
         fresh = await freshness.unchanged(conn, digests, now)
         changed = {cid: h for cid, h in histories.items() if cid not in fresh}
         computed = {cid: compute_under(h, policies[cid], book, now) for cid, h in changed.items()}
-        inputs = {
-            cid: freshness.Stored(digests[cid], now, freshness.recheck_at(_moments(cycles), now))
-            for cid, cycles in computed.items()
-        }
         if not computed:
             return []
-        existing = await _existing(conn, list(computed))
+        ahead = {cid: outlook(cycles, now) for cid, cycles in computed.items()}
+        inputs = {cid: freshness.Stored(digests[cid], now, o.recheck_at) for cid, o in ahead.items()}
+        existing, starts = await _existing(conn, list(computed))
         earned = _earned(computed, existing, now)
-        inserted = await _write_cycles(conn, computed, inputs, existing, earned, now)
+        inserted = await _write_cycles(conn, computed, inputs, existing, starts, earned, now)
         events = await _record_moments(conn, earned, inserted, now)
-        await _write_due(conn, computed)
-        wanted = {CHECK: _next_checks(computed, now), **followups.wanted(changed, policies, book)}
+        await _write_due(conn, ahead)
+        wanted = {CHECK: _next_checks(ahead), **followups.wanted(changed, policies, book)}
         await wakeups.keep(conn, list(computed), wanted, now)
         await freshness.save(conn, inputs)
         return events
@@ -84,11 +82,6 @@ class Tracker:
         if timer.conversation_id is None:
             return []
         return await self.recompute(conn, [timer.conversation_id], max(self.clock(), timer.due_at))
-
-
-def _moments(cycles: list[Cycle]) -> Iterable[datetime | None]:
-    for c in cycles:
-        yield from (c.warn_at, c.due_at, c.fulfilled_at, c.breached_at)
 
 
 KEY = ["conversation_id", "metric", "seq"]
@@ -103,16 +96,30 @@ Earned = dict[Key, tuple[Cycle, dict[str, datetime]]]
 def _existing_query(pg: bool) -> Select[Any]:
     s = schema.sla_cycles
     return select(
-        s.c.conversation_id, s.c.metric, s.c.seq, *(s.c[f].is_not(None) for f in FLAGS.values())
+        s.c.conversation_id,
+        s.c.metric,
+        s.c.seq,
+        *(s.c[f].is_not(None) for f in FLAGS.values()),
+        s.c.started_at,
     ).where(bulk.in_list(pg, s.c.conversation_id))
 
 
-async def _existing(conn: AsyncConnection, ids: list[int]) -> Flagged:
+async def _existing(conn: AsyncConnection, ids: list[int]) -> tuple[Flagged, dict[Key, Any]]:
+    """The stored cycles' recorded events, and their start times as the database holds them."""
     rows = await bulk.fetch(conn, _existing_query, ids=bulk.listed(conn, ids))
-    return {
-        (cid, metric, seq): frozenset(what for what, on in zip(FLAGS, flags, strict=True) if on)
-        for cid, metric, seq, *flags in rows
-    }
+    flagged: Flagged = {}
+    starts: dict[Key, Any] = {}
+    for cid, metric, seq, w, b, f, started_at in rows:
+        flagged[cid, metric, seq] = RECORDED[w, b, f]
+        starts[cid, metric, seq] = started_at
+    return flagged, starts
+
+
+RECORDED = {
+    flags: frozenset(what for what, on in zip(FLAGS, flags, strict=True) if on)
+    for flags in itertools.product((False, True), repeat=len(FLAGS))
+}
+"""The events recorded for a cycle, by whether each of its flags is set (1 and 0 find True and False)."""
 
 
 def _earned(computed: dict[int, list[Cycle]], existing: Flagged, now: datetime) -> Earned:
@@ -120,10 +127,11 @@ def _earned(computed: dict[int, list[Cycle]], existing: Flagged, now: datetime) 
     out: Earned = {}
     for cycles in computed.values():
         for c in cycles:
-            done = existing.get(c.key, NONE)
-            got = {what: at for what, at in c.moments(now).items() if what not in done}
+            got = c.moments(now)
+            if got and (done := existing.get(c[:3])):
+                got = {what: at for what, at in got.items() if what not in done}
             if got:
-                out[c.key] = (c, got)
+                out[c[:3]] = (c, got)
     return out
 
 
@@ -132,6 +140,7 @@ async def _write_cycles(
     computed: dict[int, list[Cycle]],
     inputs: dict[int, freshness.Stored],
     existing: Flagged,
+    starts: dict[Key, Any],
     earned: Earned,
     now: datetime,
 ) -> set[Key]:
@@ -140,32 +149,51 @@ async def _write_cycles(
     A new cycle is inserted with the flags of the events it has earned already set; the keys
     of those inserted so are returned (their events are recorded by that insert). A new
     cycle that another transaction inserted first is updated like a stored one.
+
+    On SQLite, whose write lock keeps the stored cycles there until this transaction ends,
+    a stored cycle that starts when it did is updated without its start, so its start index
+    entry is left alone; on PostgreSQL another transaction may have removed it since, so it
+    is upserted whole.
     """
     s = schema.sla_cycles
-    stored: list[tuple[Any, ...]] = []
+    encode = bulk.stamp_writer(conn)
+    in_place = not bulk.is_pg(conn)
+    moved: list[tuple[Any, ...]] = []
+    kept_start: list[tuple[Any, ...]] = []
     new: list[tuple[Any, ...]] = []
     for cid, cycles in computed.items():
-        tail = (inputs[cid].digest[:DIGEST], now)
+        digest = inputs[cid].digest[:DIGEST]
         for c in cycles:
-            if c.key in existing:
-                stored.append((*c, *tail))
+            key = c[:3]
+            if key in existing:
+                if in_place and encode(c.started_at) == starts[key]:
+                    kept_start.append((*c[:START], *c[START + 1 :], digest, now))
+                else:
+                    moved.append((*c, digest, now))
             else:
-                got = earned[c.key][1] if c.key in earned else NO_MOMENTS
-                new.append((*c, *tail, *(now if what in got else None for what in FLAGS)))
+                got = earned[key][1] if key in earned else NO_MOMENTS
+                warned, breached, fulfilled = (now if what in got else None for what in FLAGS)
+                new.append((*c, digest, now, warned, breached, fulfilled))
     inserted = set(await bulk.insert_new(conn, s, new, columns=NEW_COLUMNS, keys=KEY))
-    stored.extend(row[: len(CYCLE_COLUMNS)] for row in new if tuple(row[:3]) not in inserted)
+    if len(inserted) < len(new):
+        moved.extend(row[: len(CYCLE_COLUMNS)] for row in new if row[:3] not in inserted)
     await bulk.insert(
-        conn, s, stored, columns=CYCLE_COLUMNS, on_conflict=KEY, update=CYCLE_COLUMNS[len(KEY) :]
+        conn, s, moved, columns=CYCLE_COLUMNS, on_conflict=KEY, update=CYCLE_COLUMNS[len(KEY) :]
     )
-    wanted = {c.key for cycles in computed.values() for c in cycles}
+    await bulk.update(conn, s, KEY, kept_start, columns=SAME_START_COLUMNS)
+    if not existing:
+        return inserted
+    wanted = {c[:3] for cycles in computed.values() for c in cycles}
     stale = [k for k, flags in existing.items() if k not in wanted and not flags]
     if stale:
-        key = tuple_(s.c.conversation_id, s.c.metric, s.c.seq)
-        await conn.execute(delete(s).where(s.c.conversation_id.in_({k[0] for k in stale}), key.in_(stale)))
+        pk = tuple_(s.c.conversation_id, s.c.metric, s.c.seq)
+        await conn.execute(delete(s).where(s.c.conversation_id.in_({k[0] for k in stale}), pk.in_(stale)))
     return inserted
 
 
 CYCLE_COLUMNS = (*Cycle._fields, "digest", "updated_at")
+START = Cycle._fields.index("started_at")
+SAME_START_COLUMNS = tuple(c for c in CYCLE_COLUMNS if c != "started_at")
 NEW_COLUMNS = (*CYCLE_COLUMNS, *FLAGS.values())
 NO_MOMENTS: dict[str, datetime] = {}
 
@@ -175,39 +203,56 @@ async def _record_moments(
 ) -> list[dict[str, Any]]:
     """Record the earned events: of cycles inserted with their flags set, and where this flips the flag."""
     events = []
+    isoformat = _isoformats()
     candidates: dict[str, dict[Key, tuple[Cycle, datetime]]] = {what: {} for what in FLAGS}
     for key, (cycle, got) in earned.items():
         for what, at in got.items():
             if key in inserted:
-                events.append(_event(cycle, what, at))
+                events.append(_event(cycle, what, at, isoformat))
             else:
                 candidates[what][key] = (cycle, at)
     for what, wanted in candidates.items():
         flipped = await bulk.set_where_null(conn, schema.sla_cycles, FLAGS[what], now, KEY, list(wanted))
         for cid, metric, seq in flipped:
             cycle, at = wanted[(cid, metric, seq)]
-            events.append(_event(cycle, what, at))
+            events.append(_event(cycle, what, at, isoformat))
     events.sort(key=lambda e: e["at"])
     await record(conn, events)
     await rule_queue.enqueue(conn, events, now)
     return events
 
 
-def _event(c: Cycle, what: str, at: datetime) -> dict[str, Any]:
-    kind = f"promise.{ {'warning': 'at_risk', 'breached': 'broken', 'fulfilled': 'kept'}[what] }"
-    if c.metric != PROMISE:
-        kind = f"sla.{what}"
+def _event(c: Cycle, what: str, at: datetime, isoformat: Callable[[datetime], str]) -> dict[str, Any]:
     return event_row(
-        kind,
+        (PROMISE_KINDS if c.metric == PROMISE else SLA_KINDS)[what],
         at,
         c.conversation_id,
         None,
         metric=c.metric,
         cycle=c.seq,
         policy=c.policy,
-        due_at=c.due_at.isoformat() if c.due_at else None,
+        due_at=isoformat(c.due_at) if c.due_at else None,
         within_target=c.breached_at is None,
     )
+
+
+SLA_KINDS = {what: f"sla.{what}" for what in FLAGS}
+PROMISE_KINDS = {"warning": "promise.at_risk", "breached": "promise.broken", "fulfilled": "promise.kept"}
+
+
+def _isoformats() -> Callable[[datetime], str]:
+    """`datetime.isoformat`, each UTC instant formatted once (a cycle's events share its due time)."""
+    memo: dict[datetime, str] = {}
+
+    def isoformat(at: datetime) -> str:
+        if at.tzinfo is not UTC:
+            return at.isoformat()
+        text = memo.get(at)
+        if text is None:
+            text = memo[at] = at.isoformat()
+        return text
+
+    return isoformat
 
 
 @bulk.statement
@@ -216,30 +261,24 @@ def _due_query(pg: bool) -> Select[Any]:
     return select(c.c.id, c.c.due_at, c.c.promise_due_at).where(bulk.in_list(pg, c.c.id))
 
 
-async def _write_due(conn: AsyncConnection, computed: dict[int, list[Cycle]]) -> None:
+async def _write_due(conn: AsyncConnection, ahead: dict[int, Outlook]) -> None:
+    """Set the conversations' due times that moved, each column only where it moved (fewer index writes)."""
     encode = bulk.stamp_writer(conn)
-    changes = []
-    for cid, due_at, promise_due_at in await bulk.fetch(
-        conn, _due_query, ids=bulk.listed(conn, list(computed))
-    ):
-        cycles = computed[cid]
-        new_due = _earliest(x for x in cycles if x.metric != PROMISE)
-        new_promise = _earliest(x for x in cycles if x.metric == PROMISE)
-        if (encode(new_due), encode(new_promise)) != (due_at, promise_due_at):
-            changes.append((cid, new_due, new_promise))
-    await bulk.update(conn, schema.conversations, ["id"], changes, columns=("id", "due_at", "promise_due_at"))
+    both, due, promise = [], [], []
+    for cid, due_at, promise_due_at in await bulk.fetch(conn, _due_query, ids=bulk.listed(conn, list(ahead))):
+        o = ahead[cid]
+        due_moved, promise_moved = encode(o.due_at) != due_at, encode(o.promise_due_at) != promise_due_at
+        if due_moved and promise_moved:
+            both.append((cid, o.due_at, o.promise_due_at))
+        elif due_moved:
+            due.append((cid, o.due_at))
+        elif promise_moved:
+            promise.append((cid, o.promise_due_at))
+    c = schema.conversations
+    await bulk.update(conn, c, ["id"], both, columns=("id", "due_at", "promise_due_at"))
+    await bulk.update(conn, c, ["id"], due, columns=("id", "due_at"))
+    await bulk.update(conn, c, ["id"], promise, columns=("id", "promise_due_at"))
 
 
-def _earliest(cycles: Iterable[Cycle]) -> datetime | None:
-    return min(
-        (x.due_at for x in cycles if x.fulfilled_at is None and not x.paused and x.due_at), default=None
-    )
-
-
-def _next_checks(computed: dict[int, list[Cycle]], now: datetime) -> dict[int, wakeups.Wanted]:
-    wanted: dict[int, wakeups.Wanted] = {}
-    for cid, cycles in computed.items():
-        at = min((m for c in cycles if (m := c.next_moment(now)) is not None), default=None)
-        if at is not None:
-            wanted[cid] = (at, {})
-    return wanted
+def _next_checks(ahead: dict[int, Outlook]) -> dict[int, wakeups.Wanted]:
+    return {cid: (o.check_at, {}) for cid, o in ahead.items() if o.check_at is not None}

@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json import encoder as json_encoder
 from typing import Any
 
 from sqlalchemy import (
@@ -180,7 +181,7 @@ def _read_json(value: str | None) -> Any:
 
 def stamp_writer(conn: AsyncConnection) -> Encoder:
     """Turns an aware datetime into the raw value the schema stores in this database."""
-    return _write_pg_stamp if is_pg(conn) else _write_sqlite_stamp
+    return _write_pg_stamp if is_pg(conn) else _remembered_sqlite_stamp
 
 
 def _aware(value: datetime) -> datetime:
@@ -201,8 +202,66 @@ def _write_pg_stamp(value: datetime | None) -> datetime | None:
     return None if value is None else _aware(value)
 
 
-def _write_json(value: Any) -> str:
-    return json.dumps(value)
+ColumnEncoder = Callable[[Sequence[Any]], list[Any]]
+
+
+def _sqlite_stamps(values: Sequence[datetime | None]) -> list[str | None]:
+    """`_write_sqlite_stamp` over a column, each instant formatted once while it is remembered."""
+    memo = _STAMP_TEXTS
+    if len(memo) > STAMP_TEXTS_KEPT:
+        memo.clear()
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif (text := memo.get(value)) is not None:
+            out.append(text)
+        else:
+            out.append(memo.setdefault(value, _write_sqlite_stamp(value)))
+    return out
+
+
+def _remembered_sqlite_stamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    text = _STAMP_TEXTS.get(value)
+    if text is None:
+        if len(_STAMP_TEXTS) > STAMP_TEXTS_KEPT:
+            _STAMP_TEXTS.clear()
+        text = _STAMP_TEXTS[value] = _write_sqlite_stamp(value)
+    return text
+
+
+_STAMP_TEXTS: dict[datetime, str | None] = {}
+STAMP_TEXTS_KEPT = 50_000
+"""Instants whose SQLite text is remembered: a batch's rows share many (now, due times, event times)."""
+
+
+def _pg_stamps(values: Sequence[datetime | None]) -> list[datetime | None]:
+    return [v if v is None or v.tzinfo is UTC else _aware(v) for v in values]
+
+
+def _json_texts(values: Sequence[Any]) -> list[str]:
+    """`json.dumps` over a column, through one C encoder instead of a new one per value."""
+    if _c_encoder is None:
+        return [json.dumps(v) for v in values]
+    join = "".join
+    return [join(_c_encoder(v, 0)) for v in values]
+
+
+def _unserialisable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_make_encoder: Any = getattr(json_encoder, "c_make_encoder", None)
+_c_encoder = (
+    None
+    if _make_encoder is None
+    else _make_encoder(
+        None, _unserialisable, json_encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+)
+"""What `json.dumps` runs with its default settings, built once (None where the C module is missing)."""
 
 
 async def insert(
@@ -277,6 +336,9 @@ async def insert_new(
         found = await conn.exec_driver_sql(compiled.sql, compiled.params(encoded))
         return [tuple(r) for r in found]
     await _send(conn, table, compiled, names, values)
+    if names[: len(key)] == key:
+        n = len(key)
+        return [r[:n] if type(r) is tuple else tuple(r[:n]) for r in rows]
     at = [names.index(k) for k in key]
     return [tuple(r[i] for i in at) for r in rows]
 
@@ -325,7 +387,7 @@ async def set_where_null(
     key = tuple(keys)
     compiled = _compiled(conn, ("flip", table, column, key), lambda pg: _flip(pg, table, column, key))
     encode = _encoders(conn.dialect.name, table, (column,))[0]
-    given: dict[str, Any] = {"value": value if encode is None else encode(value)}
+    given: dict[str, Any] = {"value": value if encode is None else encode([value])[0]}
     if is_pg(conn):
         given.update({f"p_{k}": list(c) for k, c in zip(keys, zip(*wanted, strict=True), strict=True)})
     else:
@@ -358,17 +420,9 @@ def _encoded(
     conn: AsyncConnection, table: Table, columns: tuple[str, ...], values: list[Sequence[Any]]
 ) -> dict[str, list[Any]]:
     return {
-        f"p_{c}": list(v) if enc is None else _encode(enc, v)
+        f"p_{c}": list(v) if enc is None else enc(v)
         for c, v, enc in zip(columns, values, _encoders(conn.dialect.name, table, columns), strict=True)
     }
-
-
-def _encode(encoder: Encoder, values: Sequence[Any]) -> list[Any]:
-    """Encode a column's values; a timestamp repeated down a column (a batch's `now`) once."""
-    if encoder is _write_json:
-        return [encoder(x) for x in values]
-    done: dict[Any, Any] = {}
-    return [done[x] if x in done else done.setdefault(x, encoder(x)) for x in values]
 
 
 def _names(columns: Sequence[str]) -> list[str]:
@@ -376,14 +430,14 @@ def _names(columns: Sequence[str]) -> list[str]:
 
 
 @functools.cache
-def _encoders(dialect: str, table: Table, columns: tuple[str, ...]) -> tuple[Encoder | None, ...]:
-    out: list[Encoder | None] = []
+def _encoders(dialect: str, table: Table, columns: tuple[str, ...]) -> tuple[ColumnEncoder | None, ...]:
+    out: list[ColumnEncoder | None] = []
     for name in columns:
         kind = table.c[name].type
         if isinstance(kind, UTCDateTime):
-            out.append(_write_pg_stamp if dialect == "postgresql" else _write_sqlite_stamp)
+            out.append(_pg_stamps if dialect == "postgresql" else _sqlite_stamps)
         elif isinstance(kind, JSON):
-            out.append(_write_json)
+            out.append(_json_texts)
         else:
             out.append(None)
     return tuple(out)
