@@ -299,6 +299,9 @@ class CallDesk:
     async def queue_waited(self, account: str, call_sid: str, waited_seconds: int) -> None:
         """A queued caller waited past the line's limit: prompt the team and owe a callback, once (P3)."""
         await self.recorder.wait(account, call_sid)
+        async with self.db.read() as conn:
+            if (await _call(conn, account, call_sid)).queue_prompted_at is not None:
+                return
         now = self.clock()
         c = schema.calls
         async with self.db.write() as conn:
