@@ -6,6 +6,7 @@ import base64
 import io
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -344,6 +345,21 @@ NOTICE_COMPANY = {
 }  # fmt: skip
 
 
+@asynccontextmanager
+async def notice_hub(
+    make_config: Any, clock: Any, telnyx: FakeTelnyx, **sections: Any
+) -> AsyncIterator[tuple[FaxHub, MemoryChannel]]:
+    """A fax line with pre-notices, a memory mail account to notice on, and the shipped rules loaded."""
+    async with fax_hub(
+        make_config, clock, line(telnyx, pre_notice=True), channels=[{"name": "mail", "kind": "memory"}],
+        rules_dir=str(ROOT / "rules"), company=NOTICE_COMPANY, **sections,
+    ) as hub:  # fmt: skip
+        await hub.services.rules.load()
+        mem = hub.services.channels["mail"]
+        assert isinstance(mem, MemoryChannel)
+        yield hub, mem
+
+
 async def _fax_to_a_mail_contact(hub: FaxHub, telnyx: FakeTelnyx, clock: Any) -> tuple[Any, Any]:
     """A Chinese-speaking contact who wrote by mail and by fax, and a fax reply to them (mail, reply)."""
     services = hub.services
@@ -378,18 +394,8 @@ async def _fax_to_a_mail_contact(hub: FaxHub, telnyx: FakeTelnyx, clock: Any) ->
 async def test_pre_notice_goes_to_the_contacts_mail_before_the_fax(
     make_config: Any, clock: Any, telnyx: FakeTelnyx
 ) -> None:
-    async with fax_hub(
-        make_config,
-        clock,
-        line(telnyx, pre_notice=True),
-        channels=[{"name": "mail", "kind": "memory"}],
-        rules_dir=str(ROOT / "rules"),
-        company=NOTICE_COMPANY,
-    ) as hub:
-        await hub.services.rules.load()
+    async with notice_hub(make_config, clock, telnyx) as (hub, mem):
         mail, reply = await _fax_to_a_mail_contact(hub, telnyx, clock)
-        mem = hub.services.channels["mail"]
-        assert isinstance(mem, MemoryChannel)
         [notice] = mem.sent
         assert notice.conversation_id == mail.conversation_id and notice.automatic
         assert CUSTOMER_FAX in notice.text and "共2页" in notice.text
@@ -409,19 +415,11 @@ async def test_a_pre_notice_that_breaks_an_etiquette_rule_is_held_back_and_the_f
         "您好：\n\n传真 {{ fax.recipient.fax }}，共{{ fax.pages }}页。能不能收到我不知道。\n",
         encoding="utf-8",
     )
-    async with fax_hub(
-        make_config,
-        clock,
-        line(telnyx, pre_notice=True),
-        channels=[{"name": "mail", "kind": "memory"}],
-        rules_dir=str(ROOT / "rules"),
-        company=NOTICE_COMPANY,
-        templates_dir=str(tmp_path / "templates"),
-    ) as hub:
-        await hub.services.rules.load()
+    async with notice_hub(make_config, clock, telnyx, templates_dir=str(tmp_path / "templates")) as (
+        hub,
+        mem,
+    ):
         mail, _ = await _fax_to_a_mail_contact(hub, telnyx, clock)
-        mem = hub.services.channels["mail"]
-        assert isinstance(mem, MemoryChannel)
         assert mem.sent == []
         e = schema.events
         async with hub.services.db.read() as conn:
