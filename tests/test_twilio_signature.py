@@ -68,6 +68,11 @@ def test_another_signature_or_token_fails(sig: str) -> None:
     assert not other.valid(EXAMPLE_URL, MultiDict(EXAMPLE_PARAMS), EXAMPLE_SIGNATURE)
 
 
+def test_a_signature_with_bytes_that_are_not_utf8_is_wrong_not_an_error() -> None:
+    undecodable = b"bm9w\xffZQ==".decode("utf-8", "surrogateescape")
+    assert not example_is_valid(EXAMPLE_URL, EXAMPLE_PARAMS, undecodable)
+
+
 def test_repeated_keys_are_signed_as_sent() -> None:
     params = [("MediaUrl", "b"), ("MediaUrl", "a"), ("Body", "x")]
     sig = signature("12345", EXAMPLE_URL, params)

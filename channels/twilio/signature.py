@@ -75,7 +75,8 @@ class WebhookVerifier:
         text = url + "".join(name + str(value) for name, value in sorted(set(params.items())))
         mac = self._mac.copy()
         mac.update(text.encode())
-        return hmac.compare_digest(base64.b64encode(mac.digest()), signature.encode())
+        given = signature.encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(base64.b64encode(mac.digest()), given)
 
     async def verify(self, request: web.Request) -> SignedRequest:
         """The request's fields once its signature is checked; raise 403 (or 400, 413, 415) otherwise."""
