@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from hub.calls import CallControl
+from hub.calls import CallControl, QueuePickup
 from hub.errors import ChannelError, Conflict
 from hub.models import Role, to_dict
 from hub.web.routing import Ctx, RouteTable, respond
@@ -39,20 +39,21 @@ async def take_call(ctx: Ctx) -> web.StreamResponse:
     """Take a caller out of the queue: the hub rings this agent; 409 says why it cannot."""
     desk = ctx.services.calls
     plan = await desk.plan_pickup(ctx.path_id(), ctx.agent.id)
-    channel = ctx.services.channels.get(plan.account)
-    if not isinstance(channel, CallControl):
-        await desk.pickup_failed(plan)
-        raise Conflict(f"the line {plan.account} cannot move calls")
     try:
-        await channel.pick_up(plan)
-    except Conflict:
+        await _pick_up(ctx.services.channels.get(plan.account), plan)
+    except Exception as err:
         await desk.pickup_failed(plan)
+        if isinstance(err, ChannelError):
+            raise web.HTTPBadGateway(reason=f"the phone provider refused to move the call: {err}") from err
         raise
-    except ChannelError as err:
-        await desk.pickup_failed(plan)
-        raise web.HTTPBadGateway(reason=f"the phone provider refused to move the call: {err}") from err
     await desk.picked_up(plan, ctx.agent.id)
     return respond({"call_id": plan.call_id, "agent_id": plan.agent.agent_id})
+
+
+async def _pick_up(channel: object, plan: QueuePickup) -> None:
+    if not isinstance(channel, CallControl):
+        raise Conflict(f"the line {plan.account} cannot move calls")
+    await channel.pick_up(plan)
 
 
 @routes.post("/api/calls/{id}/transfer", Role.AGENT, body=TransferBody)
