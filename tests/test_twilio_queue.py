@@ -71,6 +71,33 @@ async def test_an_available_agent_takes_a_queued_caller_who_is_rung_to_them_alon
         assert picked["agent"] == phone.agents["alice"].id
 
 
+async def test_the_callback_owed_for_a_long_wait_is_done_once_the_caller_is_answered(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    settings = {**QUEUED, "queue": {"prompt_after_seconds": 10, "max_wait_seconds": 300}}
+    async with phone_hub(make_config, clock, aiohttp_client, **settings) as phone:
+        alice = await as_agent(phone, "alice")
+        owed: list[Any] = []
+
+        async def take_once_prompted(call: SimCall, waited: int) -> None:
+            row = await phone.call_row(call.sid)
+            if row.queue_prompted_at is None or owed:
+                return
+            async with phone.services.db.read() as conn:
+                owed.extend(await tasks.list_open(conn, row.conversation_id))
+            phone.sim.agents["client:alice"] = Agent(answer_after=2, talk_seconds=None)
+            await alice.post(f"/api/calls/{row.id}/take")
+
+        call = await phone.sim.call(CALLER, LINE, while_queued=take_once_prompted)
+        assert call.answered_by == "client:alice"
+        assert [t["kind"] for t in owed] == ["callback"]
+        row = await phone.call_row(call.sid)
+        async with phone.services.db.read() as conn:
+            assert await tasks.list_open(conn, row.conversation_id) == []
+        (done,) = await phone.events("task.done")
+        assert done["task_id"] == owed[0]["id"] and done["note"] == "the caller was answered"
+
+
 async def test_a_queued_caller_whose_taker_does_not_answer_goes_back_to_the_queue(
     make_config: Any, clock: FakeClock, aiohttp_client: Any
 ) -> None:

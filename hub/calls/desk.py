@@ -40,7 +40,7 @@ from hub.inbox import Inbox
 from hub.models import Call, CallOutcome, ChannelKind, Identity
 from hub.replies import TemplateReplies
 from hub.rules import queue as rule_queue
-from hub.sla.calls_to_make import schedule_callback
+from hub.sla.calls_to_make import close_callback, schedule_callback
 from hub.sla.rings import ANSWERED
 from hub.sla.service import SlaService
 from hub.sla.tasks import customer_zone
@@ -411,6 +411,8 @@ class CallDesk:
             events = await legs.follow_agent(conn, leg, call, now)
             if leg.status in ANSWERED and leg.agent is not None:
                 events += await self._take(conn, call, leg.agent, now)
+                if call.queue_prompted_at is not None:
+                    events += await close_callback(conn, _callback_of(call), now, "the caller was answered")
             if ended_now:
                 events += await self._ended(conn, call, outcome, now)
         self.bus.publish(events)
@@ -493,7 +495,7 @@ class CallDesk:
             await record(conn, events)
             return events
         return await schedule_callback(
-            conn, book, call.conversation_id, key=f"call:{call.id}", requested_at=call.started_at, now=now,
+            conn, book, call.conversation_id, key=_callback_of(call), requested_at=call.started_at, now=now,
             points=[f"{reason} on {call.line}"], reason=reason,
         )  # fmt: skip
 
@@ -589,6 +591,11 @@ class CallDesk:
 @functools.lru_cache(maxsize=4096)
 def _zone(timezone: str | None, phone: str, fallback: ZoneInfo) -> ZoneInfo:
     return customer_zone(timezone, phone, fallback)
+
+
+def _callback_of(call: Any) -> str:
+    """The key of the callback a call may owe (missed, abandoned, asked for, waited too long)."""
+    return f"call:{call.id}"
 
 
 async def _call_by_id(conn: AsyncConnection, call_id: int) -> Any:

@@ -17,6 +17,19 @@ from hub.sla.tasks import TaskKind
 from hub.store import schema
 
 
+def callback_key(key: str) -> str:
+    """The task key of the callback scheduled under `key`."""
+    return f"callback:{key}"
+
+
+async def close_callback(conn: AsyncConnection, key: str, now: datetime, note: str) -> list[dict[str, Any]]:
+    """Mark the callback scheduled under `key` done, if it is still open (the customer was reached)."""
+    t = schema.tasks
+    found = await conn.execute(select(t.c.id).where(t.c.key == callback_key(key), t.c.status == "open"))
+    task_id = found.scalar()
+    return [] if task_id is None else await tasks.complete(conn, task_id, None, now, note)
+
+
 async def schedule_callback(
     conn: AsyncConnection,
     book: PolicyBook,
@@ -43,7 +56,7 @@ async def schedule_callback(
         conn,
         conversation_id=conversation_id,
         kind=TaskKind.CALLBACK,
-        key=f"callback:{key}",
+        key=callback_key(key),
         due_at=due_at,
         not_before=not_before,
         now=now,
