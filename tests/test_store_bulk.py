@@ -92,6 +92,21 @@ async def test_a_taken_key_raises_sqlalchemys_integrity_error_and_rolls_back(ser
     assert keys == ["taken"]
 
 
+@pytest.mark.parametrize("store_settings", ["postgresql"], indirect=True)  # COPY is PostgreSQL's
+async def test_a_taken_key_in_a_copied_batch_raises_sqlalchemys_integrity_error(services: Services) -> None:
+    row = {"kind": "k", "key": "taken", "due_at": AT, "payload": {}, "status": "fired", "created_at": AT}
+    async with services.db.write() as conn:
+        await bulk.insert(conn, schema.timers, [row])
+    many = [{**row, "key": f"new-{n}"} for n in range(bulk.COPY_ROWS)] + [row]
+
+    with pytest.raises(IntegrityError):
+        async with services.db.write() as conn:
+            await bulk.insert(conn, schema.timers, many)
+    async with services.db.read() as conn:
+        keys = [r[0] for r in await bulk.fetch(conn, TIMER_KEYS)]
+    assert keys == ["taken"]
+
+
 async def test_naive_datetimes_are_refused(services: Services) -> None:
     naive = AT.replace(tzinfo=None)
     with pytest.raises(ValueError, match="naive"):

@@ -298,12 +298,27 @@ async def _copy(
 ) -> None:
     """Insert rows by COPY in the caller's transaction, begun first if no statement has begun it."""
     encoded = _encoded(conn, table, columns, values)
-    driver = (await conn.get_raw_connection()).driver_connection
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
     assert driver is not None
     if not driver.is_in_transaction():
         await conn.exec_driver_sql("SELECT 1")
     records = zip(*(encoded[f"p_{c}"] for c in columns), strict=True)
-    await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
+    try:
+        await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
+    except Exception as err:
+        _raise_as_sqlalchemy(conn, raw, f"COPY {table.name}", err)
+        raise
+
+
+def _raise_as_sqlalchemy(conn: AsyncConnection, raw: Any, statement: str, err: Exception) -> None:
+    """Raise asyncpg's error as SQLAlchemy's (IntegrityError, OperationalError...) with its SQLSTATE,
+    as a statement sent through SQLAlchemy would, for callers' handlers (ingest's race, conflict retries)."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        raw.dbapi_connection._handle_exception(err)
+    except dbapi_error as adapted:
+        raise DBAPIError.instance(statement, None, adapted, dbapi_error) from err
 
 
 async def insert_new(
