@@ -222,14 +222,7 @@ def _sqlite_stamps(values: Sequence[datetime | None]) -> list[str | None]:
 
 
 def _remembered_sqlite_stamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    text = _STAMP_TEXTS.get(value)
-    if text is None:
-        if len(_STAMP_TEXTS) > STAMP_TEXTS_KEPT:
-            _STAMP_TEXTS.clear()
-        text = _STAMP_TEXTS[value] = _write_sqlite_stamp(value)
-    return text
+    return _sqlite_stamps((value,))[0]
 
 
 _STAMP_TEXTS: dict[datetime, str | None] = {}
