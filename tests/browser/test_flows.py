@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fpdf import FPDF
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from channels.fax.documents.preview import PREVIEW_WIDTH
+from hub.events import event_row
 from hub.models import ChannelKind, Identity, InboundAttachment, InboundMessage, IngestResult
 from hub.sla import tasks
 from hub.store import schema
@@ -497,6 +498,15 @@ async def test_a_caller_waiting_too_long_in_the_queue_prompts_the_agent_who_open
         c = schema.calls
         route = await conn.scalar(select(c.c.route).where(c.c.external_id == "call-toaster"))
     assert route == "queue"
+    async with live.services.db.write() as conn:
+        c = schema.calls
+        await conn.execute(update(c).where(c.c.external_id == "call-toaster").values(queue_prompted_at=None))
+        call_id = await conn.scalar(select(c.c.id).where(c.c.external_id == "call-toaster"))
+    await live.services.calls.queue_waited("mail", "call-toaster", 240)
+    await expect(prompt).to_have_count(1)
+    taken = event_row("call.picked_up", now, stored.conversation_id, None, call_id=call_id)
+    live.services.bus.publish([taken])
+    await expect(prompt).to_have_count(0)
     assert not agent.errors
     await agent.context.close()
 

@@ -716,6 +716,9 @@ function onEvent(event) {
     return;
   }
   if (event.kind === "call.waiting_long") promptWaitingCaller(event);
+  if (event.kind === "call.picked_up" || event.kind === "call.ended") {
+    document.querySelector(`#call-prompts .call-prompt[data-call="${event.data.call_id}"]`)?.remove();
+  }
   if (event.conversation_id) {
     reloadList();
     if (event.conversation_id === state.current) reloadConversation();
