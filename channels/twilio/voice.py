@@ -237,7 +237,7 @@ class TwilioVoiceChannel:
         form = signed.form
         if form.get("DialCallStatus") in ("completed", "answered"):
             return twiml(T.goodbye(None, "en"))
-        await self._ensure_stored(form)
+        await self._ensure_stored(signed)
         return await self._fallback(form, _step(request))
 
     async def _fallback(self, form: MultiDictProxy[str], step: int) -> web.Response:
@@ -276,7 +276,7 @@ class TwilioVoiceChannel:
         queue = self.settings.queue
         if waited >= queue.max_wait_seconds:
             return twiml(T.leave())
-        await self._ensure_stored(form)
+        await self._ensure_stored(signed)
         if waited >= queue.prompt_after:
             await self.desk.queue_waited(self.name, form.get("CallSid", ""), waited)
         hold = await self.desk.hold_message(self.name, form.get("CallSid", ""), lang)
@@ -290,7 +290,7 @@ class TwilioVoiceChannel:
         form = signed.form
         if form.get("Digits") != self.settings.queue.callback_key:
             return twiml(T.empty())
-        await self._ensure_stored(form)
+        await self._ensure_stored(signed)
         await self.desk.set_route(self.name, form.get("CallSid", ""), "callback", key=form.get("Digits"))
         return twiml(T.leave())
 
@@ -301,7 +301,7 @@ class TwilioVoiceChannel:
             return twiml(T.goodbye(None, "en"))
         line = self.settings.line_for(form.get("To", ""))
         lang = line.language if line is not None else "en"
-        await self._ensure_stored(form)
+        await self._ensure_stored(signed)
         if await self.desk.route_of(self.name, form.get("CallSid", "")) == "callback":
             return twiml(T.goodbye(T.phrase(lang, "callback"), lang))
         return await self._fallback(form, _step(request) + 1)
@@ -310,17 +310,18 @@ class TwilioVoiceChannel:
         leg = parse.parse_leg(signed.form, self.name, self._agents_by_device, self.desk.clock())
         if leg is None:
             raise web.HTTPBadRequest(reason="CallSid and CallStatus are required")
-        await self.desk.leg(leg, self._arrival(signed.form, leg.parent_sid or leg.call_sid, leg.at))
+        await self.desk.leg(leg, self._arrival(signed, leg.parent_sid or leg.call_sid, leg.at))
         return web.Response(status=204)
 
-    async def _ensure_stored(self, form: MultiDictProxy[str]) -> None:
+    async def _ensure_stored(self, signed: SignedRequest) -> None:
         """Store the caller's call from a later webhook if its answer's write was lost."""
-        arrival = self._arrival(form, form.get("CallSid", ""), self.desk.clock())
+        arrival = self._arrival(signed, signed.form.get("CallSid", ""), self.desk.clock())
         if arrival is not None and arrival.call_sid:
             await self.desk.ensure_stored(arrival)
 
-    def _arrival(self, form: MultiDictProxy[str], call_sid: str, at: datetime) -> IncomingCall | None:
+    def _arrival(self, signed: SignedRequest, call_sid: str, at: datetime) -> IncomingCall | None:
         """The call as a callback with its caller shows it (an agent's leg names no line: one line only)."""
+        form = signed.form
         line = self.settings.line_for(form.get("To", ""))
         if line is None and len(self.settings.lines) == 1:
             line = self.settings.lines[0]
@@ -328,8 +329,9 @@ class TwilioVoiceChannel:
         if line is None or not caller_number:
             return None
         caller = parse.caller({"From": caller_number, "CallSid": call_sid})
-        raw = urlencode(list(form.items())).encode()
-        return IncomingCall(self.name, call_sid, caller, line.line_name, line.team, at, line.language, raw)
+        return IncomingCall(
+            self.name, call_sid, caller, line.line_name, line.team, at, line.language, signed.body
+        )
 
     # Transfer (P4)
 
