@@ -390,7 +390,8 @@ class OutboundMessage:
     `idempotency_key` is stable across retries: a channel passes it to its provider (or
     derives its Message-ID from it) so that a retry after a crash never delivers twice.
     `recipient` is the contact identity to send to; `reply_refs` the references a threaded
-    channel needs (e-mail In-Reply-To/References).
+    channel needs (e-mail In-Reply-To/References); `queued_at` when the reply entered the
+    outbox (nothing it caused at a provider can be older).
     """
 
     id: int
@@ -408,6 +409,7 @@ class OutboundMessage:
     reply_refs: tuple[str, ...] = ()
     automatic: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    queued_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -516,6 +516,7 @@ def _outbound(row: Mapping[str, Any]) -> OutboundMessage:
         reply_refs=tuple(meta.pop("reply_refs", ())),
         automatic=bool(row["automatic"]),
         meta=meta,
+        queued_at=row["created_at"],
     )
 
 

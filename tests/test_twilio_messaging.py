@@ -20,8 +20,8 @@ from hub.outbox import Dispatcher
 from hub.services import Services
 from hub.web.app import create_app
 from tests.conftest_web import Caller, as_role
-from tests.fakes.twilio import FakeTwilio, WebhookSender
-from tests.fakes.twilio_messaging import FakeMessaging
+from tests.fakes.twilio import FakeTwilio, WebhookSender, sid
+from tests.fakes.twilio_messaging import FakeMessage, FakeMessaging
 from tests.twilio_helpers import ACCOUNT, LINE, PUBLIC, TOKEN, twilio_channel
 
 CUSTOMER = "+447911123456"
@@ -68,7 +68,7 @@ class Hub:
 @pytest.fixture
 async def hub(make_config: Any, clock: Any, aiohttp_client: Any) -> AsyncIterator[Hub]:
     fake = FakeTwilio(ACCOUNT, TOKEN)
-    messaging = FakeMessaging(fake)
+    messaging = FakeMessaging(fake, clock)
     await fake.start()
     settings = {
         "api_base_url": fake.base_url,
@@ -238,33 +238,38 @@ async def test_transient_refusals_are_retried_and_permanent_ones_fail(hub: Hub) 
 
 
 async def test_a_message_twilio_accepted_while_its_answer_was_lost_is_not_sent_again(hub: Hub) -> None:
+    outside = FakeMessage(
+        sid("SM"), ACCOUNT, CUSTOMER, LINE, "Your parcel left today.", status="delivered",
+        created_at=hub.services.clock() - timedelta(hours=1),
+    )  # fmt: skip
+    hub.messaging.messages[outside.sid] = outside
     await hub.inbound(CUSTOMER, "Hi")
     cid = await hub.only_conversation()
     caller = await agent(hub)
     await reply(hub, caller, cid, "Your parcel left today.")
     await hub.dispatcher.dispatch_once()
-    [earlier] = hub.messaging.messages.values()
+    [earlier] = [m for m in hub.messaging.messages.values() if m is not outside]
     hub.services.clock.advance(minutes=5)
     await reply(hub, caller, cid, "Your parcel left today.")
     hub.messaging.lose_answer_next = 1
     await hub.dispatcher.dispatch_once()
     newest = (await hub.services.outbox.entries())[0]
     assert newest.status is OutboundStatus.QUEUED and "502" in (newest.last_error or "")
-    assert len(hub.messaging.messages) == 2
-    lost = next(m for m in hub.messaging.messages.values() if m.sid != earlier.sid)
+    assert len(hub.messaging.messages) == 3
+    lost = next(m for m in hub.messaging.messages.values() if m.sid not in (earlier.sid, outside.sid))
     hub.services.clock.advance(hours=1)
     await hub.dispatcher.dispatch_once()
     newest = await hub.services.outbox.entry(newest.id)
     assert newest.status is OutboundStatus.SENT and newest.provider_id == lost.sid
-    assert len(hub.messaging.messages) == 2, "the retry sent the text a second time"
+    assert len(hub.messaging.messages) == 3, "the retry sent the text a second time"
     hub.messaging.fail_next = [(503, 20503, "Service Unavailable")]
     await reply(hub, caller, cid, "Your parcel left today.")
     await hub.dispatcher.dispatch_once()
     hub.services.clock.advance(hours=1)
     await hub.dispatcher.dispatch_once()
     third = (await hub.services.outbox.entries())[0]
-    assert third.status is OutboundStatus.SENT and len(hub.messaging.messages) == 3
-    assert third.provider_id not in (earlier.sid, lost.sid)
+    assert third.status is OutboundStatus.SENT and len(hub.messaging.messages) == 4
+    assert third.provider_id not in (earlier.sid, lost.sid, outside.sid)
 
 
 async def test_sms_over_the_segment_limit_is_refused_while_composing(hub: Hub) -> None:

@@ -3,7 +3,8 @@
 Twilio's Messages API takes no idempotency key. When a send's answer is lost (a timeout, a
 dropped connection, a 5xx from a proxy after Twilio created the message), the retry first
 lists the recent messages to the same number from the same sender and adopts one with the
-same body that no other outbound message claims, instead of sending the text again.
+same body, created since the reply was queued, that no other outbound message claims,
+instead of sending the text again.
 Template (Content API) sends cannot be compared by body and are sent again.
 """
 
@@ -21,13 +22,20 @@ from channels.twilio import rest
 from hub.store import Database, schema
 
 LOOKBACK = timedelta(hours=24)
-"""How far back an earlier attempt's message is looked for."""
+"""How far back an earlier attempt's message is looked for at most."""
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far Twilio's clock may be behind ours when comparing its creation time with our queue time."""
 RECENT = 50
 """How many of the newest messages to the number are compared."""
 
 
 async def accepted_before(
-    client: Client, db: Database, account: str, params: Mapping[str, Any], now: datetime
+    client: Client,
+    db: Database,
+    account: str,
+    params: Mapping[str, Any],
+    now: datetime,
+    queued_at: datetime | None = None,
 ) -> MessageInstance | None:
     """The message an earlier attempt with these parameters created, if Twilio has one nobody claims."""
     body = params.get("body")
@@ -37,7 +45,7 @@ async def accepted_before(
     if "from_" in params:
         query["from_"] = params["from_"]
     found = await rest.call(client.messages.list_async(**query), f"{account}: looking for an earlier send")
-    since = now - LOOKBACK
+    since = now - LOOKBACK if queued_at is None else max(now - LOOKBACK, queued_at - CLOCK_SKEW)
     same = [
         m
         for m in found

@@ -379,7 +379,9 @@ class Messaging(AccountPart):
         """Have Twilio create the message, unless an earlier attempt did and lost the answer."""
         client = self.channel.client()
         if message.attempt > 1:
-            earlier = await accepted_before(client, self.db, self.channel.name, params, self.channel.now())
+            earlier = await accepted_before(
+                client, self.db, self.channel.name, params, self.channel.now(), message.queued_at
+            )
             if earlier is not None:
                 log.info(
                     "%s: outbound %s was accepted earlier as %s", self.channel.name, message.id, earlier.sid

@@ -71,8 +71,10 @@ class FakeMessage:
 class FakeMessaging:
     """Adds Messages, media and recordings to a FakeTwilio (call before `fake.start()`)."""
 
-    def __init__(self, fake: FakeTwilio) -> None:
+    def __init__(self, fake: FakeTwilio, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.fake = fake
+        self.clock = clock
+        """Twilio's time, stamped on the messages it creates (tests pass the hub's clock)."""
         self.messages: dict[str, FakeMessage] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
         self.fail_next: list[tuple[int, int, str]] = []
@@ -137,6 +139,7 @@ class FakeMessaging:
             status_callback=form.get("StatusCallback"),
             content_sid=form.get("ContentSid"),
             messaging_service_sid=form.get("MessagingServiceSid"),
+            created_at=self.clock(),
         )
         self.messages[message.sid] = message
         if self.before_answer is not None:
