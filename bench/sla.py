@@ -10,6 +10,7 @@ For each database (SQLite file, PostgreSQL schema) the benchmark:
    recomputed, every cycle rewritten), with this process's CPU time next to the wall time
    (the database server's own CPU is not in it); what exists before the first one is frozen
    out of the garbage collector's sight, as `omnihub run` does once the hub has started;
+   events are queued for the triggers as the shipped rules (`rules/`) ask;
 3. schedules timers due at 1,000 a second for `--seconds` seconds and runs the real
    scheduler on the real clock, with a handler that writes one event per timer; prints
    the lag (fired - due) median, p99 and max.
@@ -40,6 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from hub.clock import utcnow  # noqa: E402
 from hub.events import EventBus  # noqa: E402
+from hub.rules import queue as rule_queue  # noqa: E402
+from hub.rules.interest import wanted_kinds  # noqa: E402
+from hub.rules.loader import load_ruleset  # noqa: E402
 from hub.runtime import freeze_objects  # noqa: E402
 from hub.scheduler import Scheduler, Timer  # noqa: E402
 from hub.sla.calendar import BusinessCalendar  # noqa: E402
@@ -234,6 +238,7 @@ async def run_on(
     db: Database, count: int, seconds: int
 ) -> tuple[list[tuple[str, float, float]], tuple[float, ...]]:
     await upgrade(db)
+    rule_queue.listen(db, wanted_kinds(load_ruleset(ROOT / "rules").triggers.triggers))
     started = time.perf_counter()
     await fill(db, count)
     print(f"  filled {count:,} conversations in {time.perf_counter() - started:.1f} s", flush=True)

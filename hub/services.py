@@ -21,7 +21,9 @@ from hub.inbox import Inbox
 from hub.outbox import Outbox
 from hub.prepare import IngestLimits
 from hub.replies import TemplateReplies
+from hub.rules import queue as rule_queue
 from hub.rules.engine import RuleEngine
+from hub.rules.interest import wanted_kinds
 from hub.rules.source import RuleSource
 from hub.sla.service import SlaService
 from hub.store import BlobStore, Database
@@ -106,6 +108,7 @@ async def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool 
     rules = RuleSource(config.path(config.rules_dir), clock=clock)
     sla = SlaService(db, bus, clock)
     rules.on_change(lambda ruleset: sla.set_book(ruleset.policies))
+    rules.on_change(lambda ruleset: rule_queue.listen(db, wanted_kinds(ruleset.triggers.triggers)))
     composer = Composer(inbox, outbox, lambda: rules.loaded.etiquette if rules.loaded else None)
     templates = Templates.for_config(config)
     replies = TemplateReplies(

@@ -17,6 +17,7 @@ from hub.models import Availability, ChannelKind, ConversationStatus, Priority
 from hub.rules import queue as rule_queue
 from hub.rules.conditions import Facts
 from hub.rules.engine import RuleEngine
+from hub.rules.interest import STATUS_EVENTS, wanted_kinds
 from hub.rules.loader import load_ruleset
 from hub.rules.triggers import RuleEvent, evaluate
 from hub.scheduler import Scheduler
@@ -446,7 +447,7 @@ async def test_events_queued_together_for_a_conversation_wait_as_one_row_and_eac
         pending = await conn.execute(
             select(func.count()).where(t.c.kind == rule_queue.RULE_EVENT, t.c.status == "pending")
         )
-        assert pending.scalar_one() == 2  # the message's own timer and one for the three breaches
+        assert pending.scalar_one() == 1  # one for the three breaches; no trigger reacts to the message
     await drain(services, clock)
     fired = [e for e in await events_of(services, "rule.fired") if e["data"]["trigger"] == "breached"]
     assert len(fired) == 3 and len({e["data"]["event"] for e in fired}) == 3
@@ -454,3 +455,43 @@ async def test_events_queued_together_for_a_conversation_wait_as_one_row_and_eac
         due = dict((await conn.execute(select(t.c.key, t.c.due_at).where(t.c.kind == "rules.event"))).all())
     assert [due[e["data"]["event"]] for e in fired] == sorted(e["at"] for e in breaches)
     assert await drain(services, clock) == 0
+
+
+async def test_only_events_some_trigger_reacts_to_are_queued(
+    services: Services, clock: FakeClock, tmp_path: Path
+) -> None:
+    write_rules(tmp_path / "rules", ORDERED)
+    await services.rules.load()
+    result = await services.inbox.ingest(inbound("<interest@x>"))
+    cid, now = result.conversation_id, clock()
+    breach = event_row("sla.breached", now, cid, None, metric="first_response", cycle=0)
+    assigned = event_row("conversation.assigned", now, cid, None, team=None)
+    async with services.db.write() as conn:
+        assert await rule_queue.enqueue(conn, [breach, assigned], now) == 1
+    write_rules(tmp_path / "rules", BREACHES)
+    await services.rules.load()
+    async with services.db.write() as conn:
+        assert await rule_queue.enqueue(conn, [breach, assigned], now) == 1
+    await drain(services, clock)
+    fired = [e for e in await events_of(services, "rule.fired") if e["data"]["trigger"] == "breached"]
+    assert len(fired) == 1
+
+
+def test_the_kinds_wanted_follow_the_triggers_and_what_timed_ones_wait_on(tmp_path: Path) -> None:
+    ordered = load_ruleset(write_rules(tmp_path / "a", ORDERED)).triggers.triggers
+    assert wanted_kinds(ordered) == {"message.received", "conversation.assigned"}
+    waiting = """
+triggers:
+  - name: idle
+    when: {waiting_since: 3d}
+    then: [{set_status: resolved}]
+  - name: switched-off
+    enabled: false
+    when: sla.breached
+    then: [{tag: never}]
+"""
+    idle = load_ruleset(write_rules(tmp_path / "b", waiting)).triggers.triggers
+    assert wanted_kinds(idle) == {"message.received", *STATUS_EVENTS}
+    shipped = load_ruleset(Path(__file__).resolve().parent.parent / "rules").triggers.triggers
+    assert {"message.received", "call.missed", "voicemail.received", "fax.received"} <= wanted_kinds(shipped)
+    assert not {k for k in wanted_kinds(shipped) if k.startswith("sla.")}

@@ -24,6 +24,7 @@ from hub.models import Direction
 from hub.rules import queue
 from hub.rules.actions import Events, ReplySender, apply
 from hub.rules.conditions import Facts, load_facts
+from hub.rules.interest import STATUS_EVENTS
 from hub.rules.loader import RuleSet
 from hub.rules.triggers import EVENTS, RuleEvent, candidates, evaluate
 from hub.scheduler import Handler, Timer, timer_row
@@ -31,9 +32,6 @@ from hub.store import schema
 from hub.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
-
-STATUS_EVENTS = ("conversation.status_changed", "conversation.reopened", "message.queued")
-"""Events after which a conversation is no longer `waiting_since` its earlier anchor."""
 
 
 class RuleEngine:

@@ -7,6 +7,12 @@ seen by the triggers exactly once, with several hub processes and across crashes
 conversation's events queued together (an SLA recomputation records several) are one
 chain: one pending timer for the first, which carries the others, each written when the
 one before it fires (see `hub.scheduler.chain_row`).
+
+Once a hub has told the queue which kinds its rule set can react to (`listen`), events of
+other kinds are not queued for that store: the shipped rules, for instance, have no trigger
+on `sla.*` events, so an SLA recomputation queues nothing. Until then every kind in `QUEUED`
+is. Hub processes sharing a store load the same rule files; one that reloads them a moment
+before another may, for that moment, queue (or leave out) a kind the other's rules differ on.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.scheduler import chain_row, timer_row
-from hub.store import bulk, schema
+from hub.store import Database, bulk, schema
 
 RULE_EVENT = "rules.event"
 RULE_TIME = "rules.time"
@@ -43,6 +51,14 @@ QUEUED = frozenset(
 """Event kinds that reach the rule engine (`conversation.created` travels with its first message)."""
 MAX_DEPTH = 5
 """Events caused by triggers' actions are queued again up to this depth, so triggers cannot loop."""
+
+
+_listening: WeakKeyDictionary[Engine, frozenset[str]] = WeakKeyDictionary()
+
+
+def listen(db: Database, kinds: frozenset[str]) -> None:
+    """From now on queue, for this store, only events of these kinds (those its triggers react to)."""
+    _listening[db.engine.sync_engine] = QUEUED & kinds
 
 
 def event_key(event: dict[str, Any]) -> str:
@@ -78,13 +94,14 @@ async def enqueue(
     """Queue the events triggers may react to; `new_conversations` were created by these messages."""
     if depth > MAX_DEPTH:
         return 0
+    wanted = _listening.get(conn.sync_engine, QUEUED)
     rows = []
     chains: dict[int, list[tuple[datetime, str, dict[str, Any]]]] = {}
     first_message: set[int] = set()
     stem, count = _stem(), 0
     for event in events:
         kind, cid = event["kind"], event.get("conversation_id")
-        if kind not in QUEUED or cid is None:
+        if kind not in wanted or cid is None:
             continue
         data = {k: v for k, v in (event.get("data") or {}).items() if v is None or isinstance(v, PLAIN)}
         if kind == "message.received" and cid in new_conversations and cid not in first_message:
