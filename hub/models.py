@@ -125,7 +125,7 @@ class OutboundStatus(enum.StrEnum):
 
 
 class CallOutcome(enum.StrEnum):
-    """How a call ended, as the SLA reports count it."""
+    """How a call ended, as the SLA reports count it; a callback call the hub placed is `reached` or not."""
 
     RINGING = "ringing"
     ANSWERED_IN_TIME = "answered_in_time"
@@ -133,6 +133,8 @@ class CallOutcome(enum.StrEnum):
     VOICEMAIL = "voicemail"
     ABANDONED = "abandoned"
     MISSED = "missed"
+    REACHED = "reached"
+    NOT_REACHED = "not_reached"
 
 
 def normalise_address(kind: IdentityKind, address: str, region: str | None = None) -> str:
@@ -291,7 +293,9 @@ class Call:
     """A phone call on a conversation, with the timings the three-ring SLA is measured on.
 
     `route` is where the caller is now or ended up (`agents`, `team`, `queue`, `voicemail`,
-    `callback`); `time_to_answer_seconds` runs from arrival to the first agent answering;
+    `callback`), or `callback_call` for an outbound call the hub placed to call a customer
+    back (P6: its answer is the customer's); `time_to_answer_seconds` runs from arrival to
+    the first agent answering;
     `wrapped_up_at` and `summary_note_id` are set when the agent closes the call (P5);
     `queue_prompted_at` when the caller's wait in the queue passed the line's limit and the
     team was prompted (P3).

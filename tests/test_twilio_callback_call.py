@@ -6,9 +6,10 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.models import Availability
+from hub.models import Availability, CallOutcome, Direction
 from hub.sla import tasks
 from tests.conftest import FakeClock
+from tests.fakes.twilio_calls import Agent
 from tests.test_twilio_transfer import as_agent
 from tests.twilio_helpers import LINE
 from tests.twilio_phone import CALLER, Phone, phone_hub
@@ -35,7 +36,7 @@ async def test_an_agent_calls_the_customer_back_from_the_task_their_phone_ringin
         placed = await bob.post(f"/api/tasks/{task['id']}/call")
         (new,) = set(phone.fake.calls) - before
         created = phone.fake.calls[new]
-        assert placed == {"task_id": task["id"], "call_sid": new, "to": CALLER}
+        assert placed == {"task_id": task["id"], "call_id": placed["call_id"], "call_sid": new, "to": CALLER}
         assert (created.to, created.from_) == ("+441134960001", LINE)
         twiml = ET.fromstring(created.created_with["Twiml"])
         briefing = twiml.find("Say")
@@ -45,6 +46,84 @@ async def test_an_agent_calls_the_customer_back_from_the_task_their_phone_ringin
         assert [n.text for n in dial.findall("Number")] == [CALLER]
         (placed_event,) = await phone.events("call.callback_placed")
         assert placed_event["task_id"] == task["id"] and placed_event["call_sid"] == new
+        assert placed_event["call_id"] == placed["call_id"]
+        assert created.created_with["StatusCallback"].endswith("/status?placed=callback")
+        assert created.status_events == ("initiated", "ringing", "answered", "completed")
+        status = dial.find("Number")
+        assert status is not None and status.get("statusCallback") == created.created_with["StatusCallback"]
+
+
+BOB = "+441134960001"
+
+
+async def placed_callback(phone: Phone, task: dict[str, Any]) -> tuple[Any, int]:
+    """Bob calls the customer back from the task; the fake created the call the test then plays."""
+    before = set(phone.fake.calls)
+    placed = await (await as_agent(phone, "bob")).post(f"/api/tasks/{task['id']}/call")
+    (new,) = set(phone.fake.calls) - before
+    return phone.fake.calls[new], placed["call_id"]
+
+
+async def test_a_callback_call_that_reaches_the_customer_is_recorded_and_closes_the_task(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client, start=MORNING) as phone:
+        task = await abandoned_callback(phone)
+        created, call_id = await placed_callback(phone, task)
+        phone.sim.agents[BOB] = Agent(answer_after=4)
+        phone.sim.agents[CALLER] = Agent(answer_after=6, talk_seconds=90)
+        placed = await phone.sim.place(created)
+        assert placed.heard[0].startswith(f"Calling {CALLER} back.")
+        row = await phone.call_row(created.sid)
+        assert (row.id, row.direction, row.route) == (call_id, Direction.OUTBOUND, "callback_call")
+        assert row.outcome is CallOutcome.REACHED and row.conversation_id == task["conversation_id"]
+        assert row.answered_at is not None and row.ended_at is not None
+        assert row.duration_seconds == 90 and row.time_to_answer_seconds is not None
+        async with phone.services.db.read() as conn:
+            assert await tasks.list_open(conn, row.conversation_id) == []
+        (done,) = await phone.events("task.done")
+        assert done["task_id"] == task["id"] and f"call {row.id}" in done["note"]
+        (reached,) = await phone.events("call.callback_reached")
+        assert reached == {"call_id": row.id, "task_id": task["id"]}
+        assert [e["call_id"] for e in await phone.events("agent.on_call")] == [row.id]
+        assert [e["call_id"] for e in await phone.events("agent.off_call")] == [row.id]
+        bob = await as_agent(phone, "bob")
+        await bob.post(f"/api/calls/{row.id}/wrap-up", {"summary": "Parcel re-sent."})
+        assert (await phone.call_row(created.sid)).wrapped_up_at is not None
+        refused = await bob.post(
+            f"/api/calls/{row.id}/transfer", {"agent_id": phone.agents["alice"].id, "reason": "x"}, expect=409
+        )
+        assert "has ended" in refused["error"]
+
+
+async def test_a_callback_call_nobody_answers_leaves_the_task_open_whatever_order_its_legs_arrive_in(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client, start=MORNING) as phone:
+        task = await abandoned_callback(phone)
+        created, call_id = await placed_callback(phone, task)
+        phone.sim.agents[BOB] = Agent(answer_after=3)
+        phone.sim.immediate = False
+        await phone.sim.place(created)
+        await phone.sim.flush(twice=True, seed=7)
+        row = await phone.call_row(created.sid)
+        assert row.outcome is CallOutcome.NOT_REACHED and row.answered_at is None
+        assert row.ended_at is not None
+        (missed,) = await phone.events("call.callback_not_reached")
+        assert missed == {"call_id": call_id, "task_id": task["id"]}
+        async with phone.services.db.read() as conn:
+            assert [t["id"] for t in await tasks.list_open(conn, row.conversation_id)] == [task["id"]]
+        assert call_id not in [e["call_id"] for e in await phone.events("call.missed")]
+        agent = await phone.services.directory.agent(phone.agents["bob"].id)
+        assert agent.availability is Availability.AVAILABLE
+
+        created, _ = await placed_callback(phone, task)
+        phone.sim.agents[BOB] = Agent()
+        await phone.sim.place(created)
+        await phone.sim.flush()
+        again = await phone.call_row(created.sid)
+        assert again.outcome is CallOutcome.NOT_REACHED and again.ringing_at is not None
+        assert len(await phone.events("call.callback_not_reached")) == 2
 
 
 async def test_a_callback_call_is_refused_outside_the_customers_daytime_or_by_an_agent_away(

@@ -44,14 +44,19 @@ def _phone(number: str) -> Identity | None:
 def parse_leg(
     form: MultiDictProxy[str], account: str, agents_by_device: Mapping[str, str], now: datetime
 ) -> LegUpdate | None:
-    """One status callback as a leg update; None when it lacks a call id or a status."""
+    """One status callback as a leg update; None when it lacks a call id or a status.
+
+    The leg rang an agent when its `To` is an agent's device and it is a child leg (a dialled
+    agent) or a call the hub placed through the REST API (a callback call rings the agent first).
+    """
     call_sid, status = form.get("CallSid"), form.get("CallStatus")
     if not call_sid or not status:
         return None
     parent = form.get("ParentCallSid") or None
     sequence = form.get("SequenceNumber", "")
     duration = form.get("CallDuration") or form.get("Duration")
-    agent = agents_by_device.get(_device(form.get("To", ""))) if parent else None
+    rings_agent = parent or form.get("Direction") == "outbound-api"
+    agent = agents_by_device.get(_device(form.get("To", ""))) if rings_agent else None
     return LegUpdate(
         account=account,
         call_sid=call_sid,

@@ -92,12 +92,12 @@ def answer(greeting: str | None, lang: str, ringing: Dial | None, fallback: str)
     return str(r)
 
 
-def call_customer(briefing: str, lang: str, customer: str, caller_id: str) -> str:
+def call_customer(briefing: str, lang: str, customer: str, caller_id: str, status_url: str) -> str:
     """The agent's side of a callback: what it is about, then the customer rung from the line's number."""
     r = VoiceResponse()
     say(r, briefing, lang)
     d = Dial(answer_on_bridge=True, caller_id=caller_id)
-    d.number(customer)
+    d.number(customer, status_callback_event=LEG_EVENTS, status_callback=status_url)
     r.append(d)
     return str(r)
 

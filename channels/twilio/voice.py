@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 SignedHandler = Callable[[web.Request, SignedRequest], Awaitable[web.StreamResponse]]
 Extension = Callable[["TwilioVoiceChannel"], Sequence[web.RouteDef]]
 TWIML = "text/xml"
+CALLBACK_CALL = "callback"
+"""The `placed` query of the status URL of a callback call's legs: its parent leg is not a caller."""
 
 
 def twiml(body: str | bytes) -> web.Response:
@@ -310,7 +312,10 @@ class TwilioVoiceChannel:
         leg = parse.parse_leg(signed.form, self.name, self._agents_by_device, self.desk.clock())
         if leg is None:
             raise web.HTTPBadRequest(reason="CallSid and CallStatus are required")
-        await self.desk.leg(leg, self._arrival(signed, leg.parent_sid or leg.call_sid, leg.at))
+        placed = request.query.get("placed") == CALLBACK_CALL
+        await self.desk.leg(
+            leg, None if placed else self._arrival(signed, leg.parent_sid or leg.call_sid, leg.at)
+        )
         return web.Response(status=204)
 
     async def _ensure_stored(self, signed: SignedRequest) -> None:
@@ -377,11 +382,16 @@ class TwilioVoiceChannel:
         briefing = T.phrase(
             line.language, "calling_back", customer=plan.customer, points=" ".join(plan.points)
         )
-        body = T.call_customer(briefing.strip(), line.language, plan.customer, line.number)
+        status = self.url("status", placed=CALLBACK_CALL)
+        body = T.call_customer(briefing.strip(), line.language, plan.customer, line.number, status)
         to = device if device.startswith(("client:", "sip:")) else device.replace(" ", "")
         created = await rest.call(
-            self.client().calls.create_async(to=to, from_=line.number, twiml=body), "callback call"
-        )
+            self.client().calls.create_async(
+                to=to, from_=line.number, twiml=body, status_callback=status,
+                status_callback_event=T.LEG_EVENTS.split(), status_callback_method="POST",
+            ),
+            "callback call",
+        )  # fmt: skip
         return str(created.sid)
 
     async def _whisper(self, request: web.Request, signed: SignedRequest) -> web.StreamResponse:

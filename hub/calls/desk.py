@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub import inbox as inbox_ops
 from hub import records
 from hub.aio import OwnedTasks
-from hub.calls import callbacks, legs
+from hub.calls import callbacks, legs, outbound
 from hub.calls.callbacks import CallbackCall
 from hub.calls.legs import LegUpdate
 from hub.calls.lookup import CallerCache, KnownCaller, RingCache, caller_lookup
@@ -63,7 +63,12 @@ CHANGES_CALLERS = (
 
 @runtime_checkable
 class CallControl(Protocol):
-    """A phone channel that can move a live call (the API looks for this on the call's channel)."""
+    """A phone channel that can move a live call (the API looks for this on the call's channel).
+
+    `name` is the channel's account, as its calls are stored under.
+    """
+
+    name: str
 
     async def transfer(self, plan: TransferPlan) -> None:
         """Announce the target to the caller, whisper to the target, and bridge once they accept."""
@@ -364,17 +369,22 @@ class CallDesk:
         async with self.db.read() as conn:
             return await callbacks.plan(conn, book, task_id, agent_id, self.clock())
 
-    async def called_back(self, plan: CallbackCall, call_sid: str, by: int) -> None:
-        """Record that the provider is ringing the agent for a callback."""
-        events = [
-            event_row(
-                "call.callback_placed", self.clock(), plan.conversation_id, by, task_id=plan.task_id,
-                agent=plan.agent.agent_id, call_sid=call_sid, to=plan.customer,
-            )
-        ]  # fmt: skip
+    async def called_back(self, plan: CallbackCall, account: str, call_sid: str, by: int) -> int:
+        """Store the callback call the provider is placing (its agent's phone rings first); its id."""
+        now = self.clock()
         async with self.db.write() as conn:
+            call_id = await outbound.insert(conn, plan, account, call_sid, now)
+            events = [
+                event_row(
+                    "call.callback_placed", now, plan.conversation_id, by, task_id=plan.task_id,
+                    agent=plan.agent.agent_id, call_id=call_id, call_sid=call_sid, to=plan.customer,
+                )
+            ]  # fmt: skip
             await record(conn, events)
+            call = await _call(conn, account, call_sid)
+            await outbound.recompute(conn, call)
         self.bus.publish(events)
+        return call_id
 
     async def pickup_failed(self, plan: QueuePickup) -> None:
         """The provider refused to move the caller: they are still in the queue."""
@@ -405,6 +415,10 @@ class CallDesk:
                 return legs.LegResult(stored, None, events=tuple(events))
             if not stored:
                 return legs.LegResult(False, call.id)
+            if call.route == outbound.ROUTE:
+                events = await self._callback_leg(conn, leg, call, now)
+                self.bus.publish(events)
+                return legs.LegResult(True, call.id, bool(events), tuple(events))
             target = self.sla.answer_target(call.line or "")
             duration = leg.duration_seconds if leg.parent_sid is None else None
             _, outcome, ended_now = await legs.recompute(conn, call, target, now, duration)
@@ -417,6 +431,16 @@ class CallDesk:
                 events += await self._ended(conn, call, outcome, now)
         self.bus.publish(events)
         return legs.LegResult(True, call.id, ended_now, tuple(events))
+
+    async def _callback_leg(
+        self, conn: AsyncConnection, leg: LegUpdate, call: Any, now: datetime
+    ) -> list[dict[str, Any]]:
+        """A leg of a callback call: the agent busy while on it, the task done once the customer answers."""
+        timing, ended_now = await outbound.recompute(conn, call)
+        events = await legs.follow_agent(conn, leg, call, now)
+        if ended_now:
+            events += await outbound.ended(conn, call, timing, now)
+        return events
 
     async def ensure_stored(self, arrival: IncomingCall) -> None:
         """Store a call now unless it is stored or queued (idempotent: a call is stored once by its id)."""
@@ -513,6 +537,8 @@ class CallDesk:
                 raise Conflict(f"call {call_id} has ended")
             if call.answered_at is None:
                 raise Conflict(f"call {call_id} is not answered yet: nobody holds it to transfer")
+            if call.route == outbound.ROUTE:
+                raise Conflict(f"call {call_id} is a callback call: the agent who placed it keeps it")
             if agent_id is not None:
                 target = await available_agent(conn, agent_id, "transfer")
                 if target.agent_id == call.answered_by:

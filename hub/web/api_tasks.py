@@ -66,8 +66,8 @@ async def call_back(ctx: Ctx) -> web.StreamResponse:
         call_sid = await channel.call_back(plan)
     except ChannelError as err:
         raise web.HTTPBadGateway(reason=f"the phone provider refused the call: {err}") from err
-    await desk.called_back(plan, call_sid, ctx.agent.id)
-    return respond({"task_id": plan.task_id, "call_sid": call_sid, "to": plan.customer})
+    call_id = await desk.called_back(plan, channel.name, call_sid, ctx.agent.id)
+    return respond({"task_id": plan.task_id, "call_id": call_id, "call_sid": call_sid, "to": plan.customer})
 
 
 @routes.post("/api/tasks/{id}/done", Role.AGENT, body=DoneBody)

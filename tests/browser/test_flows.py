@@ -390,8 +390,26 @@ async def test_voicemail_fax_and_calls_render_with_player_previews_and_timings(
                 outcome="voicemail",
             )
         )
+        await conn.execute(
+            insert(schema.calls).values(
+                conversation_id=stored.conversation_id,
+                contact_id=stored.contact_id,
+                channel_account="mail",
+                external_id="call-3",
+                direction="out",
+                started_at=now - timedelta(seconds=30),
+                answered_at=now - timedelta(seconds=20),
+                outcome="reached",
+                route="callback_call",
+            )
+        )
     agent, page = await signed_in(browser, live.url, "li.wei")
     await page.locator("#conversations tr.row", has_text="call me back about the blender").click()
+    callback = page.locator("#timeline .entry.call", has_text="Callback call")
+    await expect(callback).to_contain_text("outcome: customer reached")
+    await expect(callback.locator(".live-call")).to_be_visible()
+    await expect(callback.locator(".call-form.transfer")).to_have_count(0)
+    await expect(callback.locator(".call-form.wrap-up")).to_be_visible()
     await expect(page.locator("#timeline .entry.in .transcript")).to_contain_text("call me back")
     audio = page.locator("#timeline audio")
     await expect(audio).to_have_attribute("src", re.compile(r"^/api/attachments/\d+$"))

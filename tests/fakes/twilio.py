@@ -92,6 +92,7 @@ class FakeCall:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updates: list[dict[str, str]] = field(default_factory=list)
     created_with: dict[str, str] = field(default_factory=dict)
+    status_events: tuple[str, ...] = ()
 
     def json(self) -> dict[str, Any]:
         """The JSON Twilio answers with."""
@@ -220,7 +221,10 @@ class FakeTwilio:
         to, from_ = request.form.get("To"), request.form.get("From")
         if not to or not from_ or not (request.form.get("Url") or request.form.get("Twiml")):
             return 400, _error_body(400, 21205, "To, From and Url or Twiml are required")
-        call = self.new_call(to, from_, created_with=dict(request.form.items()))
+        events = tuple(request.form.getall("StatusCallbackEvent", []))
+        if set(events) - {"initiated", "ringing", "answered", "completed"}:
+            return 400, _error_body(400, 21626, "Invalid StatusCallbackEvent")
+        call = self.new_call(to, from_, created_with=dict(request.form.items()), status_events=events)
         return 201, call.json()
 
     async def _fetch_call(self, request: RestRequest) -> tuple[int, dict[str, Any]]:

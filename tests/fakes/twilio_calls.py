@@ -23,6 +23,15 @@ from typing import Any
 from tests.fakes.twilio import API_VERSION, Answer, Delivery, FakeCall, FakeTwilio, WebhookSender, sid
 
 SAY_SECONDS = 2.0
+PLACED_RING_SECONDS = 60.0
+"""How long Twilio rings the device a REST-created call calls (its default `Timeout`)."""
+STATUS_EVENTS = {
+    "in-progress": "answered",
+    "no-answer": "completed",
+    "busy": "completed",
+    "canceled": "completed",
+}
+"""The `statusCallbackEvent` each call status belongs to (others are their own)."""
 
 
 @dataclass
@@ -56,6 +65,8 @@ class SimCall:
     while_queued: Callable[[SimCall, int], Awaitable[None]] | None = None
     queued: bool = False
     redirect: str | None = None
+    placed_status_url: str | None = None
+    placed_events: tuple[str, ...] = ()
 
 
 class Hangup(Exception):
@@ -116,6 +127,32 @@ class CallSimulator:
             await self._run(call, answer.text)
         except Hangup:
             await self._end(call)
+        await self._flush_if_immediate()
+        return call
+
+    async def place(self, created: FakeCall) -> SimCall:
+        """Play a call the hub created through the REST API: the device it calls (an agent's) rings,
+        and once it answers Twilio runs the call's TwiML; `caller` is that device, `line` the number
+        it shows. Its own status callbacks go to its `StatusCallback`, for the events asked."""
+        form = created.created_with
+        call = SimCall(created.sid, created.to, created.from_, self.now)
+        call.placed_status_url = form.get("StatusCallback")
+        call.placed_events = created.status_events
+        self._calls[call.sid] = call
+        device = self.agents.get(created.to, Agent())
+        self._placed_status(call, "initiated")
+        self._placed_status(call, "ringing")
+        if device.busy or device.answer_after is None or device.answer_after >= PLACED_RING_SECONDS:
+            self.advance(0 if device.busy else PLACED_RING_SECONDS)
+            await self._end(call, "busy" if device.busy else "no-answer")
+        else:
+            self.advance(device.answer_after)
+            call.status = "in-progress"
+            self._placed_status(call, "in-progress")
+            try:
+                await self._run(call, form["Twiml"])
+            except Hangup:
+                await self._end(call)
         await self._flush_if_immediate()
         return call
 
@@ -363,13 +400,7 @@ class CallSimulator:
         if noun is not None and url is None:
             return
         wanted = (noun.get("statusCallbackEvent", "") if noun is not None else "").split()
-        event = {
-            "in-progress": "answered",
-            "no-answer": "completed",
-            "busy": "completed",
-            "canceled": "completed",
-        }
-        if noun is not None and event.get(status, status) not in wanted:
+        if noun is not None and STATUS_EVENTS.get(status, status) not in wanted:
             return
         params = self.sender.status_params(
             child,
@@ -381,13 +412,27 @@ class CallSimulator:
         )
         self.pending.append(Delivery(url or self.status_url, params))
 
-    async def _end(self, call: SimCall) -> None:
+    def _placed_status(self, call: SimCall, status: str, extra: dict[str, str] | None = None) -> None:
+        """A status callback of a call the hub placed, if it asked for that event."""
+        event = STATUS_EVENTS.get(status, status)
+        if call.placed_status_url is None or event not in (call.placed_events or ("completed",)):
+            return
+        params = self.sender.status_params(
+            call.sid, status, self.now, account_sid=self.fake.account_sid,
+            extra={"From": call.line, "To": call.caller, "Direction": "outbound-api", **(extra or {})},
+        )  # fmt: skip
+        self.pending.append(Delivery(call.placed_status_url, params))
+
+    async def _end(self, call: SimCall, status: str = "completed") -> None:
         if call.ended:
             return
         call.ended = True
-        call.status = "completed"
-        self.fake.calls[call.sid].status = "completed"
+        call.status = status
+        self.fake.calls[call.sid].status = status
         duration = int((self.now - call.started_at).total_seconds())
+        if call.placed_status_url is not None:
+            self._placed_status(call, status, {"CallDuration": str(duration)})
+            return
         params = self.sender.status_params(
             call.sid,
             "completed",

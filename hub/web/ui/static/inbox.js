@@ -382,11 +382,14 @@ function attachmentView(a, channel, pageCount = 0) {
 function callEntry(call) {
   const answerSeconds = call.answered_at && call.ringing_at
     ? Math.round((Date.parse(call.answered_at) - Date.parse(call.ringing_at)) / 1000) : null;
-  const outcome = call.answered_at ? call.outcome : `${call.outcome} (${t("call.unanswered")})`;
+  const callingBack = call.route === "callback_call";
+  const outcome = callingBack && call.outcome !== "ringing" ? t(`call.${call.outcome}`)
+    : call.answered_at ? call.outcome : `${call.outcome} (${t("call.unanswered")})`;
   const live = call.answered_at && !call.ended_at;
   const queued = call.route === "queue" && !call.ended_at;
+  const kind = callingBack ? t("call.callback_call") : t("call");
   return el(`li.entry.call${call.answered_at ? "" : ".missed"}`, { dataset: { call: call.id } },
-    el("div.meta", {}, `${CHANNEL_ICONS.voice} ${t("call")} · ${formatTime(call.started_at)}`,
+    el("div.meta", {}, `${CHANNEL_ICONS.voice} ${kind} · ${formatTime(call.started_at)}`,
       live ? el("span.live-call", {}, ` · ${t("call.live")}`) : null,
       call.wrapped_up_at ? el("span.wrapped", {}, ` · ${t("call.wrapped")}`) : null,
       queued ? el("span.queued", {}, ` · ${t("call.queued")}`) : null),
@@ -395,7 +398,7 @@ function callEntry(call) {
       call.rings_to_answer !== null ? ` · ${t("call.rings")}: ${call.rings_to_answer.toFixed(1)}` : "",
       answerSeconds !== null ? ` · ${t("call.answer")}: ${answerSeconds} s` : ""),
     queued ? takeForm(call) : null,
-    live ? transferForm(call) : null,
+    live && !callingBack ? transferForm(call) : null,
     call.answered_at && !call.wrapped_up_at ? wrapUpForm(call) : null,
     el("ul.findings.call-errors", { role: "alert" }),
   );
