@@ -52,6 +52,7 @@ class PgEventRelay:
         self.bus = bus
         self.peer_events = peer_events
         self.origin = uuid.uuid4().hex
+        self._own = self._envelope([])[: -len("[]}")]
         self._conn: Any = None
         self._queue: asyncio.Queue[dict[str, Any]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +139,8 @@ class PgEventRelay:
             conn.terminate()
 
     def _received(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload.startswith(self._own):
+            return
         try:
             data = json.loads(payload)
             if data["o"] == self.origin:
