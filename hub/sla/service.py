@@ -27,8 +27,10 @@ PostgreSQL scans for a batch as cheaply as it looks up, so fewer, larger batches
 FIRST_BATCH = 20
 SETTLE_SECONDS = 0.05
 """How long changes gather before a recomputation, so a burst is recomputed in one go."""
-WRITE_BUDGET = 0.02
-"""Seconds a recomputation transaction should take, so inbound messages get the write lock between."""
+WRITE_BUDGET = {"sqlite": 0.02, "postgresql": 0.25}
+"""Seconds a recomputation transaction should take: on SQLite short, so inbound messages get the write
+lock between; PostgreSQL has no such lock, and a busy event loop (webhooks under load) stretches every
+transaction's time, which there would shrink batches to one conversation and its ten round trips."""
 FULL_BUDGET = {"sqlite": 0.2, "postgresql": 10.0}
 """The same for recomputing every open conversation (start, rules change): larger chunks, fewer
 commits; PostgreSQL has no single write lock to share, so there batches take their full size."""
@@ -90,7 +92,7 @@ class SlaService:
             self.bus.unlisten(self._noticed)
             self._following = False
 
-    async def recompute(self, ids: list[int], budget: float = WRITE_BUDGET) -> list[dict[str, Any]]:
+    async def recompute(self, ids: list[int], budget: float | None = None) -> list[dict[str, Any]]:
         """Recompute some conversations now, in batches; publish and return the events."""
 
         async def batch(chunk: Sequence[int]) -> list[dict[str, Any]]:
@@ -99,6 +101,8 @@ class SlaService:
             )
 
         most = BATCH[self.db.dialect]
+        if budget is None:
+            budget = WRITE_BUDGET[self.db.dialect]
         chunks = await in_timed_chunks(ids, batch, budget=budget, first=FIRST_BATCH, most=most)
         events = [e for chunk in chunks for e in chunk]
         self.bus.publish(events)
