@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -262,3 +263,37 @@ async def test_a_busy_event_loop_does_not_shrink_recomputations_on_postgresql_to
     else:
         assert chunks[1:] and max(chunks[1:]) < chunks[0]
     assert [cid for cid in ids if (await due(services, cid))[0] is None] == []
+
+
+async def test_under_sustained_changes_recomputations_gather_as_long_as_the_last_one_took(
+    services: Services, clock: FakeClock
+) -> None:
+    clock.now = MON_9
+    cid = (await services.inbox.ingest(inbound("paced", at=MON_9))).conversation_id
+    service = sla(services)
+    rounds: list[tuple[float, float]] = []
+    recompute = service.tracker.recompute
+
+    async def slowly(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
+        began = time.monotonic()
+        await asyncio.sleep(0.3)
+        try:
+            return await recompute(conn, chunk, now)
+        finally:
+            rounds.append((began, time.monotonic()))
+
+    service.tracker.recompute = slowly  # type: ignore[method-assign]
+    changed = [{"kind": "conversation.tagged", "conversation_id": cid}]
+    service.start()
+    try:
+        async with asyncio.timeout(10):
+            services.bus.publish(changed)
+            while not rounds:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # the first round has ended
+            services.bus.publish(changed)
+            while len(rounds) < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        await service.stop()
+    assert rounds[1][0] - rounds[0][1] >= 0.25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,10 @@ PostgreSQL scans for a batch as cheaply as it looks up, so fewer, larger batches
 FIRST_BATCH = 20
 SETTLE_SECONDS = 0.05
 """How long changes gather before a recomputation, so a burst is recomputed in one go."""
+MOST_SETTLE_SECONDS = 1.0
+"""Under sustained changes they gather as long as the last recomputation took (up to this), so that
+a conversation changing all the time is not read again and again, and recomputing takes at most
+about half of the process's time."""
 WRITE_BUDGET = {"sqlite": 0.02, "postgresql": 0.25}
 """Seconds a recomputation transaction should take: on SQLite short, so inbound messages get the write
 lock between; PostgreSQL has no such lock, and a busy event loop (webhooks under load) stretches every
@@ -120,10 +125,12 @@ class SlaService:
         return len(ids)
 
     async def _run(self) -> None:
+        settle = SETTLE_SECONDS
         while True:
             await self._wake.wait()
-            await asyncio.sleep(SETTLE_SECONDS)
+            await asyncio.sleep(settle)
             self._wake.clear()
+            began = time.monotonic()
             try:
                 if self._full.is_set():
                     self._full.clear()
@@ -134,6 +141,7 @@ class SlaService:
                     await self.recompute(ids)
             except Exception:
                 log.exception("SLA recomputation failed; it is retried on the next change")
+            settle = min(max(SETTLE_SECONDS, time.monotonic() - began), MOST_SETTLE_SECONDS)
 
     def _noticed(self, event: dict[str, Any]) -> None:
         cid = event.get("conversation_id")
