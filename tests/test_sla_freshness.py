@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 
+from hub.models import ChannelKind, ConversationStatus
+from hub.rules.conditions import Facts
 from hub.services import Services
+from hub.sla import followups
 from hub.sla.calendar import BusinessCalendar
+from hub.sla.cycles import compute_under
+from hub.sla.deadlines import Step, StepKind
+from hub.sla.freshness import moving_steps
+from hub.sla.history import History, PromiseStep
 from hub.sla.service import SlaService
 from hub.store import schema
 from tests.conftest import FakeClock
@@ -194,3 +202,113 @@ async def test_stored_cycles_are_rewritten_whole_whether_or_not_their_start_move
         await conn.execute(delete(schema.sla_inputs))
     await service.recompute_all()
     assert (await state(services))["cycles"] == right["cycles"]
+
+
+EVERY_TARGET = {
+    "defaults": {"warn_before": "10m"},
+    "policies": [
+        {
+            "name": "all",
+            "first_response": "30m",
+            "next_response": "1h",
+            "periodic_update": "3h",
+            "resolution": "6h",
+            "human_only": False,
+        },
+    ],
+}
+STEP_CHOICES = [
+    (StepKind.INBOUND, None),
+    (StepKind.INBOUND, None),
+    (StepKind.INBOUND, None),
+    (StepKind.REPLY, None),
+    (StepKind.AUTO_REPLY, None),
+    (StepKind.STATUS, ConversationStatus.PENDING),
+    (StepKind.STATUS, ConversationStatus.RESOLVED),
+    (StepKind.STATUS, ConversationStatus.OPEN),
+]
+
+
+def random_history(rng: random.Random) -> History:
+    at = MON_9 - timedelta(hours=rng.randrange(0, 48))
+    steps = []
+    for _ in range(rng.randrange(0, 12)):
+        at += timedelta(minutes=rng.choice([0, 0, 1, 7, 50, 130]))
+        kind, status = rng.choice(STEP_CHOICES)
+        steps.append(Step(at, kind, status))
+    facts = Facts(
+        channel="email", mailbox="support", subject="", body="", sender="", language="", tags=frozenset(),
+        priority="normal", status="open", team=None, assignee=None, in_business_hours=None, contact_name=None,
+    )  # fmt: skip
+    last = next((s.status for s in reversed(steps) if s.status is not None), ConversationStatus.OPEN)
+    promises = [PromiseStep(s.at, s.at + timedelta(hours=2)) for s in steps if s.kind is StepKind.AUTO_REPLY]
+    return History(1, facts, None, None, last, steps, promises)
+
+
+def test_the_customer_messages_left_out_of_the_digest_change_nothing_a_recomputation_gives() -> None:
+    rng = random.Random(6)
+    books = [book(STANDARD), book(EVERY_TARGET)]
+    dropped = 0
+    for _ in range(3000):
+        full = random_history(rng)
+        moving = History(
+            full.conversation_id, full.facts, full.team_id, full.assignee_id, full.status,
+            list(moving_steps(full.steps)), full.promises,
+        )  # fmt: skip
+        dropped += len(full.steps) - len(moving.steps)
+        assert {s.kind for s in full.steps} - {s.kind for s in moving.steps} <= {StepKind.INBOUND}
+        for b in books:
+            policy = b.policies[-1]
+            for hours in (0, 1, 3, 30, 80):
+                now = MON_9 + timedelta(hours=hours)
+                assert compute_under(full, policy, b, now) == compute_under(moving, policy, b, now)
+            for name, got in followups.wanted({1: full}, {1: policy}, b).items():
+                assert got == followups.wanted({1: moving}, {1: policy}, b)[name]
+    assert dropped > 1000
+
+
+def test_a_customer_message_after_one_that_waits_changes_the_digest_only_if_it_starts_a_cycle() -> None:
+    def steps(*kinds: StepKind) -> list[StepKind]:
+        history = [Step(MON_9 + timedelta(minutes=n), k) for n, k in enumerate(kinds)]
+        return [s.kind for s in moving_steps(history)]
+
+    i, r = StepKind.INBOUND, StepKind.REPLY
+    assert steps(i, i, i) == [i]
+    assert steps(i, r, i, i) == [i, r, i]
+    assert steps(r, i, i, i) == [r, i, i]
+    assert steps(i, StepKind.STATUS, i) == [i, StepKind.STATUS, i]
+
+
+async def test_a_second_message_while_the_first_waits_is_not_recomputed_and_one_after_a_reply_is(
+    services: Services, clock: FakeClock
+) -> None:
+    clock.now = MON_9
+    caller = "+442079460123"
+
+    async def call(n: int) -> int:
+        message = inbound(f"CA{n}", caller, channel=ChannelKind.VOICE, at=clock.now)
+        return (await services.inbox.ingest(message)).conversation_id
+
+    cid = await call(0)
+    service = SlaService(services.db, services.bus, clock, book(STANDARD))
+    await service.recompute_all()
+    first = await computed_at(services)
+
+    clock.advance(minutes=5)
+    assert await call(1) == cid
+    await service.recompute_all()
+    assert await computed_at(services) == first
+    skipped = await state(services)
+    async with services.db.write() as conn:
+        await conn.execute(delete(schema.sla_inputs))
+    await service.recompute_all()
+    assert await state(services) == skipped
+
+    clock.advance(minutes=5)
+    await services.outbox.reply(cid, "We are calling you back in a minute.", agent_id=None)
+    clock.advance(minutes=5)
+    assert await call(2) == cid
+    await service.recompute_all()
+    assert (await computed_at(services))[cid] == clock.now
+    cycles = (await state(services))["cycles"]
+    assert cycles[(cid, "next_response", 0)][1] == clock.now

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.events import QUEUE_LIMIT
 from hub.models import ChannelKind, ConversationStatus
@@ -234,3 +238,62 @@ async def test_a_running_clock_misses_no_conversation_of_a_large_batch(
                 await asyncio.sleep(0.1)
     finally:
         await service.stop()
+
+
+async def test_a_busy_event_loop_does_not_shrink_recomputations_on_postgresql_to_one_conversation(
+    services: Services, clock: FakeClock
+) -> None:
+    clock.now = MON_9
+    batch = [inbound(f"busy{n}", f"busy{n}@example.com", at=MON_9) for n in range(60)]
+    ids = sorted({r.conversation_id for r in await services.inbox.ingest_many(batch)})
+    service = sla(services)
+    chunks: list[int] = []
+    recompute = service.tracker.recompute
+
+    async def slowly(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
+        chunks.append(len(chunk))
+        await asyncio.sleep(0.03)  # the loop serving other work meanwhile
+        return await recompute(conn, chunk, now)
+
+    service.tracker.recompute = slowly  # type: ignore[method-assign]
+    await service.recompute(ids)
+    assert sum(chunks) == len(ids)
+    if services.db.dialect == "postgresql":
+        assert len(chunks) <= 3
+    else:
+        assert chunks[1:] and max(chunks[1:]) < chunks[0]
+    assert [cid for cid in ids if (await due(services, cid))[0] is None] == []
+
+
+async def test_under_sustained_changes_recomputations_gather_as_long_as_the_last_one_took(
+    services: Services, clock: FakeClock
+) -> None:
+    clock.now = MON_9
+    cid = (await services.inbox.ingest(inbound("paced", at=MON_9))).conversation_id
+    service = sla(services)
+    rounds: list[tuple[float, float]] = []
+    recompute = service.tracker.recompute
+
+    async def slowly(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
+        began = time.monotonic()
+        await asyncio.sleep(0.3)
+        try:
+            return await recompute(conn, chunk, now)
+        finally:
+            rounds.append((began, time.monotonic()))
+
+    service.tracker.recompute = slowly  # type: ignore[method-assign]
+    changed = [{"kind": "conversation.tagged", "conversation_id": cid}]
+    service.start()
+    try:
+        async with asyncio.timeout(10):
+            services.bus.publish(changed)
+            while not rounds:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # the first round has ended
+            services.bus.publish(changed)
+            while len(rounds) < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        await service.stop()
+    assert rounds[1][0] - rounds[0][1] >= 0.25

@@ -7,12 +7,16 @@ Each recomputation stores a digest of everything but `now` in `sla_inputs`, with
 deadline or fulfilment after it (the only instants at which a breach, an earned event or the
 next wake-up can change). A conversation whose digest matches and whose span covers `now` is
 skipped. Bump `ALGORITHM` whenever what is computed from the same inputs changes.
+
+A customer message that directly follows another one moves no clock (see `moving_steps`), so
+it is left out of the digest: a caller's second call or e-mail while the first still waits for
+an answer costs a look at the history, not a recomputation and its writes.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -22,7 +26,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.sla.calendar import BusinessCalendar, micros
-from hub.sla.deadlines import StepKind
+from hub.sla.deadlines import Step, StepKind
 from hub.sla.history import History
 from hub.sla.policy import Policy, PolicyBook
 from hub.store import bulk, schema
@@ -97,9 +101,33 @@ def calendar_key(calendar: BusinessCalendar) -> str:
 def digest(h: History, policy_key: str) -> str:
     """A fingerprint of everything a recomputation of this conversation reads, except `now`."""
     parts = [policy_key, str(h.team_id), str(h.assignee_id), h.status.value]
-    parts.extend(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}" for s in h.steps)
+    parts.extend(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}" for s in moving_steps(h.steps))
     parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
     return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def moving_steps(steps: Sequence[Step]) -> Iterator[Step]:
+    """The steps, in time order as `history.load` gives them, less customer messages that move no clock.
+
+    An inbound step right after another inbound one finds the conversation open with an inbound
+    already seen; it would start a next-response cycle only if a reply came before the first
+    inbound step and that step is the one before it (the first inbound step starts no such
+    cycle), and it changes no other cycle, promise, receipt check or follow-up. Every such
+    step is passed over; the history without them computes to the same state at any `now`.
+    """
+    previous: StepKind | None = None
+    inbound_seen = replied_early = first_is_previous = False
+    for step in steps:
+        kind = step.kind
+        if kind is StepKind.INBOUND:
+            if previous is StepKind.INBOUND and not (replied_early and first_is_previous):
+                continue
+            first_is_previous = not inbound_seen
+            inbound_seen = True
+        elif kind is not StepKind.STATUS and not inbound_seen:
+            replied_early = True
+        previous = kind
+        yield step
 
 
 @bulk.statement

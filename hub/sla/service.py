@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +28,14 @@ PostgreSQL scans for a batch as cheaply as it looks up, so fewer, larger batches
 FIRST_BATCH = 20
 SETTLE_SECONDS = 0.05
 """How long changes gather before a recomputation, so a burst is recomputed in one go."""
-WRITE_BUDGET = 0.02
-"""Seconds a recomputation transaction should take, so inbound messages get the write lock between."""
+MOST_SETTLE_SECONDS = 1.0
+"""Under sustained changes they gather as long as the last recomputation took (up to this), so that
+a conversation changing all the time is not read again and again, and recomputing takes at most
+about half of the process's time."""
+WRITE_BUDGET = {"sqlite": 0.02, "postgresql": 0.25}
+"""Seconds a recomputation transaction should take: on SQLite short, so inbound messages get the write
+lock between; PostgreSQL has no such lock, and a busy event loop (webhooks under load) stretches every
+transaction's time, which there would shrink batches to one conversation and its ten round trips."""
 FULL_BUDGET = {"sqlite": 0.2, "postgresql": 10.0}
 """The same for recomputing every open conversation (start, rules change): larger chunks, fewer
 commits; PostgreSQL has no single write lock to share, so there batches take their full size."""
@@ -90,7 +97,7 @@ class SlaService:
             self.bus.unlisten(self._noticed)
             self._following = False
 
-    async def recompute(self, ids: list[int], budget: float = WRITE_BUDGET) -> list[dict[str, Any]]:
+    async def recompute(self, ids: list[int], budget: float | None = None) -> list[dict[str, Any]]:
         """Recompute some conversations now, in batches; publish and return the events."""
 
         async def batch(chunk: Sequence[int]) -> list[dict[str, Any]]:
@@ -99,6 +106,8 @@ class SlaService:
             )
 
         most = BATCH[self.db.dialect]
+        if budget is None:
+            budget = WRITE_BUDGET[self.db.dialect]
         chunks = await in_timed_chunks(ids, batch, budget=budget, first=FIRST_BATCH, most=most)
         events = [e for chunk in chunks for e in chunk]
         self.bus.publish(events)
@@ -116,10 +125,12 @@ class SlaService:
         return len(ids)
 
     async def _run(self) -> None:
+        settle = SETTLE_SECONDS
         while True:
             await self._wake.wait()
-            await asyncio.sleep(SETTLE_SECONDS)
+            await asyncio.sleep(settle)
             self._wake.clear()
+            began = time.monotonic()
             try:
                 if self._full.is_set():
                     self._full.clear()
@@ -130,6 +141,7 @@ class SlaService:
                     await self.recompute(ids)
             except Exception:
                 log.exception("SLA recomputation failed; it is retried on the next change")
+            settle = min(max(SETTLE_SECONDS, time.monotonic() - began), MOST_SETTLE_SECONDS)
 
     def _noticed(self, event: dict[str, Any]) -> None:
         cid = event.get("conversation_id")
