@@ -41,6 +41,7 @@ from hub.clock import Clock, utcnow
 from hub.inbox import Inbox
 from hub.ingest import TRANSIENT
 from hub.models import InboundMessage, IngestResult
+from hub.pickling import quick_pickle
 from hub.prepare import IngestLimits, Prepared, prepare
 from hub.store.blobs import BlobBatch, BlobStore
 
@@ -100,6 +101,7 @@ class PassResult:
     rescanned: bool = False
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class _Fetched:
     uid: int
@@ -107,6 +109,7 @@ class _Fetched:
     received_at: datetime | None = None
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class _Read:
     """A fetched mail ready to store (its blobs written), and the whole message, attachments
