@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.events import event_row
 from hub.models import InboundMessage
+from hub.pickling import quick_pickle
 from hub.prepare import IngestLimits, Prepared, prepare
 from hub.rules import queue as rule_queue
 from hub.store import Database, bulk, schema
@@ -47,6 +48,7 @@ class Pending:
     """The raw bytes where they were stored with the message (else see `raw_sha256`)."""
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Filled:
     """The content of a pending message, prepared (`hub.prepare`), or why it could not be read."""

@@ -14,6 +14,8 @@ from typing import Any
 
 import phonenumbers
 
+from hub.pickling import quick_pickle
+
 
 class ChannelKind(enum.StrEnum):
     """The kinds of channel a message can travel on."""
@@ -161,6 +163,7 @@ def normalise_address(kind: IdentityKind, address: str, region: str | None = Non
     return address
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Identity:
     """One way to recognise a contact: an e-mail address, an E.164 number, a chat visitor id.
@@ -335,6 +338,7 @@ class Event:
     data: dict[str, Any]
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class InboundAttachment:
     """An attachment as a channel received it, before it is stored."""
@@ -344,6 +348,7 @@ class InboundAttachment:
     data: bytes
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """A customer message as a channel hands it to `Inbox.ingest`.

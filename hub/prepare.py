@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.errors import PayloadTooLarge
 from hub.models import InboundMessage
+from hub.pickling import quick_pickle
 from hub.store.blobs import BlobBatch, BlobStore
 from hub.store.search import index_terms
 
@@ -26,6 +27,7 @@ MAX_REF = 998
 MAX_LANGUAGE = 16
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class IngestLimits:
     """Size limits and the threading window for conversational channels."""
@@ -35,6 +37,7 @@ class IngestLimits:
     thread_window: timedelta = timedelta(hours=24)
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A message ready to store: its payloads are blobs now, so it no longer carries them."""

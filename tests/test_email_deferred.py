@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from channels.email import bounces, pool
 from channels.email.channel import parse_for, triage_for
 from channels.email.completer import Completer
+from channels.email.imap import sync as sync_module
 from channels.email.imap.client import ImapSession
 from channels.email.imap.sync import MailboxSync
 from channels.email.parse import POLICY, MailRules, ParseLimits, parse_message, triage
@@ -307,3 +308,29 @@ def _msgid(raw: bytes) -> bytes:
         if line.lower().startswith(b"message-id:"):
             return line.split(b":", 1)[1].strip()
     raise AssertionError("no Message-ID")
+
+
+@pytest.mark.parametrize(("wake_after", "wakes"), [(2, 2), (25, 1)])
+async def test_a_pass_stored_from_headers_wakes_the_fill_in_after_some_batches_and_when_it_ends(
+    services: Services,
+    dovecot: Dovecot,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    wake_after: int,
+    wakes: int,
+) -> None:
+    monkeypatch.setattr(sync_module, "BATCH", 2)
+    monkeypatch.setattr(sync_module, "WAKE_AFTER", wake_after)
+    dovecot.deliver(USER, [mail(i) for i in range(5)])
+    woken: list[int] = []
+
+    def wake_fill_in() -> None:
+        woken.append(len(woken))
+
+    sync = MailboxSync(services.inbox, settings(inline_limit=2), FULL, triage=QUICK, on_deferred=wake_fill_in)
+    session = await ImapSession.open(server(dovecot))
+    try:
+        result = await sync.run_once(session)
+    finally:
+        await session.close()
+    assert result.stored == 5 and await content.count(services.db, ACCOUNT) == 5
+    assert len(woken) == wakes

@@ -282,7 +282,7 @@ async def insert(
     await _send(conn, table, compiled, names, values)
 
 
-COPY_ROWS = 1000
+COPY_ROWS = 100
 """From this many rows, plain inserts on PostgreSQL go by COPY, which costs both sides less per row."""
 
 

@@ -6,11 +6,11 @@ wiped), lists the UIDs above the cursor, reads their RFC822.SIZE in batches of 2
 fetches, parses and stores them batch by batch. Each batch's cursor advance commits in the
 same transaction as its messages. A pass with more than `inline_limit` new mails (a first
 sync, a catch-up) reads them with the headers-only `triage` and leaves the full parse to the
-channel's `Completer` (`on_deferred` wakes it); a few new mails are parsed in full before
-they are stored, so they reach agents and triggers whole at once. Oversized mail (headers
-kept) and mail that cannot be parsed or stored go to quarantine with a reason, and the cursor
-moves past them. After a batch is committed, the optional after-commit action (`\\Seen` or a
-move) runs.
+channel's `Completer` (`on_deferred` wakes it after `WAKE_AFTER` batches and when the pass
+ends); a few new mails are parsed in full before they are stored, so they reach agents and
+triggers whole at once. Oversized mail (headers kept) and mail that cannot be parsed or
+stored go to quarantine with a reason, and the cursor moves past them. After a batch is
+committed, the optional after-commit action (`\\Seen` or a move) runs.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from hub.clock import Clock, utcnow
 from hub.inbox import Inbox
 from hub.ingest import TRANSIENT
 from hub.models import InboundMessage, IngestResult
+from hub.pickling import quick_pickle
 from hub.prepare import IngestLimits, Prepared, prepare
 from hub.store.blobs import BlobBatch, BlobStore
 
@@ -67,6 +68,10 @@ MAX_FETCH_BYTES = 16 * 1024 * 1024
 INLINE_LIMIT = 50
 READ_AHEAD = 2
 """Batches fetched and read ahead of the one being stored."""
+WAKE_AFTER = 25
+"""Batches a pass stores from headers before it wakes the fill-in (which then drains what is
+pending), and again at the end of the pass: a catch-up of a few thousand mails is stored
+before its database work competes with storing, a longer one is filled in alongside."""
 
 
 class AfterCommit(enum.StrEnum):
@@ -100,6 +105,7 @@ class PassResult:
     rescanned: bool = False
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class _Fetched:
     uid: int
@@ -107,6 +113,7 @@ class _Fetched:
     received_at: datetime | None = None
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class _Read:
     """A fetched mail ready to store (its blobs written), and the whole message, attachments
@@ -192,6 +199,7 @@ class MailboxSync:
         for chunk in itertools.islice(waiting, READ_AHEAD):
             launch(chunk)
         batch: _Ahead | None = None
+        unannounced = 0
         try:
             while ahead:
                 batch = ahead.popleft()
@@ -200,18 +208,27 @@ class MailboxSync:
                     launch(chunk)
                 after = Cursor(uidvalidity, batch.last_uid, status.highest_modseq)
                 done = await self._process(parsed, bad, after, result)
-                if defer and self.on_deferred is not None:
-                    self.on_deferred()
+                unannounced += 1
+                if defer and unannounced == WAKE_AFTER:
+                    self._announce()
+                    unannounced = 0
                 if done and s.after_commit is not AfterCommit.NOTHING and last_fetch is not None:
                     await asyncio.wait({last_fetch})
                 await self._after_commit(session, done)
         finally:
+            if defer and unannounced:
+                self._announce()
             for unfinished in (batch, *ahead):
                 for task in (unfinished.fetching, unfinished.parsing) if unfinished else ():
                     await cancel_and_wait(task)
                     if not task.cancelled():
                         task.exception()
         return result
+
+    def _announce(self) -> None:
+        """Tell the channel that mail stored from its headers waits to be filled in."""
+        if self.on_deferred is not None:
+            self.on_deferred()
 
     def _read_ahead(
         self,
