@@ -32,6 +32,10 @@ WRITE_BUDGET = 0.02
 FULL_BUDGET = {"sqlite": 0.2, "postgresql": 10.0}
 """The same for recomputing every open conversation (start, rules change): larger chunks, fewer
 commits; PostgreSQL has no single write lock to share, so there batches take their full size."""
+FULL_LANES = {"sqlite": 1, "postgresql": 2}
+"""Batches of a full recomputation in flight at once: on PostgreSQL one batch's statements run in
+the server while the next batch is computed here (their conversations differ, so they never wait
+on each other's rows); SQLite has one writer."""
 
 
 class SlaService:
@@ -90,8 +94,10 @@ class SlaService:
             self.bus.unlisten(self._noticed)
             self._following = False
 
-    async def recompute(self, ids: list[int], budget: float = WRITE_BUDGET) -> list[dict[str, Any]]:
-        """Recompute some conversations now, in batches; publish and return the events."""
+    async def recompute(
+        self, ids: list[int], budget: float = WRITE_BUDGET, lanes: int = 1
+    ) -> list[dict[str, Any]]:
+        """Recompute some conversations now, in batches (`lanes` at once); publish and return the events."""
 
         async def batch(chunk: Sequence[int]) -> list[dict[str, Any]]:
             return await self.db.write_again_on_conflict(
@@ -99,7 +105,7 @@ class SlaService:
             )
 
         most = BATCH[self.db.dialect]
-        chunks = await in_timed_chunks(ids, batch, budget=budget, first=FIRST_BATCH, most=most)
+        chunks = await in_timed_chunks(ids, batch, budget=budget, first=FIRST_BATCH, most=most, lanes=lanes)
         events = [e for chunk in chunks for e in chunk]
         self.bus.publish(events)
         return events
@@ -112,7 +118,7 @@ class SlaService:
                 select(c.c.id).where(c.c.status != ConversationStatus.RESOLVED.value).order_by(c.c.id)
             )
             ids = [r[0] for r in rows]
-        await self.recompute(ids, FULL_BUDGET[self.db.dialect])
+        await self.recompute(ids, FULL_BUDGET[self.db.dialect], FULL_LANES[self.db.dialect])
         return len(ids)
 
     async def _run(self) -> None:
