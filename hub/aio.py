@@ -70,19 +70,38 @@ async def in_timed_chunks(
     budget: float,
     first: int,
     most: int,
+    lanes: int = 1,
 ) -> list[R]:
     """Run `work` over consecutive chunks of `items`, each sized to take about `budget` seconds.
 
     For write transactions: each chunk commits within about the budget, so that other
     writers waiting for SQLite's single write lock (inbound messages) get it in between.
+    With `lanes` above 1, that many chunks are worked on at once (for independent
+    transactions on a database that runs them side by side: one's statements run while
+    another's rows are computed); the first failure cancels the others and is raised.
+    Results are in the order of the chunks.
     """
-    results: list[R] = []
+    results: dict[int, R] = {}
     start, size = 0, max(1, min(first, most))
-    while start < len(items):
-        chunk = items[start : start + size]
-        began = time.perf_counter()
-        results.append(await work(chunk))
-        start += len(chunk)
-        spent = max(time.perf_counter() - began, 1e-6)
-        size = max(1, min(most, int(len(chunk) * budget / spent)))
-    return results
+
+    async def lane() -> None:
+        nonlocal start, size
+        while start < len(items):
+            at = start
+            chunk = items[at : at + size]
+            start += len(chunk)
+            began = time.perf_counter()
+            results[at] = await work(chunk)
+            spent = max(time.perf_counter() - began, 1e-6)
+            size = max(1, min(most, int(len(chunk) * budget / spent)))
+
+    if lanes <= 1:
+        await lane()
+    else:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(lanes):
+                    group.create_task(lane())
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from failed
+    return [results[at] for at in sorted(results)]

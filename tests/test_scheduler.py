@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -219,6 +220,41 @@ async def test_work_is_cut_into_chunks_that_fit_the_time_budget() -> None:
     done = await in_timed_chunks(list(range(60)), slow, budget=0.02, first=10, most=50)
     assert [x for chunk in done for x in chunk] == list(range(60))
     assert sizes[0] == 10 and all(size <= 4 for size in sizes[1:])
+
+
+async def test_chunks_in_lanes_run_side_by_side_and_come_back_in_order() -> None:
+    running, most_running = 0, 0
+
+    async def slow(chunk: Sequence[int]) -> list[int]:
+        nonlocal running, most_running
+        running += 1
+        most_running = max(most_running, running)
+        await asyncio.sleep(0.001 * (10 - len(chunk) % 10))
+        running -= 1
+        return list(chunk)
+
+    done = await in_timed_chunks(list(range(100)), slow, budget=1.0, first=7, most=7, lanes=2)
+    assert [x for chunk in done for x in chunk] == list(range(100))
+    assert most_running == 2
+
+
+async def test_a_failing_lane_cancels_the_others() -> None:
+    cancelled = asyncio.Event()
+
+    async def work(chunk: Sequence[int]) -> list[int]:
+        if chunk[0] == 0:
+            await asyncio.sleep(0.01)
+            raise ValueError("broken")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return list(chunk)
+
+    with pytest.raises(ValueError, match="broken"):
+        await in_timed_chunks(list(range(10)), work, budget=1.0, first=5, most=5, lanes=2)
+    assert cancelled.is_set()
 
 
 async def add_chain(services: Services, keys: Sequence[str], due_in: Sequence[timedelta]) -> None:

@@ -380,7 +380,6 @@ sla_cycles = Table(
     Column("fulfilled_event_at", Stamp),
     Column("updated_at", Stamp, nullable=False),
     Index("ix_sla_cycles_started", "started_at"),
-    Index("ix_sla_cycles_due", "due_at"),
 )
 
 sla_inputs = Table(
