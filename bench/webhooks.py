@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import secrets
 import socket
 import sys
@@ -98,6 +99,8 @@ class Result:
     settle_seconds: float = 0.0
     """How long the server kept working after the last answer (calls stored, triggers run)."""
     settle_cpu: float = 0.0
+    caches: str = ""
+    """The hub's in-memory caches' hit rates on the call path, warm-up included."""
 
     @property
     def rate(self) -> float:
@@ -120,8 +123,8 @@ class Result:
         )
 
 
-async def prepare(folder: Path, store: str) -> Path:
-    """Write the configuration, migrate the store, add the team and its agents."""
+async def prepare(folder: Path, store: str) -> tuple[Path, str]:
+    """Write the configuration, migrate the store, add the team and its agents; a supervisor's token."""
     path = folder / "omnihub.toml"
     path.write_text(CONFIG.replace("{store}", store), encoding="utf-8")
     services = await open_services(hub_config.load(path))
@@ -132,9 +135,11 @@ async def prepare(folder: Path, store: str) -> Path:
                 name, None, Role.AGENT, availability=Availability.AVAILABLE
             )
             await services.directory.add_member(team.id, agent.id)
+        supervisor = await services.directory.add_agent("sup", None, Role.SUPERVISOR)
+        token = await services.directory.issue_token(supervisor.id, "bench")
     finally:
         await services.close()
-    return path
+    return path, token
 
 
 def form(caller: int) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -192,7 +197,8 @@ def free_port() -> int:
 async def bench_hub(store: str, args: argparse.Namespace) -> tuple[Result, bytes]:
     """Start a hub on a store, load it, stop it; return its figures and its TwiML."""
     with tempfile.TemporaryDirectory() as tmp:
-        hub = HubProcess(await prepare(Path(tmp), store))
+        config, token = await prepare(Path(tmp), store)
+        hub = HubProcess(config)
         url = await hub.start()
         try:
             async with aiohttp.ClientSession() as http:
@@ -203,9 +209,25 @@ async def bench_hub(store: str, args: argparse.Namespace) -> tuple[Result, bytes
             assert hub.proc is not None
             await load("warm-up", url, hub.proc.pid, args.concurrency, 2, args.callers)
             result = await load("hub", url, hub.proc.pid, args.concurrency, args.seconds, args.callers)
+            result.caches = await cache_rates(url, token)
         finally:
             await hub.terminate(15)
     return result, body
+
+
+async def cache_rates(url: str, token: str) -> str:
+    """The call path's cache hit rates, from the hub's metrics."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics", headers=headers) as response:
+        text = await response.text()
+    counts: dict[tuple[str, str], float] = {}
+    for found in re.finditer(r'omnihub_call_cache_lookups\{cache="(\w+)",result="(\w+)"\} (\S+)', text):
+        counts[found[1], found[2]] = float(found[3])
+    rates = []
+    for cache in ("callers", "rings"):
+        hits, misses = counts.get((cache, "hit"), 0), counts.get((cache, "miss"), 0)
+        rates.append(f"{cache} {hits / max(hits + misses, 1):.1%} of {hits + misses:,.0f}")
+    return "cache hits: " + ", ".join(rates)
 
 
 async def bench_bare(body: bytes, args: argparse.Namespace) -> Result:
@@ -280,7 +302,8 @@ async def main() -> None:
         kept = bare.kept_up / max(result.kept_up, 1e-9)
         print(
             f"{result.name}: the bare handler serves {ratio:.2f}x its requests per second, "
-            f"{kept:.2f}x counting the work finished after the last answer (target: within 2x)"
+            f"{kept:.2f}x counting the work finished after the last answer (target: within 2x); "
+            f"{result.caches}"
         )
 
 

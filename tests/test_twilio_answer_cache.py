@@ -77,6 +77,8 @@ async def test_agents_changing_availability_are_rung_or_not_from_the_next_call(
         assert await calls.rung() == ["alice", "sip:carol@pbx.example.com"]
         await directory.update_agent(phone.agents["alice"].id, active=False)
         assert await calls.rung() == ["sip:carol@pbx.example.com"]
+        hits, misses = phone.services.calls.cache_counts()["rings"]
+        assert (hits, misses) == (1, 4)  # the second call only; each change empties the list
 
 
 async def test_another_process_changing_an_agent_is_followed_through_its_relayed_event(

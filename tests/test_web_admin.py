@@ -317,6 +317,7 @@ async def test_metrics(client: Client, supervisor: Caller, hub: Services) -> Non
     assert 'omnihub_conversations{status="open"} 1.0' in text
     assert 'omnihub_outbox_messages{status="queued"} 0.0' in text
     assert "omnihub_quarantined_items 0.0" in text
+    assert 'omnihub_call_cache_lookups{cache="callers",result="hit"} 0.0' in text
     assert 'omnihub_channel_state{channel="partner",kind="api",state="connected"} 1.0' in text
     assert 'omnihub_channel_state{channel="partner",kind="api",state="stopped"} 0.0' in text
 

@@ -159,6 +159,13 @@ class CallDesk:
         self.tasks = OwnedTasks("call")
         bus.listen(self.forget)
 
+    def cache_counts(self) -> dict[str, tuple[int, int]]:
+        """Hits and misses of the incoming-call path's caches since the start: callers and ring lists."""
+        return {
+            "callers": (self._callers.hits, self._callers.misses),
+            "rings": (self._rings.hits, self._rings.misses),
+        }
+
     def forget(self, event: dict[str, Any]) -> None:
         """Drop what the incoming-call path remembers that this event may have changed."""
         kind = str(event.get("kind", ""))

@@ -78,12 +78,16 @@ class CallerCache:
         self._by_contact: dict[int, set[tuple[str, str, str]]] = {}
         self.generation = 0
         """Counts clears: a read that began before one must not be remembered."""
+        self.hits = 0
+        self.misses = 0
 
     def get(self, caller: Identity, account: str) -> KnownCaller | None:
         """What is remembered about a caller, if it is fresh."""
         found = self._entries.get((account, caller.kind.value, caller.address))
         if found is None or time.monotonic() - found[0] > self.seconds:
+            self.misses += 1
             return None
+        self.hits += 1
         return found[1]
 
     def put(self, caller: Identity, account: str, known: KnownCaller, generation: int) -> KnownCaller:
@@ -118,12 +122,16 @@ class RingCache:
         self._entries: dict[str, tuple[float, TeamRing]] = {}
         self.generation = 0
         """Counts clears: a read that began before one must not be remembered."""
+        self.hits = 0
+        self.misses = 0
 
     def get(self, team: str) -> TeamRing | None:
         """A team's ring list if it is fresh."""
         found = self._entries.get(team)
         if found is None or time.monotonic() - found[0] > self.seconds:
+            self.misses += 1
             return None
+        self.hits += 1
         return found[1]
 
     def put(self, team: str, ring: TeamRing, generation: int) -> TeamRing:

@@ -58,6 +58,12 @@ class Metrics:
         self.quarantined = Gauge(
             "omnihub_quarantined_items", "Inbound items in quarantine, unresolved", registry=self.registry
         )
+        self.call_cache = Gauge(
+            "omnihub_call_cache_lookups",
+            "Lookups of the incoming-call path's in-memory caches since the start, by cache and result",
+            ["cache", "result"],
+            registry=self.registry,
+        )
         self.channel_state = Gauge(
             "omnihub_channel_state",
             "1 for each channel's current state, 0 for the others",
@@ -90,6 +96,9 @@ class Metrics:
         for status, count in stats["outbox"].items():
             self.outbox.labels(status).set(count)
         self.quarantined.set(stats["quarantined"])
+        for cache, (hits, misses) in services.calls.cache_counts().items():
+            self.call_cache.labels(cache, "hit").set(hits)
+            self.call_cache.labels(cache, "miss").set(misses)
         for name, channel in services.channels.items():
             current = channel.state()
             for state in ChannelState:
