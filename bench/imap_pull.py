@@ -49,6 +49,7 @@ from channels.email.imap.client import ImapServer, ImapSession  # noqa: E402
 from channels.email.imap.sync import MailboxSettings, MailboxSync  # noqa: E402
 from channels.email.parse import MailRules, ParseLimits  # noqa: E402
 from hub import config as hub_config  # noqa: E402
+from hub.runtime import freeze_objects  # noqa: E402
 from hub.services import open_services  # noqa: E402
 from hub.store import schema  # noqa: E402
 from tests.dovecot import PASSWORD, Dovecot  # noqa: E402
@@ -170,6 +171,7 @@ async def hub_pull(name: str, dovecot: Dovecot, store: dict[str, Any], root: Pat
                         for n in range(args.parse_workers)
                     )
                 )
+        freeze_objects()  # as `omnihub run` does once the hub has started
         began_hub = own_cpu()
         began_own = began_hub + pool_cpu(readers) + pool_cpu(fillers)
         completer = Completer(services.inbox, USER, full, fillers)

@@ -28,6 +28,7 @@ from hub.scheduler import Scheduler
 from hub.services import Services
 from hub.stats import collect
 from hub.store import schema
+from hub.store.search import index_terms, reindex_messages
 from tests.conftest import FakeClock
 from tests.factories import inbound
 
@@ -299,6 +300,22 @@ async def test_search_english_and_chinese(services: Services) -> None:
     assert [c.id for c in await services.inbox.search("ORDER 5521")] == [en.conversation_id]
     assert await services.inbox.search("nothing-like-this") == []
     assert await services.inbox.search("!!!") == []
+
+
+async def test_reindexing_a_batch_replaces_the_terms_of_each_message_once(services: Services) -> None:
+    first = await services.inbox.ingest(inbound("<r1@x>", text="Parcel stuck in customs"))
+    second = await services.inbox.ingest(inbound("<r2@x>", "li@example.cn", text="发票没有收到"))
+    rows = [
+        {"id": first.message_id, "terms": index_terms("wrong words")},
+        {"id": second.message_id, "terms": index_terms("Invoice 发票 resent")},
+        {"id": first.message_id, "terms": index_terms("Parcel released from customs")},
+    ]
+    async with services.db.write() as conn:
+        await reindex_messages(conn, rows)
+    assert [c.id for c in await services.inbox.search("released")] == [first.conversation_id]
+    assert await services.inbox.search("wrong") == []
+    assert [c.id for c in await services.inbox.search("发票")] == [second.conversation_id]
+    assert [c.id for c in await services.inbox.search("invoice")] == [second.conversation_id]
 
 
 async def test_list_filters_and_sorting(services: Services, clock: FakeClock) -> None:

@@ -96,8 +96,7 @@ async def index_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
         sql = "INSERT INTO message_fts(rowid, terms) VALUES (?, ?)"
         await bulk.execute_many(conn, sql, [(r["id"], r["terms"]) for r in rows])
         return
-    stmt = text("INSERT INTO message_fts(message_id, terms) VALUES (:id, CAST(:terms AS tsvector))")
-    await conn.execute(stmt, [{"id": r["id"], "terms": tsvector(r["terms"])} for r in rows])
+    await conn.execute(_INDEX_PG, _arrays(rows))
 
 
 async def reindex_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -107,8 +106,24 @@ async def reindex_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     if conn.dialect.name == "sqlite":
         await conn.execute(text("UPDATE message_fts SET terms = :terms WHERE rowid = :id"), rows)
         return
-    stmt = text("UPDATE message_fts SET terms = CAST(:terms AS tsvector) WHERE message_id = :id")
-    await conn.execute(stmt, [{"id": r["id"], "terms": tsvector(r["terms"])} for r in rows])
+    await conn.execute(_REINDEX_PG, _arrays(rows))
+
+
+_INDEX_PG = text(
+    "INSERT INTO message_fts(message_id, terms) SELECT r.id, CAST(r.terms AS tsvector) "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:terms AS TEXT[])) AS r(id, terms)"
+)
+_REINDEX_PG = text(
+    "UPDATE message_fts SET terms = CAST(r.terms AS tsvector) "
+    "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:terms AS TEXT[])) AS r(id, terms) "
+    "WHERE message_fts.message_id = r.id"
+)
+
+
+def _arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows as the two arrays of one PostgreSQL statement (the last terms of an id win)."""
+    terms = {r["id"]: tsvector(r["terms"]) for r in rows}
+    return {"ids": list(terms), "terms": list(terms.values())}
 
 
 def match_sql(dialect: str, query: str) -> tuple[str, dict[str, str]] | None:
