@@ -466,12 +466,22 @@ async def test_only_events_some_trigger_reacts_to_are_queued(
     cid, now = result.conversation_id, clock()
     breach = event_row("sla.breached", now, cid, None, metric="first_response", cycle=0)
     assigned = event_row("conversation.assigned", now, cid, None, team=None)
-    async with services.db.write() as conn:
-        assert await rule_queue.enqueue(conn, [breach, assigned], now) == 1
+    t = schema.timers
+
+    async def queued_kinds() -> list[str]:
+        async with services.db.write() as conn:
+            assert await rule_queue.enqueue(conn, [breach, assigned], now) == 1
+            rows = await conn.execute(
+                select(t.c.payload).where(
+                    t.c.kind == rule_queue.RULE_EVENT, t.c.status == "pending", t.c.conversation_id == cid
+                )
+            )
+            return sorted(p["event"] for p in rows.scalars())
+
+    assert await queued_kinds() == ["conversation.assigned", "message.received"]
     write_rules(tmp_path / "rules", BREACHES)
     await services.rules.load()
-    async with services.db.write() as conn:
-        assert await rule_queue.enqueue(conn, [breach, assigned], now) == 1
+    assert await queued_kinds() == ["conversation.assigned", "message.received", "sla.breached"]
     await drain(services, clock)
     fired = [e for e in await events_of(services, "rule.fired") if e["data"]["trigger"] == "breached"]
     assert len(fired) == 1

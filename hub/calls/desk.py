@@ -423,31 +423,37 @@ class CallDesk:
             if not stored:
                 return legs.LegResult(False, call.id)
             if call.route == outbound.ROUTE:
-                events = await self._callback_leg(conn, leg, call, now)
-                self.bus.publish(events)
-                return legs.LegResult(True, call.id, bool(events), tuple(events))
-            target = self.sla.answer_target(call.line or "")
-            duration = leg.duration_seconds if leg.parent_sid is None else None
-            _, outcome, ended_now = await legs.recompute(conn, call, target, now, duration)
-            events = await legs.follow_agent(conn, leg, call, now)
-            if leg.status in ANSWERED and leg.agent is not None:
-                events += await self._take(conn, call, leg.agent, now)
-                if call.queue_prompted_at is not None:
-                    events += await close_callback(conn, _callback_of(call), now, "the caller was answered")
-            if ended_now:
-                events += await self._ended(conn, call, outcome, now)
+                ended_now, events = await self._callback_leg(conn, leg, call, now)
+            else:
+                ended_now, events = await self._caller_leg(conn, leg, call, now)
         self.bus.publish(events)
         return legs.LegResult(True, call.id, ended_now, tuple(events))
 
+    async def _caller_leg(
+        self, conn: AsyncConnection, leg: LegUpdate, call: Any, now: datetime
+    ) -> tuple[bool, list[dict[str, Any]]]:
+        """A leg of an incoming call: timing against the answer SLA, the answering agent, the outcome."""
+        target = self.sla.answer_target(call.line or "")
+        duration = leg.duration_seconds if leg.parent_sid is None else None
+        _, outcome, ended_now = await legs.recompute(conn, call, target, now, duration)
+        events = await legs.follow_agent(conn, leg, call, now)
+        if leg.status in ANSWERED and leg.agent is not None:
+            events += await self._take(conn, call, leg.agent, now)
+            if call.queue_prompted_at is not None:
+                events += await close_callback(conn, _callback_of(call), now, "the caller was answered")
+        if ended_now:
+            events += await self._ended(conn, call, outcome, now)
+        return ended_now, events
+
     async def _callback_leg(
         self, conn: AsyncConnection, leg: LegUpdate, call: Any, now: datetime
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[bool, list[dict[str, Any]]]:
         """A leg of a callback call: the agent busy while on it, the task done once the customer answers."""
         timing, ended_now = await outbound.recompute(conn, call)
         events = await legs.follow_agent(conn, leg, call, now)
         if ended_now:
             events += await outbound.ended(conn, call, timing, now)
-        return events
+        return ended_now, events
 
     async def ensure_stored(self, arrival: IncomingCall) -> None:
         """Store a call now unless it is stored or queued (idempotent: a call is stored once by its id)."""

@@ -9,6 +9,7 @@ report (those are about inbound calls).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.calls import callbacks, legs
+from hub.errors import Conflict
 from hub.events import event_row, record
 from hub.models import CallOutcome, Direction
 from hub.sla import tasks
-from hub.sla.rings import ANSWERED, ENDED, LegEvent
+from hub.sla.rings import ANSWERED, ENDED, LegEvent, ordered
 from hub.store import schema
 
 ROUTE = "callback_call"
@@ -39,9 +41,9 @@ class CallbackTiming:
 
 def measure(parent_sid: str, events: list[LegEvent]) -> CallbackTiming:
     """The callback call's timing from its legs' events, in any order and with repeats."""
-    ordered = sorted(events, key=lambda e: (e.at, e.sequence if e.sequence is not None else -1))
-    parent = [e for e in ordered if e.call_sid == parent_sid]
-    customer = [e for e in ordered if e.parent_sid == parent_sid]
+    timeline = ordered(events)
+    parent = [e for e in timeline if e.call_sid == parent_sid]
+    customer = [e for e in timeline if e.parent_sid == parent_sid]
     ringing_at = next((e.at for e in parent if e.status == "ringing"), None)
     answered_at = next((e.at for e in customer if e.status in ANSWERED), None)
     ended_at = next((e.at for e in parent if e.status in ENDED), None)
@@ -107,17 +109,12 @@ async def ended(
     placed = await _placement(conn, call)
     task_id = placed.get("task_id") if placed else None
     by = placed.get("agent") if placed else None
-    events: list[dict[str, Any]] = []
     kind = "call.callback_reached" if timing.outcome is CallOutcome.REACHED else "call.callback_not_reached"
-    events.append(event_row(kind, now, call.conversation_id, by, call_id=call.id, task_id=task_id))
+    events = [event_row(kind, now, call.conversation_id, by, call_id=call.id, task_id=task_id)]
     await record(conn, events)
     if timing.outcome is CallOutcome.REACHED and task_id is not None:
-        t = schema.tasks
-        still_open = (
-            await conn.execute(select(t.c.id).where(t.c.id == task_id, t.c.status == "open"))
-        ).first()
-        if still_open is not None:
-            note = f"called back: the customer answered (call {call.id})"
+        note = f"called back: the customer answered (call {call.id})"
+        with contextlib.suppress(Conflict):  # an agent marked it done meanwhile
             events += await tasks.complete(conn, int(task_id), by, now, note)
     return events
 
