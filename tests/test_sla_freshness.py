@@ -61,12 +61,18 @@ async def three_conversations(services: Services, clock: FakeClock) -> list[int]
     return ids
 
 
-async def test_an_unchanged_conversation_is_skipped_and_its_state_is_what_a_full_computation_gives(
-    services: Services, clock: FakeClock
-) -> None:
+async def computed(services: Services, clock: FakeClock) -> tuple[list[int], SlaService]:
+    """Three conversations, computed once under the standard policy."""
     ids = await three_conversations(services, clock)
     service = SlaService(services.db, services.bus, clock, book(STANDARD))
     await service.recompute_all()
+    return ids, service
+
+
+async def test_an_unchanged_conversation_is_skipped_and_its_state_is_what_a_full_computation_gives(
+    services: Services, clock: FakeClock
+) -> None:
+    ids, service = await computed(services, clock)
     first = await computed_at(services)
     assert set(first) == set(ids)
 
@@ -85,9 +91,7 @@ async def test_an_unchanged_conversation_is_skipped_and_its_state_is_what_a_full
 async def test_a_changed_conversation_is_recomputed_and_the_others_are_not(
     services: Services, clock: FakeClock
 ) -> None:
-    ids = await three_conversations(services, clock)
-    service = SlaService(services.db, services.bus, clock, book(STANDARD))
-    await service.recompute_all()
+    ids, service = await computed(services, clock)
     first = await computed_at(services)
 
     clock.advance(minutes=10)
@@ -109,9 +113,7 @@ async def test_a_changed_conversation_is_recomputed_and_the_others_are_not(
 async def test_a_conversation_is_recomputed_once_a_moment_it_waits_for_has_passed(
     services: Services, clock: FakeClock
 ) -> None:
-    [cid, *_] = await three_conversations(services, clock)
-    service = SlaService(services.db, services.bus, clock, book(STANDARD))
-    await service.recompute_all()
+    [cid, *_], service = await computed(services, clock)
     clock.now = MON_9 + timedelta(minutes=44, seconds=59)
     await service.recompute_all()
     assert await sla_events(services) == []
@@ -170,9 +172,7 @@ async def test_a_rules_change_recomputes_only_conversations_whose_policy_or_cale
 async def test_due_times_that_moved_are_rewritten_each_column_on_its_own(
     services: Services, clock: FakeClock
 ) -> None:
-    ids = await three_conversations(services, clock)
-    service = SlaService(services.db, services.bus, clock, book(STANDARD))
-    await service.recompute_all()
+    ids, service = await computed(services, clock)
     right = await state(services)
     wrong = MON_9 - timedelta(days=3)
     c = schema.conversations
@@ -188,9 +188,7 @@ async def test_due_times_that_moved_are_rewritten_each_column_on_its_own(
 async def test_stored_cycles_are_rewritten_whole_whether_or_not_their_start_moved(
     services: Services, clock: FakeClock
 ) -> None:
-    ids = await three_conversations(services, clock)
-    service = SlaService(services.db, services.bus, clock, book(STANDARD))
-    await service.recompute_all()
+    ids, service = await computed(services, clock)
     right = await state(services)
     wrong = MON_9 - timedelta(days=3)
     s = schema.sla_cycles
