@@ -12,7 +12,7 @@ from tests.conftest import FakeClock
 from tests.fakes.twilio_calls import Agent
 from tests.test_twilio_transfer import as_agent
 from tests.twilio_helpers import LINE
-from tests.twilio_phone import CALLER, Phone, phone_hub
+from tests.twilio_phone import BASE, CALLER, Phone, phone_hub
 
 MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 """10:00 in London, inside the customer's daytime (09:00-20:00)."""
@@ -71,9 +71,17 @@ async def test_a_callback_call_that_reaches_the_customer_is_recorded_and_closes_
         task = await abandoned_callback(phone)
         created, call_id = await placed_callback(phone, task)
         phone.sim.agents[BOB] = Agent(answer_after=4)
-        phone.sim.agents[CALLER] = Agent(answer_after=6, talk_seconds=90)
+        phone.sim.agents[CALLER] = Agent(answer_after=6, talk_seconds=None)
         placed = await phone.sim.place(created)
         assert placed.heard[0].startswith(f"Calling {CALLER} back.")
+        bob = await as_agent(phone, "bob")
+        alice = {"agent_id": phone.agents["alice"].id, "reason": "x"}
+        refused = await bob.post(f"/api/calls/{call_id}/transfer", alice, expect=409)
+        assert f"call {call_id} is a callback call" in refused["error"]
+        again = await bob.post(f"/api/tasks/{task['id']}/call", expect=409)
+        assert f"being called back already (call {call_id})" in again["error"]
+        phone.sim.advance(90)
+        await phone.sim.hang_up(placed)
         row = await phone.call_row(created.sid)
         assert (row.id, row.direction, row.route) == (call_id, Direction.OUTBOUND, "callback_call")
         assert row.outcome is CallOutcome.REACHED and row.conversation_id == task["conversation_id"]
@@ -87,13 +95,33 @@ async def test_a_callback_call_that_reaches_the_customer_is_recorded_and_closes_
         assert reached == {"call_id": row.id, "task_id": task["id"]}
         assert [e["call_id"] for e in await phone.events("agent.on_call")] == [row.id]
         assert [e["call_id"] for e in await phone.events("agent.off_call")] == [row.id]
-        bob = await as_agent(phone, "bob")
         await bob.post(f"/api/calls/{row.id}/wrap-up", {"summary": "Parcel re-sent."})
         assert (await phone.call_row(created.sid)).wrapped_up_at is not None
-        refused = await bob.post(
-            f"/api/calls/{row.id}/transfer", {"agent_id": phone.agents["alice"].id, "reason": "x"}, expect=409
-        )
+        refused = await bob.post(f"/api/calls/{row.id}/transfer", alice, expect=409)
         assert "has ended" in refused["error"]
+
+
+async def test_legs_that_arrive_before_the_callback_call_is_stored_are_adopted_and_can_end_it(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client, start=MORNING) as phone:
+        task = await abandoned_callback(phone)
+        desk, bob = phone.services.calls, phone.agents["bob"]
+        plan = await desk.plan_callback(task["id"], bob.id)
+        sid = "CA" + "e0" * 16
+        for status in ("initiated", "ringing", "no-answer"):
+            fields = phone.sender.status_params(
+                sid, status, clock.now, account_sid=phone.fake.account_sid,
+                extra={"From": LINE, "To": BOB, "Direction": "outbound-api"},
+            )  # fmt: skip
+            assert (await phone.sender.post(f"{BASE}/status?placed=callback", dict(fields))).status == 204
+        assert len(await phone.events("call.unknown_callback")) == 3
+        call_id = await desk.called_back(plan, "main", sid, bob.id)
+        row = await phone.call_row(sid)
+        assert row.id == call_id and row.outcome is CallOutcome.NOT_REACHED
+        assert row.ringing_at is not None and row.ended_at is not None
+        (missed,) = await phone.events("call.callback_not_reached")
+        assert missed == {"call_id": call_id, "task_id": task["id"]}
 
 
 async def test_a_callback_call_nobody_answers_leaves_the_task_open_whatever_order_its_legs_arrive_in(

@@ -14,6 +14,9 @@ from hub.sla import tasks
 from hub.sla.policy import PolicyBook
 from hub.store import schema
 
+ROUTE = "callback_call"
+"""The `route` of a callback call (an inbound caller asking for a callback has route `callback`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CallbackCall:
@@ -47,8 +50,15 @@ async def plan(
     if not tasks.daytime(zone, hours).is_open(now):
         local = now.astimezone(zone)
         raise Conflict(f"it is {local:%H:%M} for the customer ({zone}); call between {hours} their time (P6)")
-    agent = await available_agent(conn, agent_id, "call")
     c = schema.calls
+    ringing = await conn.execute(
+        select(c.c.id).where(
+            c.c.conversation_id == task.conversation_id, c.c.route == ROUTE, c.c.ended_at.is_(None)
+        )
+    )
+    if (live := ringing.scalar()) is not None:
+        raise Conflict(f"the customer is being called back already (call {live})")
+    agent = await available_agent(conn, agent_id, "call")
     last = (
         await conn.execute(
             select(c.c.channel_account, c.c.line)

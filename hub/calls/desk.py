@@ -389,7 +389,9 @@ class CallDesk:
             ]  # fmt: skip
             await record(conn, events)
             call = await _call(conn, account, call_sid)
-            await outbound.recompute(conn, call)
+            timing, ended_now = await outbound.recompute(conn, call)
+            if ended_now:
+                events += await outbound.ended(conn, call, timing, now)
         self.bus.publish(events)
         return call_id
 
@@ -422,7 +424,7 @@ class CallDesk:
                 return legs.LegResult(stored, None, events=tuple(events))
             if not stored:
                 return legs.LegResult(False, call.id)
-            if call.route == outbound.ROUTE:
+            if call.route == callbacks.ROUTE:
                 ended_now, events = await self._callback_leg(conn, leg, call, now)
             else:
                 ended_now, events = await self._caller_leg(conn, leg, call, now)
@@ -550,7 +552,7 @@ class CallDesk:
                 raise Conflict(f"call {call_id} has ended")
             if call.answered_at is None:
                 raise Conflict(f"call {call_id} is not answered yet: nobody holds it to transfer")
-            if call.route == outbound.ROUTE:
+            if call.route == callbacks.ROUTE:
                 raise Conflict(f"call {call_id} is a callback call: the agent who placed it keeps it")
             if agent_id is not None:
                 target = await available_agent(conn, agent_id, "transfer")

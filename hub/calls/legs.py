@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.events import event_row, record
 from hub.models import Availability, CallOutcome
 from hub.sla.rings import ANSWERED, ENDED, AnswerTarget, CallTiming, LegEvent, measure
-from hub.store import schema
+from hub.store import bulk, schema
 from hub.store.upsert import insert_ignore
 
 NO_SEQUENCE = -1
@@ -167,3 +167,29 @@ async def _leg_has(conn: AsyncConnection, call_id: int, call_sid: str, statuses:
         )
     )
     return found.first() is not None
+
+
+async def adopt(
+    conn: AsyncConnection, account: str, sids: list[str], call_ids: dict[tuple[str, str], int]
+) -> set[int]:
+    """Give legs stored before their call (another process, a crash) their call; return those calls."""
+    lg = schema.call_legs
+    waiting = await bulk.fetch(conn, _waiting_query, account=account, sids=bulk.listed(conn, sids))
+    owners: dict[int, list[int]] = {}
+    for leg_id, call_sid, parent_sid in waiting:
+        call_id = call_ids.get((account, parent_sid or call_sid))
+        if call_id is not None:
+            owners.setdefault(call_id, []).append(leg_id)
+    for call_id, leg_ids in owners.items():
+        await conn.execute(update(lg).where(lg.c.id.in_(leg_ids)).values(call_id=call_id))
+    return set(owners)
+
+
+@bulk.statement
+def _waiting_query(pg: bool) -> Select[Any]:
+    lg = schema.call_legs
+    return select(lg.c.id, lg.c.call_sid, lg.c.parent_sid).where(
+        lg.c.channel_account == bindparam("account"),
+        lg.c.call_id.is_(None),
+        or_(bulk.in_list(pg, lg.c.call_sid, "sids"), bulk.in_list(pg, lg.c.parent_sid, "sids")),
+    )

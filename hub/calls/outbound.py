@@ -18,15 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.calls import callbacks, legs
+from hub.calls.callbacks import ROUTE
 from hub.errors import Conflict
 from hub.events import event_row, record
 from hub.models import CallOutcome, Direction
 from hub.sla import tasks
 from hub.sla.rings import ANSWERED, ENDED, LegEvent, ordered
 from hub.store import schema
-
-ROUTE = "callback_call"
-"""The `route` of a callback call (an inbound caller asking for a callback has route `callback`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,7 @@ async def insert(
     conn: AsyncConnection, plan: callbacks.CallbackCall, account: str, call_sid: str, now: datetime
 ) -> int:
     """Store the placed call; adopt leg events that reached the store before it."""
-    c, lg, v = schema.calls, schema.call_legs, schema.conversations
+    c, v = schema.calls, schema.conversations
     contact_id = (
         await conn.execute(select(v.c.contact_id).where(v.c.id == plan.conversation_id))
     ).scalar_one()
@@ -73,15 +71,7 @@ async def insert(
         },
     )  # fmt: skip
     call_id = int(inserted.scalar_one())
-    await conn.execute(
-        update(lg)
-        .where(
-            lg.c.channel_account == account,
-            lg.c.call_id.is_(None),
-            (lg.c.call_sid == call_sid) | (lg.c.parent_sid == call_sid),
-        )
-        .values(call_id=call_id)
-    )
+    await legs.adopt(conn, account, [call_sid], {(account, call_sid): call_id})
     return call_id
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, or_, select, update
+from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.aio import cancel_and_wait
@@ -209,16 +209,6 @@ def _calls_query(pg: bool) -> Select[Any]:
 
 
 @bulk.statement
-def _waiting_legs_query(pg: bool) -> Select[Any]:
-    lg = schema.call_legs
-    return select(lg.c.id, lg.c.call_sid, lg.c.parent_sid).where(
-        lg.c.channel_account == bindparam("account"),
-        lg.c.call_id.is_(None),
-        or_(bulk.in_list(pg, lg.c.call_sid, "sids"), bulk.in_list(pg, lg.c.parent_sid, "sids")),
-    )
-
-
-@bulk.statement
 def _team_update(pg: bool) -> Update:
     conv = schema.conversations
     return (
@@ -252,7 +242,7 @@ async def _insert_calls(
     by_key = await _insert_rows(conn, rows)
     adopted: set[int] = set()
     for account, sids in _by_account(rows).items():
-        adopted |= await _adopt_legs(conn, account, sids, by_key)
+        adopted |= await legs.adopt(conn, account, sids, by_key)
     by_team: dict[int, set[int]] = {}
     for row in rows.values():
         if row["team_id"] is not None:
@@ -306,19 +296,3 @@ def _by_account(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     for account, sid in keys:
         found.setdefault(account, []).append(sid)
     return found
-
-
-async def _adopt_legs(
-    conn: AsyncConnection, account: str, sids: list[str], call_ids: dict[tuple[str, str], int]
-) -> set[int]:
-    """Give legs stored before their call (another process, a crash) their call; return those calls."""
-    lg = schema.call_legs
-    waiting = await bulk.fetch(conn, _waiting_legs_query, account=account, sids=bulk.listed(conn, sids))
-    owners: dict[int, list[int]] = {}
-    for leg_id, call_sid, parent_sid in waiting:
-        call_id = call_ids.get((account, parent_sid or call_sid))
-        if call_id is not None:
-            owners.setdefault(call_id, []).append(leg_id)
-    for call_id, leg_ids in owners.items():
-        await conn.execute(update(lg).where(lg.c.id.in_(leg_ids)).values(call_id=call_id))
-    return set(owners)

@@ -396,7 +396,7 @@ class CallSimulator:
         noun: ET.Element | None = None,
         extra: dict[str, str] | None = None,
     ) -> None:
-        url = noun.get("statusCallback") if noun is not None else self.status_url
+        url = noun.get("statusCallback") if noun is not None else call.placed_status_url or self.status_url
         if noun is not None and url is None:
             return
         wanted = (noun.get("statusCallbackEvent", "") if noun is not None else "").split()

@@ -282,13 +282,17 @@ function taskEntry(task) {
     }
     await loadConversation();
   } }, t("task.done"));
-  const call = task.kind === "callback" && p.phone ? el("button.task-call", { type: "button", onclick: async () => {
+  const call = task.kind === "callback" && p.phone ? el("button.task-call", { type: "button", onclick: async (event) => {
+    const button = event.currentTarget;
+    button.disabled = true;
     errors.textContent = "";
     try {
       await api("POST", `/api/tasks/${task.id}/call`);
       errors.textContent = t("task.calling");
     } catch (err) {
       errors.textContent = err.message;
+    } finally {
+      button.disabled = false;
     }
   } }, t("task.call")) : null;
   return el("li.task", { dataset: { task: task.id, kind: task.kind } },
