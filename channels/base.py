@@ -58,16 +58,16 @@ InboundSink = Callable[[InboundMessage], Awaitable[IngestResult]]
 class ChannelContext:
     """The shared resources a channel may use; the runtime owns and closes them.
 
-        `http` is the process's one `aiohttp.ClientSession`; `public_url` is the address
-        providers call back on (behind a proxy, the proxy's); `blobs` stores media. `inbox` is
-        for pull channels that commit their own cursor with each batch (`Inbox.ingest_many`
-        with `in_transaction`) and quarantine what they cannot parse. `calls` is the call desk
-        that phone channels report calls and their legs to. `voicemail` renders voicemail
-        greetings and sets off what a received voicemail needs (event, callback task).
-        `templates`, `company` and `policies` (the SLA policies in force) are for channels that
-        render documents or create tasks (fax cover pages, F3 confirmations); `channels` holds
-        every account of the hub, for a channel that works through another (a fax-to-mail gateway
-        through an e-mail account). `chat_scripts` renders what a chat channel says by itself;
+    `http` is the process's one `aiohttp.ClientSession`; `public_url` is the address
+    providers call back on (behind a proxy, the proxy's); `blobs` stores media. `inbox` is
+    for pull channels that commit their own cursor with each batch (`Inbox.ingest_many`
+    with `in_transaction`) and quarantine what they cannot parse. `calls` is the call desk
+    that phone channels report calls and their legs to. `voicemail` renders voicemail
+    greetings and sets off what a received voicemail needs (event, callback task).
+    `templates`, `company` and `policies` (the SLA policies in force) are for channels that
+    render documents or create tasks (fax cover pages, F3 confirmations); `channels` holds
+    every account of the hub, for a channel that works through another (a fax-to-mail gateway
+    through an e-mail account). `chat_scripts` renders what a chat channel says by itself;
     `replies` renders, checks and queues what a channel sends by itself on another conversation
     (the fax pre-notice).
     """

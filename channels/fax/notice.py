@@ -18,20 +18,20 @@ NOTICE_CHANNELS = (ChannelKind.EMAIL.value, ChannelKind.SMS.value)
 TEMPLATE = "fax_notice"
 
 
-async def other_conversation(db: Database, fax_conversation_id: int) -> tuple[int, ChannelKind] | None:
+async def other_conversation(db: Database, fax_conversation_id: int) -> int | None:
     """The contact's most recent e-mail or SMS conversation, if they have one."""
     c = schema.conversations
     contact = select(c.c.contact_id).where(c.c.id == fax_conversation_id).scalar_subquery()
     async with db.read() as conn:
         row = (
             await conn.execute(
-                select(c.c.id, c.c.channel)
+                select(c.c.id)
                 .where(c.c.contact_id == contact, c.c.channel.in_(NOTICE_CHANNELS))
                 .order_by(c.c.last_message_at.desc().nulls_last(), c.c.id.desc())
                 .limit(1)
             )
         ).first()
-    return (int(row.id), ChannelKind(row.channel)) if row else None
+    return int(row.id) if row else None
 
 
 async def queue_notice(
@@ -48,10 +48,9 @@ async def queue_notice(
 ) -> int | None:
     """Queue the notice once per fax (`key`), checked like any automatic reply; the conversation it
     went on (or was blocked on, with a `rules.reply_blocked` event saying why), or None if there is none."""
-    found = await other_conversation(db, fax_conversation_id)
-    if found is None:
+    conversation_id = await other_conversation(db, fax_conversation_id)
+    if conversation_id is None:
         return None
-    conversation_id, _ = found
     try:
         async with db.write() as conn:
             events = await replies.queue_checked(

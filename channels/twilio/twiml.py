@@ -76,8 +76,13 @@ def dial(
         elif device.startswith("sip:"):
             d.sip(device, **events, **extra)
         else:
-            d.number(device.replace(" ", ""), **events, **extra)
+            d.number(device_address(device), **events, **extra)
     return d
+
+
+def device_address(device: str) -> str:
+    """A device as Twilio dials it: `client:` and `sip:` addresses as they are, numbers without spaces."""
+    return device if device.startswith(("client:", "sip:")) else device.replace(" ", "")
 
 
 def answer(greeting: str | None, lang: str, ringing: Dial | None, fallback: str) -> str:

@@ -384,7 +384,7 @@ class TwilioVoiceChannel:
         )
         status = self.url("status", placed=CALLBACK_CALL)
         body = T.call_customer(briefing.strip(), line.language, plan.customer, line.number, status)
-        to = device if device.startswith(("client:", "sip:")) else device.replace(" ", "")
+        to = T.device_address(device)
         created = await rest.call(
             self.client().calls.create_async(
                 to=to, from_=line.number, twiml=body, status_callback=status,
