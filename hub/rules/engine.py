@@ -11,7 +11,7 @@ it fires, that what it waited for still holds (no reply since, same status since
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,9 @@ from hub.models import Direction
 from hub.rules import queue
 from hub.rules.actions import Events, ReplySender, apply
 from hub.rules.conditions import Facts, load_facts
-from hub.rules.interest import STATUS_EVENTS
+from hub.rules.interest import STATUS_EVENTS, waits_on
 from hub.rules.loader import RuleSet
-from hub.rules.triggers import EVENTS, RuleEvent, candidates, evaluate
+from hub.rules.triggers import EVENTS, RuleEvent, Trigger, candidates, evaluate
 from hub.scheduler import Handler, Timer, timer_row
 from hub.store import schema
 from hub.store.upsert import insert_ignore
@@ -81,11 +81,15 @@ class RuleEngine:
             out.extend(events)
             if fired:
                 facts = None
-        if not _starts_waiting(ruleset, kind, data):
+        waiting = [
+            t for t in ruleset.triggers.triggers
+            if t.timed is not None and t.enabled and waits_on(t.timed.kind, kind, data)
+        ]  # fmt: skip
+        if not waiting:
             return out
         if not exists and not await _exists(conn, cid):
             return []
-        out.extend(await self._schedule_timed(conn, ruleset, timer, kind, data))
+        out.extend(await self._schedule_timed(conn, waiting, timer, data))
         return out
 
     async def on_time(self, conn: AsyncConnection, timer: Timer) -> Events:
@@ -139,15 +143,15 @@ class RuleEngine:
         return len(firings), out
 
     async def _schedule_timed(
-        self, conn: AsyncConnection, ruleset: RuleSet, timer: Timer, kind: str, data: dict[str, Any]
+        self, conn: AsyncConnection, waiting: Sequence[Trigger], timer: Timer, data: dict[str, Any]
     ) -> Events:
+        """Start the time-based triggers that wait on this event."""
         cid = timer.conversation_id
         rows = []
         status: str | None = None
-        for trigger in ruleset.triggers.triggers:
+        for trigger in waiting:
             timed = trigger.timed
-            if timed is None or not trigger.enabled or not _waits_on(timed.kind, kind, data):
-                continue
+            assert timed is not None
             payload: dict[str, Any] = {
                 "trigger": trigger.name,
                 "kind": timed.kind,
@@ -169,21 +173,6 @@ class RuleEngine:
         if rows:
             await conn.execute(insert_ignore(conn, schema.timers), rows)
         return []
-
-
-def _starts_waiting(ruleset: RuleSet, kind: str, data: dict[str, Any]) -> bool:
-    """Whether a time-based trigger starts waiting on this event (else there is nothing to schedule)."""
-    return any(
-        t.timed is not None and t.enabled and _waits_on(t.timed.kind, kind, data)
-        for t in ruleset.triggers.triggers
-    )
-
-
-def _waits_on(timed_kind: str, kind: str, data: dict[str, Any]) -> bool:
-    """Whether a time-based trigger of `timed_kind` starts waiting on an event of `kind`."""
-    if timed_kind == "unreplied_after":
-        return kind == "message.received"
-    return timed_kind == "waiting_since" and (kind in STATUS_EVENTS or bool(data.get("new_conversation")))
 
 
 async def _exists(conn: AsyncConnection, cid: int) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from hub.rules.triggers import Trigger
 
@@ -10,6 +11,9 @@ STATUS_EVENTS = ("conversation.status_changed", "conversation.reopened", "messag
 """Events after which a conversation is no longer `waiting_since` its earlier anchor."""
 NEW_CONVERSATION = "message.received"
 """The event `conversation.created` travels with (a new conversation's first message)."""
+WAITS_ON = {"unreplied_after": ("message.received",), "waiting_since": (*STATUS_EVENTS, NEW_CONVERSATION)}
+"""The events each kind of time-based trigger starts waiting on (`waiting_since`: a new
+conversation's first message, not every message)."""
 
 
 def wanted_kinds(triggers: Iterable[Trigger]) -> frozenset[str]:
@@ -21,8 +25,13 @@ def wanted_kinds(triggers: Iterable[Trigger]) -> frozenset[str]:
         timed = trigger.timed
         if timed is None:
             kinds.update(NEW_CONVERSATION if k == "conversation.created" else k for k in trigger.events)
-        elif timed.kind == "unreplied_after":
-            kinds.add("message.received")
         else:
-            kinds.update((*STATUS_EVENTS, NEW_CONVERSATION))
+            kinds.update(WAITS_ON.get(timed.kind, ()))
     return frozenset(kinds)
+
+
+def waits_on(timed_kind: str, kind: str, data: Mapping[str, Any]) -> bool:
+    """Whether a time-based trigger of `timed_kind` starts waiting on this event."""
+    if timed_kind == "waiting_since" and kind == NEW_CONVERSATION:
+        return bool(data.get("new_conversation"))
+    return kind in WAITS_ON.get(timed_kind, ())

@@ -98,7 +98,7 @@ async def enqueue(
     rows = []
     chains: dict[int, list[tuple[datetime, str, dict[str, Any]]]] = {}
     first_message: set[int] = set()
-    stem, count = _stem(), 0
+    keys = unique_keys()
     for event in events:
         kind, cid = event["kind"], event.get("conversation_id")
         if kind not in wanted or cid is None:
@@ -115,8 +115,7 @@ async def enqueue(
                 )
             )
         else:
-            chains.setdefault(cid, []).append((event["at"], f"{stem}{count:06x}", payload))
-            count += 1
+            chains.setdefault(cid, []).append((event["at"], next(keys), payload))
     queued = len(rows) + sum(len(links) for links in chains.values())
     heads = []
     for cid, links in chains.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import NotFound
+from hub.errors import Conflict, NotFound
 from hub.models import IdentityKind
 from hub.sla import history, tasks
 from hub.sla.policy import PolicyBook
@@ -27,7 +28,11 @@ async def close_callback(conn: AsyncConnection, key: str, now: datetime, note: s
     t = schema.tasks
     found = await conn.execute(select(t.c.id).where(t.c.key == callback_key(key), t.c.status == "open"))
     task_id = found.scalar()
-    return [] if task_id is None else await tasks.complete(conn, task_id, None, now, note)
+    if task_id is None:
+        return []
+    with contextlib.suppress(Conflict):  # an agent marked it done since it was read
+        return await tasks.complete(conn, task_id, None, now, note)
+    return []
 
 
 async def schedule_callback(

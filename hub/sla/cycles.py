@@ -35,11 +35,6 @@ class Cycle(NamedTuple):
     paused: bool
     business_seconds: int | None
 
-    @property
-    def key(self) -> tuple[int, str, int]:
-        """The cycle's primary key."""
-        return (self.conversation_id, self.metric, self.seq)
-
     def moments(self, now: datetime) -> dict[str, datetime]:
         """The events this cycle has earned by `now`, with when each happened."""
         out = {}
