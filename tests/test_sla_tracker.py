@@ -272,14 +272,17 @@ async def test_under_sustained_changes_recomputations_gather_as_long_as_the_last
     cid = (await services.inbox.ingest(inbound("paced", at=MON_9))).conversation_id
     service = sla(services)
     rounds: list[tuple[float, float]] = []
+    running = asyncio.Event()
     recompute = service.tracker.recompute
 
     async def slowly(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
         began = time.monotonic()
+        running.set()
         await asyncio.sleep(0.3)
         try:
             return await recompute(conn, chunk, now)
         finally:
+            running.clear()
             rounds.append((began, time.monotonic()))
 
     service.tracker.recompute = slowly  # type: ignore[method-assign]
@@ -287,13 +290,23 @@ async def test_under_sustained_changes_recomputations_gather_as_long_as_the_last
     service.start()
     try:
         async with asyncio.timeout(10):
+
+            async def rounds_done(n: int) -> None:
+                while len(rounds) < n:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.1)
+
             services.bus.publish(changed)
-            while not rounds:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)  # the first round has ended
+            await rounds_done(1)  # the full recomputation on start, with no change meanwhile
             services.bus.publish(changed)
-            while len(rounds) < 2:
-                await asyncio.sleep(0.01)
+            await running.wait()
+            services.bus.publish(changed)  # a change while that round runs: changes keep coming
+            await rounds_done(3)
+            quiet_change = time.monotonic()  # the last round saw no change meanwhile
+            services.bus.publish(changed)
+            await rounds_done(4)
     finally:
         await service.stop()
-    assert rounds[1][0] - rounds[0][1] >= 0.25
+    sustained, then = rounds[1], rounds[2]
+    assert then[0] - sustained[1] >= 0.25
+    assert rounds[3][0] - quiet_change < 0.25

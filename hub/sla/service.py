@@ -147,7 +147,12 @@ class SlaService:
                     await self.recompute(ids)
             except Exception:
                 log.exception("SLA recomputation failed; it is retried on the next change")
-            settle = min(max(SETTLE_SECONDS, time.monotonic() - began), MOST_SETTLE_SECONDS)
+            busy = self._wake.is_set()
+            settle = (
+                min(max(SETTLE_SECONDS, time.monotonic() - began), MOST_SETTLE_SECONDS)
+                if busy
+                else SETTLE_SECONDS
+            )
 
     def _noticed(self, event: dict[str, Any]) -> None:
         cid = event.get("conversation_id")
