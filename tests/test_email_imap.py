@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import shutil
@@ -497,4 +498,6 @@ def test_two_hubs_in_different_schemas_lock_their_own_mailboxes_of_the_same_name
     assert key != account_lock_key("globex", "support")
     assert key != account_lock_key("acme", "sales")
     assert account_lock_key(None, "support") == account_lock_key("public", "support")
+    before_schemas = int.from_bytes(hashlib.sha256(b"support").digest()[:4], "big") & 0x7FFFFFFF
+    assert account_lock_key(None, "support") == before_schemas
     assert 0 <= key <= 0x7FFFFFFF

@@ -211,6 +211,9 @@ async def test_new_rows_are_inserted_once_when_two_transactions_race(
         with pytest.raises(Exception, match="UNIQUE"):
             async with services.db.write() as conn:
                 await bulk.insert_new(conn, s, rows, columns=columns, keys=key)
+        with pytest.raises(ValueError, match="PostgreSQL only"):
+            async with services.db.write() as conn:
+                await bulk.insert_new(conn, s, rows[1:], columns=columns, keys=key, returning=["seq"])
         return
     other = await open_services(make_config(), clock=services.clock)
     try:

@@ -324,12 +324,14 @@ async def insert_new(
     returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """Insert rows (tuples of `columns`) whose `keys` are not taken yet; return the keys of those inserted
-    (on PostgreSQL, the `returning` columns instead when given).
+    (on PostgreSQL, the `returning` columns instead when given; SQLite refuses `returning`).
 
     On PostgreSQL a row whose key another transaction took first is skipped. On SQLite the
     caller's write transaction holds the database's one write lock, so no other writer can
     take a key it found free: a taken key is an error there.
     """
+    if returning and not is_pg(conn):
+        raise ValueError("insert_new returns other columns than its keys on PostgreSQL only")
     if not rows:
         return []
     names = tuple(columns)

@@ -211,6 +211,11 @@ class ImapPoller:
 
 
 def account_lock_key(schema: str | None, account: str) -> int:
-    """The advisory lock of an account's mailboxes: per store schema, since locks span the database."""
-    digest = hashlib.sha256(f"{schema or 'public'}\x00{account}".encode()).digest()
+    """The advisory lock of an account's mailboxes: per store schema, since locks span the database.
+
+    A store in the default schema keeps the key hubs used before schemas were part of it, so an
+    old and a new process exclude each other during a rolling upgrade.
+    """
+    named = account if schema in (None, "public") else f"{schema}\x00{account}"
+    digest = hashlib.sha256(named.encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
