@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import io
 from collections.abc import AsyncIterator
@@ -17,6 +18,10 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from channels.email.parse import parse_message
+from channels.fax.providers.base import FaxEventKind
+from channels.fax.providers.gateway import fax_event, mail_event
+from hub.models import InboundAttachment
 from hub.outbox import Dispatcher
 from hub.services import Services
 from hub.store import schema
@@ -177,3 +182,15 @@ async def test_a_bounce_from_the_gateway_fails_the_fax_with_the_reason_and_is_no
     row = await until(failed, 60)
     assert "the fax gateway bounced" in row["last_error"] and "mailbox unknown" in row["last_error"]
     assert await messages(hub, "email") == []
+
+
+def test_a_bounce_of_someone_elses_mail_is_never_a_received_fax_even_with_a_pdf() -> None:
+    pdf = InboundAttachment("contract.pdf", "application/pdf", pdf_pages(1))
+    report = bounce("<not-ours@elsewhere.example>", "x@example.org")
+    foreign = parse_message(report, account="support").message
+    with_pdf = dataclasses.replace(foreign, attachments=(pdf,))
+    assert fax_event(with_pdf) is not None
+    assert mail_event(with_pdf) is None
+    plain = dataclasses.replace(with_pdf, meta={})
+    received = mail_event(plain)
+    assert received is not None and received.kind is FaxEventKind.RECEIVED

@@ -61,6 +61,14 @@ def remote_number(message: InboundMessage) -> str | None:
     return None
 
 
+def mail_event(message: InboundMessage) -> FaxEvent | None:
+    """What a mail the e-mail account handed over means for faxes: a report (bounce, receipt) only
+    ever fails a fax we mailed; any other mail is a received fax when it carries one."""
+    from channels.email.channel import report_result
+
+    return bounce_event(message) if report_result(message) is not None else fax_event(message)
+
+
 def bounce_event(message: InboundMessage) -> FaxEvent | None:
     """A bounce of a fax we mailed to the gateway as a failed-fax event, or None when it is not one."""
     from channels.email.channel import report_result
@@ -130,7 +138,7 @@ class EmailGateway:
             self._account().claim_fax(None)
 
     async def _mail(self, message: InboundMessage) -> bool:
-        event = bounce_event(message) or fax_event(message)
+        event = mail_event(message)
         if event is None or self._handle is None:
             return False
         await self._handle(event)
