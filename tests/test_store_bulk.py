@@ -156,6 +156,28 @@ async def test_upsert_update_and_fetch_by_ids(services: Services) -> None:
     assert [r[0] for r in found] == ["key0", "key2"]
 
 
+@pytest.mark.parametrize("store_settings", ["postgresql"], indirect=True)
+async def test_a_list_of_ids_is_never_tested_against_every_row_in_a_generic_plan(services: Services) -> None:
+    """A generic plan would test `= ANY(array)` row by row, each row against the whole array."""
+    t = schema.timers
+    rows = [
+        {"kind": "k", "key": f"key{n}", "due_at": AT, "conversation_id": None, "payload": {},
+         "status": "pending", "attempts": 0, "created_at": AT}
+        for n in range(50)
+    ]  # fmt: skip
+    async with services.db.write() as conn:
+        await bulk.insert(conn, t, rows)
+        ids = [r[0] for r in await conn.execute(select(t.c.id).order_by(t.c.id))]
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        compiled = KEYS_QUERY(conn)
+        plan = await conn.exec_driver_sql("EXPLAIN " + compiled.sql, compiled.params({"ids": ids[::2]}))
+        found = await bulk.fetch(conn, KEYS_QUERY, ids=bulk.listed(conn, ids[::2]))
+    text = "\n".join(r[0] for r in plan)
+    assert "ANY" not in text, text
+    assert "unnest" in text
+    assert [r[0] for r in found] == sorted(f"key{n}" for n in range(0, 50, 2))
+
+
 async def test_a_flag_flips_once_when_two_transactions_race(services: Services, make_config: Any) -> None:
     from hub.services import open_services
 

@@ -7,7 +7,7 @@ values the column types would store (a UTC timestamp as SQLite's text or an awar
 JSON as text), so rows written here read back through the schema exactly like rows written
 through it. Writes go out as one `executemany` on SQLite and as one statement over `unnest`
 arrays on PostgreSQL (by COPY for many rows without conflicts to handle); a list of ids
-travels as one parameter (`json_each` on SQLite, `= ANY` on PostgreSQL). Everything runs in
+travels as one parameter (`json_each` on SQLite, `unnest` on PostgreSQL). Everything runs in
 the caller's transaction.
 """
 
@@ -91,9 +91,15 @@ def is_pg(conn: AsyncConnection) -> bool:
 
 
 def in_list(pg: bool, column: ColumnElement[Any], name: str = "ids") -> ColumnElement[bool]:
-    """`column` is one of the values passed as the one parameter `name` (made by `listed`)."""
+    """`column` is one of the values passed as the one parameter `name` (made by `listed`).
+
+    On PostgreSQL the values are a joined `unnest` of one array, not `= ANY(array)`: once a
+    prepared statement switches to its generic plan, a sequential scan would test every row
+    against the whole array one element at a time (10,000 ids against a small table: 4 ms
+    became 170 ms from the sixth run on).
+    """
     if pg:
-        return column == func.any(cast(bindparam(name), ARRAY(column.type)))
+        return column.in_(select(func.unnest(cast(bindparam(name), ARRAY(column.type)))))
     return column.in_(select(func.json_each(bindparam(name)).table_valued("value").c.value))
 
 
