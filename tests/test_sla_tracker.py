@@ -273,19 +273,19 @@ async def test_under_sustained_changes_recomputations_gather_as_long_as_the_last
     service = sla(services)
     rounds: list[tuple[float, float]] = []
     running = asyncio.Event()
-    recompute = service.tracker.recompute
+    prepare = service.tracker.prepare
 
     async def slowly(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
         began = time.monotonic()
         running.set()
         await asyncio.sleep(0.3)
         try:
-            return await recompute(conn, chunk, now)
+            return await prepare(conn, chunk, now)
         finally:
             running.clear()
             rounds.append((began, time.monotonic()))
 
-    service.tracker.recompute = slowly  # type: ignore[method-assign]
+    service.tracker.prepare = slowly  # type: ignore[method-assign]
     changed = [{"kind": "conversation.tagged", "conversation_id": cid}]
     service.start()
     try:
@@ -310,3 +310,38 @@ async def test_under_sustained_changes_recomputations_gather_as_long_as_the_last
     sustained, then = rounds[1], rounds[2]
     assert then[0] - sustained[1] >= 0.25
     assert rounds[3][0] - quiet_change < 0.25
+
+
+async def test_a_reply_stored_while_a_full_recomputation_writes_what_it_read_before_is_caught_up(
+    services: Services, clock: FakeClock
+) -> None:
+    """A full recomputation reads a batch before it writes it; a change in between is recomputed after."""
+    clock.now = MON_9
+    cid = (await services.inbox.ingest(inbound("early", at=MON_9))).conversation_id
+    clock.advance(minutes=10)
+    service = sla(services)
+    read, go_on = asyncio.Event(), asyncio.Event()
+    prepare = service.tracker.prepare
+
+    async def then_a_reply(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
+        plan = await prepare(conn, chunk, now)
+        read.set()
+        await go_on.wait()
+        return plan
+
+    service.tracker.prepare = then_a_reply  # type: ignore[method-assign]
+    service.start()
+    try:
+        async with asyncio.timeout(10):
+            await read.wait()
+            await services.outbox.reply(cid, "Your parcel left today.", agent_id=None)
+            go_on.set()
+            while (
+                getattr((await cycles(services, cid)).get(("first_response", 0)), "fulfilled_at", None)
+                is None
+            ):
+                await asyncio.sleep(0.02)
+    finally:
+        await service.stop()
+    assert (await due(services, cid))[0] == MON_9 + timedelta(hours=8)
+    assert [k for k, _, _ in await sla_events(services)] == ["sla.fulfilled"]

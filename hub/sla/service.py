@@ -39,10 +39,10 @@ transaction's time, which there would shrink batches to one conversation and its
 FULL_BUDGET = {"sqlite": 0.2, "postgresql": 10.0}
 """The same for recomputing every open conversation (start, rules change): larger chunks, fewer
 commits; PostgreSQL has no single write lock to share, so there batches take their full size."""
-FULL_LANES = {"sqlite": 1, "postgresql": 2}
-"""Batches of a full recomputation in flight at once: on PostgreSQL one batch's statements run in
-the server while the next batch is computed here (their conversations differ, so they never wait
-on each other's rows); SQLite has one writer."""
+FULL_LANES = 2
+"""Batches of a full recomputation in flight at once: each is read and computed outside the write
+transaction (see `Tracker.prepare`), so one batch's rows are computed while another's are written
+(SQLite's writer runs in its own thread; PostgreSQL in the server)."""
 
 
 class SlaService:
@@ -91,6 +91,7 @@ class SlaService:
             self.bus.listen(self._noticed)
             self._following = True
         self._full.set()
+        self._wake.set()
         self._task = asyncio.create_task(self._run(), name="sla")
 
     async def stop(self) -> None:
@@ -101,20 +102,18 @@ class SlaService:
             self.bus.unlisten(self._noticed)
             self._following = False
 
-    async def recompute(
-        self, ids: list[int], budget: float | None = None, lanes: int = 1
-    ) -> list[dict[str, Any]]:
-        """Recompute some conversations now, in batches (`lanes` at once); publish and return the events."""
+    async def recompute(self, ids: list[int]) -> list[dict[str, Any]]:
+        """Recompute some conversations now, in batches; publish and return the events."""
 
         async def batch(chunk: Sequence[int]) -> list[dict[str, Any]]:
             return await self.db.write_again_on_conflict(
                 lambda conn: self.tracker.recompute(conn, list(chunk))
             )
 
-        most = BATCH[self.db.dialect]
-        if budget is None:
-            budget = WRITE_BUDGET[self.db.dialect]
-        chunks = await in_timed_chunks(ids, batch, budget=budget, first=FIRST_BATCH, most=most, lanes=lanes)
+        dialect = self.db.dialect
+        chunks = await in_timed_chunks(
+            ids, batch, budget=WRITE_BUDGET[dialect], first=FIRST_BATCH, most=BATCH[dialect]
+        )
         events = [e for chunk in chunks for e in chunk]
         self.bus.publish(events)
         return events
@@ -127,7 +126,19 @@ class SlaService:
                 select(c.c.id).where(c.c.status != ConversationStatus.RESOLVED.value).order_by(c.c.id)
             )
             ids = [r[0] for r in rows]
-        await self.recompute(ids, FULL_BUDGET[self.db.dialect], FULL_LANES[self.db.dialect])
+        dialect = self.db.dialect
+
+        async def batch(chunk: Sequence[int]) -> list[dict[str, Any]]:
+            async with self.db.read() as conn:
+                plan = await self.tracker.prepare(conn, chunk)
+            if plan is None:
+                return []
+            return await self.db.write_again_on_conflict(lambda conn: self.tracker.apply(conn, plan))
+
+        chunks = await in_timed_chunks(
+            ids, batch, budget=FULL_BUDGET[dialect], first=FIRST_BATCH, most=BATCH[dialect], lanes=FULL_LANES
+        )
+        self.bus.publish([e for chunk in chunks for e in chunk])
         return len(ids)
 
     async def _run(self) -> None:

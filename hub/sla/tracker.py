@@ -13,7 +13,8 @@ inputs and stored state are unchanged (see `freshness`) is skipped.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,9 +51,21 @@ class Tracker:
         Conversations whose inputs have not changed since their state was stored, and whose
         stored state still holds at `now`, are left as they are.
         """
+        plan = await self.prepare(conn, ids, now)
+        return [] if plan is None else await self.apply(conn, plan)
+
+    async def prepare(
+        self, conn: AsyncConnection, ids: Sequence[int], now: datetime | None = None
+    ) -> Plan | None:
+        """Read the conversations and compute what `apply` writes; None if nothing changed.
+
+        Only reads: it may run on another connection than `apply`'s transaction (ahead of it,
+        while an earlier batch is written). A change to a conversation's history after this
+        read publishes an event, which recomputes that conversation again afterwards.
+        """
         book = self.book()
         if book is None or not ids:
-            return []
+            return None
         now = now or self.clock()
         if self._keys is None or self._keys.book is not book:
             self._keys = freshness.PolicyKeys(book)
@@ -64,17 +77,22 @@ class Tracker:
         changed = {cid: h for cid, h in histories.items() if cid not in fresh}
         computed = {cid: compute_under(h, policies[cid], book, now) for cid, h in changed.items()}
         if not computed:
-            return []
+            return None
         ahead = {cid: outlook(cycles, now) for cid, cycles in computed.items()}
         inputs = {cid: freshness.Stored(digests[cid], now, o.recheck_at) for cid, o in ahead.items()}
+        wanted = {CHECK: _next_checks(ahead), **followups.wanted(changed, policies, book)}
+        return Plan(now, computed, ahead, inputs, wanted)
+
+    async def apply(self, conn: AsyncConnection, plan: Plan) -> list[dict[str, Any]]:
+        """Write a prepared recomputation in the caller's write transaction; return the new events."""
+        now, computed = plan.now, plan.computed
         existing, starts = await _existing(conn, list(computed))
         earned = _earned(computed, existing, now)
-        inserted = await _write_cycles(conn, computed, inputs, existing, starts, earned, now)
+        inserted = await _write_cycles(conn, computed, plan.inputs, existing, starts, earned, now)
         events = await _record_moments(conn, earned, inserted, now)
-        await _write_due(conn, ahead)
-        wanted = {CHECK: _next_checks(ahead), **followups.wanted(changed, policies, book)}
-        await wakeups.keep(conn, list(computed), wanted, now)
-        await freshness.save(conn, inputs)
+        await _write_due(conn, plan.ahead)
+        await wakeups.keep(conn, list(computed), plan.wanted, now)
+        await freshness.save(conn, plan.inputs)
         return events
 
     async def fire(self, conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, Any]]:
@@ -82,6 +100,17 @@ class Tracker:
         if timer.conversation_id is None:
             return []
         return await self.recompute(conn, [timer.conversation_id], max(self.clock(), timer.due_at))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A recomputation read and computed, not yet written."""
+
+    now: datetime
+    computed: dict[int, list[Cycle]]
+    ahead: dict[int, Outlook]
+    inputs: dict[int, freshness.Stored]
+    wanted: Mapping[str, Mapping[int, wakeups.Wanted]]
 
 
 KEY = ["conversation_id", "metric", "seq"]
