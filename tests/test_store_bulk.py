@@ -250,6 +250,33 @@ async def test_new_rows_are_inserted_once_when_two_transactions_race(
     assert sorted(first + second) == [(1, "resolution", 0)]
 
 
+@pytest.mark.parametrize("store_settings", ["postgresql"], indirect=True)  # COPY is PostgreSQL's
+async def test_many_new_rows_go_whole_and_a_batch_with_a_taken_key_skips_only_that_row(
+    services: Services,
+) -> None:
+    s = schema.sla_cycles
+    await _conversation(services)
+    columns = ("conversation_id", "metric", "seq", "policy", "started_at", "digest", "updated_at")
+    key = ["conversation_id", "metric", "seq"]
+    batch = [(1, "first_response", n, "p", AT, "d", AT) for n in range(bulk.COPY_ROWS)]
+    async with services.db.write() as conn:
+        await conn.execute(
+            insert(s), [dict(zip(columns, (1, "resolution", 5, "old", AT, "d", AT), strict=True))]
+        )
+        first = await bulk.insert_new(conn, s, batch, columns=columns, keys=key)
+        again = await bulk.insert_new(
+            conn, s, [*batch[:1], *((1, "resolution", n, "p", AT, "d", AT) for n in range(bulk.COPY_ROWS))],
+            columns=columns, keys=key,
+        )  # fmt: skip
+        await conn.execute(insert(schema.events), [event(1, AT)])  # the transaction is still usable
+    async with services.db.read() as conn:
+        stored = {(r.metric, r.seq): r.policy for r in await conn.execute(select(s))}
+    assert first == [(1, "first_response", n) for n in range(bulk.COPY_ROWS)]
+    assert sorted(again) == [(1, "resolution", n) for n in range(bulk.COPY_ROWS) if n != 5]
+    assert stored[("resolution", 5)] == "old"
+    assert len(stored) == 2 * bulk.COPY_ROWS
+
+
 async def _conversation(services: Services) -> None:
     async with services.db.write() as conn:
         await conn.execute(

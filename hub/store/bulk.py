@@ -38,7 +38,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.schema import UTCDateTime
@@ -348,15 +348,40 @@ async def insert_new(
         conn, ("insert_new", table, names, key, back), lambda pg: _insert_new(pg, table, names, key, back)
     )
     if is_pg(conn):
+        if not returning and len(rows) >= COPY_ROWS and await _copied_whole(conn, table, names, values):
+            return _keys_of(rows, names, key)
         encoded = _encoded(conn, table, names, values)
         found = await conn.exec_driver_sql(compiled.sql, compiled.params(encoded))
         return [tuple(r) for r in found]
     await _send(conn, table, compiled, names, values)
+    return _keys_of(rows, names, key)
+
+
+def _keys_of(
+    rows: Sequence[Sequence[Any]], names: tuple[str, ...], key: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
     if names[: len(key)] == key:
         n = len(key)
         return [r[:n] if type(r) is tuple else tuple(r[:n]) for r in rows]
     at = [names.index(k) for k in key]
     return [tuple(r[i] for i in at) for r in rows]
+
+
+async def _copied_whole(
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...], values: list[Sequence[Any]]
+) -> bool:
+    """COPY the rows if none of their keys is taken (True), else change nothing (False).
+
+    The rows are usually all new (their keys were looked up first), so COPY, cheaper on both
+    sides than a conflict-checking insert, mostly succeeds; when another transaction took a
+    key in between it fails as a whole and is rolled back to a savepoint.
+    """
+    try:
+        async with conn.begin_nested():
+            await _copy(conn, table, columns, values)
+    except IntegrityError:
+        return False
+    return True
 
 
 async def update(
