@@ -111,8 +111,23 @@ def listed(conn: AsyncConnection, values: Sequence[Any]) -> Any:
 async def fetch(
     conn: AsyncConnection, query: Callable[[AsyncConnection], Compiled], **params: Any
 ) -> Sequence[Any]:
-    """Every row of a compiled query, as tuples of raw driver values (see the readers below)."""
+    """Every row of a compiled query, as tuples of raw driver values (see the readers below).
+
+    Both databases are asked through their driver directly, within the caller's transaction:
+    SQLAlchemy's result rows cost more than the query on large batches.
+    """
     compiled = query(conn)
+    if is_pg(conn):
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        if conn.in_transaction() and not driver.is_in_transaction():
+            await conn.exec_driver_sql("SELECT 1")
+        try:
+            return await driver.fetch(compiled.sql, *compiled.params(params))  # type: ignore[no-any-return]
+        except Exception as err:
+            _raise_as_sqlalchemy(conn, raw, compiled.sql, err)
+            raise
     driver = await _sqlite_driver(conn)
     if driver is not None:
         with _sqlite_errors(compiled.sql):
