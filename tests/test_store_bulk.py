@@ -277,6 +277,26 @@ async def test_many_new_rows_go_whole_and_a_batch_with_a_taken_key_skips_only_th
     assert len(stored) == 2 * bulk.COPY_ROWS
 
 
+@pytest.mark.parametrize("store_settings", ["postgresql"], indirect=True)  # COPY is PostgreSQL's
+async def test_mostly_new_rows_are_upserted_all_the_same_when_one_key_is_taken(services: Services) -> None:
+    t = schema.timers
+    rows = [
+        {"kind": "k", "key": f"key{n}", "due_at": AT, "conversation_id": None, "payload": {"n": n},
+         "status": "pending", "attempts": 0, "created_at": AT}
+        for n in range(bulk.COPY_ROWS)
+    ]  # fmt: skip
+    async with services.db.write() as conn:
+        await bulk.insert(conn, t, [{**rows[7], "payload": {"n": "old"}}, {**rows[0], "key": "other"}])
+        await bulk.insert(conn, t, rows, on_conflict=["key"], update=["payload"], mostly_new=True)
+        more = [{**r, "key": f"more{n}"} for n, r in enumerate(rows)]
+        await bulk.insert(conn, t, more, on_conflict=["key"], update=["payload"], mostly_new=True)
+    async with services.db.read() as conn:
+        stored = {r.key: r.payload for r in await conn.execute(select(t.c.key, t.c.payload))}
+    assert len(stored) == 2 * bulk.COPY_ROWS + 1
+    assert stored["key7"] == {"n": 7}
+    assert stored["more3"] == {"n": 3}
+
+
 async def _conversation(services: Services) -> None:
     async with services.db.write() as conn:
         await conn.execute(

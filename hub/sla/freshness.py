@@ -16,7 +16,7 @@ an answer costs a look at the history, not a recomputation and its writes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -138,29 +138,39 @@ def _stored_query(pg: bool) -> Select[Any]:
     )
 
 
-async def unchanged(conn: AsyncConnection, digests: Mapping[int, str], now: datetime) -> set[int]:
-    """The conversations whose stored state was computed from inputs with these digests and holds at `now`."""
+async def unchanged(
+    conn: AsyncConnection, digests: Mapping[int, str], now: datetime
+) -> tuple[set[int], set[int]]:
+    """The conversations whose stored state was computed from inputs with these digests and holds at
+    `now`; and those with any stored state."""
     if not digests:
-        return set()
+        return set(), set()
     at = bulk.stamp_writer(conn)(now)
     rows = await bulk.fetch(conn, _stored_query, ids=bulk.listed(conn, list(digests)))
-    return {
+    fresh = {
         cid
         for cid, digest, computed_at, recheck_at in rows
         if digest == digests[cid] and computed_at <= at and (recheck_at is None or at < recheck_at)
     }
+    return fresh, {row[0] for row in rows}
 
 
-async def save(conn: AsyncConnection, stored: Mapping[int, Stored]) -> None:
-    """Record what these conversations' state was computed from, in the caller's transaction."""
-    rows = [
-        {"conversation_id": cid, "digest": s.digest, "computed_at": s.computed_at, "recheck_at": s.recheck_at}
-        for cid, s in stored.items()
-    ]
+async def save(conn: AsyncConnection, stored: Mapping[int, Stored], known: Collection[int]) -> None:
+    """Record what these conversations' state was computed from, in the caller's transaction.
+
+    Rows of conversations in `known` (stored before) are updated, the others inserted: mostly
+    new, they go by COPY on PostgreSQL unless another transaction stored one of them meanwhile.
+    """
+    again: list[tuple[Any, ...]] = []
+    new: list[tuple[Any, ...]] = []
+    for cid, s in stored.items():
+        (again if cid in known else new).append((cid, s.digest, s.computed_at, s.recheck_at))
+    table = schema.sla_inputs
+    await bulk.update(conn, table, ["conversation_id"], again, columns=INPUT_COLUMNS)
     await bulk.insert(
-        conn,
-        schema.sla_inputs,
-        rows,
-        on_conflict=["conversation_id"],
-        update=["digest", "computed_at", "recheck_at"],
-    )
+        conn, table, new, columns=INPUT_COLUMNS, on_conflict=["conversation_id"], update=INPUT_COLUMNS[1:],
+        mostly_new=True,
+    )  # fmt: skip
+
+
+INPUT_COLUMNS = ("conversation_id", "digest", "computed_at", "recheck_at")

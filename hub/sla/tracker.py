@@ -73,7 +73,7 @@ class Tracker:
         histories = await history.load(conn, ids)
         policies = {cid: book.select(h.facts) for cid, h in histories.items()}
         digests = {cid: freshness.digest(h, keys.key(policies[cid])) for cid, h in histories.items()}
-        fresh = await freshness.unchanged(conn, digests, now)
+        fresh, known = await freshness.unchanged(conn, digests, now)
         changed = {cid: h for cid, h in histories.items() if cid not in fresh}
         computed = {cid: compute_under(h, policies[cid], book, now) for cid, h in changed.items()}
         if not computed:
@@ -81,7 +81,7 @@ class Tracker:
         ahead = {cid: outlook(cycles, now) for cid, cycles in computed.items()}
         inputs = {cid: freshness.Stored(digests[cid], now, o.recheck_at) for cid, o in ahead.items()}
         wanted = {CHECK: _next_checks(ahead), **followups.wanted(changed, policies, book)}
-        return Plan(now, computed, ahead, inputs, wanted)
+        return Plan(now, computed, ahead, inputs, known, wanted)
 
     async def apply(self, conn: AsyncConnection, plan: Plan) -> list[dict[str, Any]]:
         """Write a prepared recomputation in the caller's write transaction; return the new events."""
@@ -92,7 +92,7 @@ class Tracker:
         events = await _record_moments(conn, earned, inserted, now)
         await _write_due(conn, plan.ahead)
         await wakeups.keep(conn, list(computed), plan.wanted, now)
-        await freshness.save(conn, plan.inputs)
+        await freshness.save(conn, plan.inputs, plan.known)
         return events
 
     async def fire(self, conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, Any]]:
@@ -110,6 +110,8 @@ class Plan:
     computed: dict[int, list[Cycle]]
     ahead: dict[int, Outlook]
     inputs: dict[int, freshness.Stored]
+    known: set[int]
+    """Conversations whose inputs were stored before."""
     wanted: Mapping[str, Mapping[int, wakeups.Wanted]]
 
 

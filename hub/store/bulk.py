@@ -286,16 +286,21 @@ async def insert(
     columns: Sequence[str] | None = None,
     on_conflict: Sequence[str] | None = None,
     update: Sequence[str] = (),
+    mostly_new: bool = False,
 ) -> None:
     """Insert rows: dicts with the same keys, or tuples of `columns`. On a conflict over the
     `on_conflict` columns ([] for any unique constraint) update the `update` columns, or skip
-    the row when there are none."""
+    the row when there are none. With `mostly_new`, many rows on PostgreSQL go by COPY, and
+    only if a key turns out taken by the conflict-handling insert."""
     if not rows:
         return
     names, values = _columns(rows, columns)
-    if on_conflict is None and len(rows) >= COPY_ROWS and is_pg(conn):
-        await _copy(conn, table, names, values)
-        return
+    if len(rows) >= COPY_ROWS and is_pg(conn):
+        if on_conflict is None:
+            await _copy(conn, table, names, values)
+            return
+        if mostly_new and await _copied_whole(conn, table, names, values):
+            return
     conflict = None if on_conflict is None else (tuple(on_conflict), tuple(update))
     compiled = _compiled(
         conn, ("insert", table, names, conflict), lambda pg: _insert(pg, table, names, conflict)
