@@ -297,6 +297,35 @@ async def test_mostly_new_rows_are_upserted_all_the_same_when_one_key_is_taken(s
     assert stored["more3"] == {"n": 3}
 
 
+@pytest.mark.parametrize("store_settings", ["postgresql"], indirect=True)  # staging is PostgreSQL's
+async def test_many_rows_updated_and_upserted_through_a_stage_land_once_each(services: Services) -> None:
+    t = schema.timers
+    n = bulk.COPY_ROWS
+    rows = [
+        {"kind": "k", "key": f"key{i}", "due_at": AT, "conversation_id": None, "payload": {"i": i},
+         "status": "pending", "attempts": 0, "created_at": AT}
+        for i in range(n)
+    ]  # fmt: skip
+    async with services.db.write() as conn:
+        await bulk.insert(conn, t, rows[:10])
+        await bulk.insert(conn, t, rows, on_conflict=["key"], update=["payload"])
+        ids = {r.key: r.id for r in await conn.execute(select(t.c.id, t.c.key))}
+        for attempt in (1, 2):  # the stage is empty again after each statement
+            changed = [(ids[f"key{i}"], "fired", AT + timedelta(minutes=attempt)) for i in range(n)]
+            await bulk.update(conn, t, ["id"], changed, columns=("id", "status", "due_at"))
+    with pytest.raises(IntegrityError):
+        async with services.db.write() as conn:
+            await bulk.update(conn, t, ["id"], [(i, None) for i in ids.values()], columns=("id", "status"))
+    async with services.db.write() as conn:  # after a failed one, the stage is made again
+        await bulk.update(conn, t, ["id"], [(i, "cancelled") for i in ids.values()], columns=("id", "status"))
+        await bulk.insert(conn, t, [{**r, "payload": {}} for r in rows], on_conflict=["key"])
+    async with services.db.read() as conn:
+        stored = [(r.status, r.due_at, r.payload) for r in await conn.execute(select(t).order_by(t.c.id))]
+    assert len(stored) == n
+    assert stored[3] == ("cancelled", AT + timedelta(minutes=2), {"i": 3})
+    assert {(status, due) for status, due, _ in stored} == {("cancelled", AT + timedelta(minutes=2))}
+
+
 async def _conversation(services: Services) -> None:
     async with services.db.write() as conn:
         await conn.execute(

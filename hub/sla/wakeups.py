@@ -64,7 +64,7 @@ async def keep(
     t = schema.timers
     await bulk.update(conn, t, ["id"], cancel, columns=("id", "status"))
     await bulk.update(conn, t, ["id"], rearm)
-    await bulk.insert(conn, t, new, on_conflict=[])
+    await bulk.insert(conn, t, new, on_conflict=[], mostly_new=True)
 
 
 @bulk.statement

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import json
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,10 +31,13 @@ from sqlalchemy import (
     Table,
     bindparam,
     cast,
+    delete,
     func,
     select,
     tuple_,
 )
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -302,6 +306,14 @@ async def insert(
         if mostly_new and await _copied_whole(conn, table, names, values):
             return
     conflict = None if on_conflict is None else (tuple(on_conflict), tuple(update))
+    if conflict is not None and len(rows) >= COPY_ROWS and is_pg(conn):
+        staged = _compiled(
+            conn,
+            ("staged_insert", table, names, conflict),
+            lambda _pg: _staged_insert(table, names, conflict),
+        )
+        await _staged(conn, table, names, values, staged)
+        return
     compiled = _compiled(
         conn, ("insert", table, names, conflict), lambda pg: _insert(pg, table, names, conflict)
     )
@@ -313,9 +325,14 @@ COPY_ROWS = 100
 
 
 async def _copy(
-    conn: AsyncConnection, table: Table, columns: tuple[str, ...], values: list[Sequence[Any]]
+    conn: AsyncConnection,
+    table: Table,
+    columns: tuple[str, ...],
+    values: list[Sequence[Any]],
+    into: str | None = None,
 ) -> None:
-    """Insert rows by COPY in the caller's transaction, begun first if no statement has begun it."""
+    """Insert rows by COPY (into `table`, or a table `into` of its columns) in the caller's
+    transaction, begun first if no statement has begun it."""
     encoded = _encoded(conn, table, columns, values)
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
@@ -323,11 +340,74 @@ async def _copy(
     if not driver.is_in_transaction():
         await conn.exec_driver_sql("SELECT 1")
     records = zip(*(encoded[f"p_{c}"] for c in columns), strict=True)
+    name = into or table.name
     try:
-        await driver.copy_records_to_table(table.name, columns=list(columns), records=records)
+        await driver.copy_records_to_table(name, columns=list(columns), records=records)
     except Exception as err:
-        _raise_as_sqlalchemy(conn, raw, f"COPY {table.name}", err)
+        _raise_as_sqlalchemy(conn, raw, f"COPY {name}", err)
         raise
+
+
+async def _staged(
+    conn: AsyncConnection,
+    table: Table,
+    columns: tuple[str, ...],
+    values: list[Sequence[Any]],
+    statement: Compiled,
+) -> None:
+    """Run a statement over many rows on PostgreSQL: COPY them into a temporary table of their
+    columns, which the statement empties as it reads it (`_staged_insert`, `_staged_update`).
+
+    COPY encodes a row in half the time asyncpg takes to encode it across one array per column.
+    The temporary table lives as long as the connection; it is empty between statements.
+    """
+    await conn.exec_driver_sql(_stage_ddl(conn.dialect, table, columns))
+    await _copy(conn, table, columns, values, into=_stage_name(table, columns))
+    await conn.exec_driver_sql(statement.sql)
+
+
+def _stage_name(table: Table, columns: tuple[str, ...]) -> str:
+    return f"stage_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
+
+
+@functools.lru_cache(maxsize=256)
+def _stage_ddl(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
+    """Create the stage of these columns unless this connection has it: same names and types, no rows."""
+    quote = dialect.identifier_preparer.quote
+    listed = ", ".join(quote(c) for c in columns)
+    stage = quote(_stage_name(table, columns))
+    return (
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS "  # noqa: S608 (quoted schema names only)
+        f"SELECT {listed} FROM {quote(table.name)} WITH NO DATA"
+    )
+
+
+def _emptied_stage(table: Table, columns: tuple[str, ...]) -> Any:
+    """The stage's rows, deleted as they are read (a common table expression `s`)."""
+    stage = sql_table(_stage_name(table, columns), *(sql_column(c) for c in columns))
+    return delete(stage).returning(*stage.c).cte("s")
+
+
+def _staged_insert(
+    table: Table, columns: tuple[str, ...], conflict: tuple[tuple[str, ...], tuple[str, ...]]
+) -> Any:
+    rows = _emptied_stage(table, columns)
+    stmt = postgresql.insert(table).from_select(columns, select(*(rows.c[c] for c in columns)))
+    keys, changed = conflict
+    if changed:
+        return stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: stmt.excluded[c] for c in changed}
+        )
+    return stmt.on_conflict_do_nothing(index_elements=list(keys) or None)
+
+
+def _staged_update(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    rows = _emptied_stage(table, columns)
+    return (
+        sql_update(table)
+        .where(*(table.c[k] == rows.c[k] for k in keys))
+        .values({c: rows.c[c] for c in columns if c not in keys})
+    )
 
 
 def _raise_as_sqlalchemy(conn: AsyncConnection, raw: Any, statement: str, err: Exception) -> None:
@@ -417,6 +497,12 @@ async def update(
         return
     names, values = _columns(rows, columns)
     key = tuple(keys)
+    if len(rows) >= COPY_ROWS and is_pg(conn):
+        staged = _compiled(
+            conn, ("staged_update", table, names, key), lambda _pg: _staged_update(table, names, key)
+        )
+        await _staged(conn, table, names, values, staged)
+        return
     compiled = _compiled(conn, ("update", table, names, key), lambda pg: _update(pg, table, names, key))
     await _send(conn, table, compiled, names, values)
 
