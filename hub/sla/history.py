@@ -23,8 +23,6 @@ from hub.rules.conditions import Facts
 from hub.sla.deadlines import Step, StepKind
 from hub.store import bulk, schema
 
-STATUS_EVENTS = ("conversation.status_changed", "conversation.reopened")
-
 
 @dataclass(frozen=True, slots=True)
 class PromiseStep:
@@ -207,7 +205,7 @@ def _status_query(pg: bool) -> Select[Any]:
     e = schema.events
     return (
         select(e.c.conversation_id, e.c.at, e.c.kind, e.c.data)
-        .where(bulk.in_list(pg, e.c.conversation_id), or_(*(e.c.kind == k for k in STATUS_EVENTS)))
+        .where(bulk.in_list(pg, e.c.conversation_id), schema.STATUS_CHANGES)
         .order_by(e.c.conversation_id, e.c.id)
     )
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -142,7 +143,7 @@ conversations = Table(
     "conversations",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("channel_account", String(100), nullable=False),
     Column("subject", String(998)),
@@ -307,6 +308,10 @@ early_statuses = Table(
     Index("ix_early_statuses_ref", "channel_account", "provider_id"),
 )
 
+STATUS_CHANGES = text("kind IN ('conversation.status_changed', 'conversation.reopened')")
+"""The events that change a conversation's status, as SQL with its values written out, so that
+both databases see that a query with this condition may use the index limited to them."""
+
 events = Table(
     "events",
     metadata,
@@ -317,6 +322,13 @@ events = Table(
     Column("agent_id", Id),
     Column("data", JSON, nullable=False),
     Index("ix_events_conversation", "conversation_id", "id"),
+    Index(
+        "ix_events_status_changes",
+        "conversation_id",
+        "id",
+        sqlite_where=STATUS_CHANGES,
+        postgresql_where=STATUS_CHANGES,
+    ),
 )
 
 quarantine = Table(
