@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,9 +16,10 @@ from hub.events import QUEUE_LIMIT
 from hub.models import ChannelKind, ConversationStatus
 from hub.scheduler import Scheduler
 from hub.services import Services, open_services
+from hub.sla import history
 from hub.sla.service import SlaService
 from hub.sla.tracker import CHECK
-from hub.store import schema
+from hub.store import bulk, schema
 from tests.conftest import FakeClock
 from tests.factories import inbound
 from tests.sla_helpers import STANDARD, book, cycles, due, sla_events
@@ -345,3 +347,15 @@ async def test_a_reply_stored_while_a_full_recomputation_writes_what_it_read_bef
         await service.stop()
     assert (await due(services, cid))[0] == MON_9 + timedelta(hours=8)
     assert [k for k, _, _ in await sla_events(services)] == ["sla.fulfilled"]
+
+
+@pytest.mark.parametrize(
+    "store_settings", ["sqlite"], indirect=True
+)  # PostgreSQL's plan depends on the table's size
+async def test_histories_read_status_changes_through_their_own_index(services: Services) -> None:
+    """The SLA clock reads a conversation's status changes, not every event it ever had."""
+    async with services.db.read() as conn:
+        compiled = history._status_query(conn)
+        plan = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.sql, (bulk.listed(conn, [1, 2]),))
+        steps = " / ".join(str(row[-1]) for row in plan)
+    assert "USING INDEX ix_events_status_changes" in steps, steps
