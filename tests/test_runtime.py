@@ -173,8 +173,12 @@ async def test_the_run_process_moves_its_startup_objects_out_of_the_collectors_w
         return code, frozen
 
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     try:
         code, frozen = await asyncio.to_thread(asyncio.run, serve_until_frozen())
+        tuned = gc.get_threshold()
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     assert code == 0 and frozen > 10_000
+    assert tuned == runtime.GC_THRESHOLDS != thresholds
