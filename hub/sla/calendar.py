@@ -131,7 +131,9 @@ class BusinessCalendar:
         """`business_time` between two instants in epoch microseconds, in microseconds."""
         if end <= start:
             return 0
-        t = self._covering(start, end)
+        t = self._timeline[0] if self._timeline else None
+        if t is None or not (t.low <= start and end < t.high):
+            t = self._covering(start, end)
         return t.position(end) - t.position(start)
 
     def business_minutes(self, start: datetime, end: datetime) -> int:
@@ -148,6 +150,47 @@ class BusinessCalendar:
         """`add` in epoch microseconds and microseconds of business time."""
         if amount <= 0:
             return start
+        t = self._timeline[0] if self._timeline else None
+        if t is not None and t.low <= start < t.high:
+            starts = t.starts
+            i = bisect.bisect_right(starts, start) - 1
+            target = amount + (0 if i < 0 else t.before[i] + min(start, t.ends[i]) - starts[i])
+            if target <= t.total:
+                i = bisect.bisect_left(t.after, target)
+                reached = starts[i] + target - t.before[i]
+                if reached - start <= SURELY_WITHIN_SEARCH:
+                    return reached
+        return self._add_micros(start, amount)
+
+    def reach(self, start: int, end: int | None, amounts: tuple[int, ...]) -> list[int | None]:
+        """For each amount, `add_micros(start, amount)` if that is by `end` (None: open-ended), else None."""
+        t = self._timeline[0] if self._timeline else None
+        if t is None or not (t.low <= start and (start if end is None else end) < t.high):
+            t = self._covering(start, start if end is None else end)
+        starts, ends, before = t.starts, t.ends, t.before
+        i = bisect.bisect_right(starts, start) - 1
+        at = 0 if i < 0 else before[i] + min(start, ends[i]) - starts[i]
+        if end is None:
+            most = None
+        else:
+            i = bisect.bisect_right(starts, end) - 1
+            most = (0 if i < 0 else before[i] + min(end, ends[i]) - starts[i]) - at
+        out: list[int | None] = []
+        for amount in amounts:
+            if amount <= 0:
+                out.append(start)
+            elif most is not None and amount > most:
+                out.append(None)
+            elif (target := at + amount) <= t.total and (
+                (reached := starts[(i := bisect.bisect_left(t.after, target))] + target - before[i]) - start
+                <= SURELY_WITHIN_SEARCH
+            ):
+                out.append(reached)
+            else:
+                out.append(self._add_micros(start, amount))
+        return out
+
+    def _add_micros(self, start: int, amount: int) -> int:
         t = self._covering(start, start)
         target = t.position(start) + amount
         if target > t.total and t.last < (last := _year_of(start) + SEARCH_YEARS - 1):
@@ -247,8 +290,7 @@ def micros(at: datetime) -> int:
 
 def instant(at: int) -> datetime:
     """Microseconds since the epoch as an aware UTC datetime."""
-    days, rest = divmod(at, DAY_MICROS)
-    return EPOCH + timedelta(days, 0, rest)
+    return EPOCH + timedelta(0, 0, at)
 
 
 YEAR_STARTS = [micros(datetime(y, 1, 1, tzinfo=UTC)) for y in range(1970, 2400)]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from hub.sla.calendar import BusinessCalendar, micros
-from hub.sla.deadlines import Metric, StepKind, deadlines
+from hub.sla.deadlines import Metric, StepKind, deadline_rows
 from hub.sla.history import History
 from hub.sla.policy import Policy, PolicyBook
 
@@ -98,25 +98,28 @@ def compute_under(h: History, policy: Policy | None, book: PolicyBook, now: date
     cid, team, assignee = h.conversation_id, h.team_id, h.assignee_id
     calendar = policy.calendar if policy else book.default_calendar
     if policy is not None:
+        name = policy.name
         seqs: dict[str, int] = {}
-        for d in deadlines(h.steps, policy.targets, calendar, now):
-            metric = METRICS[d.metric]
-            seq = seqs[metric] = seqs.get(metric, -1) + 1
+        for metric, started_at, due_at, warn_at, fulfilled_at, breached_at, paused, business in deadline_rows(
+            h.steps, policy.targets, calendar, now
+        ):
+            kind = METRICS[metric]
+            seq = seqs[kind] = seqs.get(kind, -1) + 1
             cycles.append(
                 Cycle(
                     cid,
-                    metric,
+                    kind,
                     seq,
-                    policy.name,
+                    name,
                     team,
                     assignee,
-                    d.started_at,
-                    d.due_at,
-                    d.warn_at,
-                    d.fulfilled_at,
-                    d.breached_at,
-                    d.paused,
-                    _business_seconds(calendar, d.started_at, d.fulfilled_at),
+                    started_at,
+                    due_at,
+                    warn_at,
+                    fulfilled_at,
+                    breached_at,
+                    paused,
+                    None if business is None else business // 1_000_000,
                 )
             )
     if h.promises:
