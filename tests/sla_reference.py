@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from hub.models import ConversationStatus
 from hub.sla.calendar import BusinessCalendar
-from hub.sla.cycles import METRICS, PROMISE, Cycle
+from hub.sla.cycles import METRICS, PROMISE, Cycle, Outlook
 from hub.sla.deadlines import Deadline, Metric, Step, StepKind, Targets
 from hub.sla.history import History
 from hub.sla.policy import Policy, PolicyBook
@@ -170,3 +170,13 @@ def compute_under(h: History, policy: Policy | None, book: PolicyBook, now: date
 
 def _seconds(calendar: BusinessCalendar, start: datetime, end: datetime | None) -> int | None:
     return None if end is None else calendar.business_time(start, end) // timedelta(seconds=1)
+
+
+def outlook(cycles: list[Cycle], now: datetime) -> Outlook:
+    """The earliest of each kind of moment after `now` (and deadlines of running cycles), cycle by cycle."""
+    later = [m for c in cycles for m in (c.warn_at, c.due_at, c.fulfilled_at, c.breached_at) if m and m > now]
+    running = [c for c in cycles if c.fulfilled_at is None and not c.paused]
+    checks = [m for c in running for m in (c.warn_at, c.due_at) if m and m > now]
+    dues = [c.due_at for c in running if c.due_at and c.metric != PROMISE]
+    promised = [c.due_at for c in running if c.due_at and c.metric == PROMISE]
+    return Outlook(*(min(found, default=None) for found in (later, checks, dues, promised)))

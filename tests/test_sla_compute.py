@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hub.models import ConversationStatus
 from hub.rules.conditions import Facts
 from hub.sla.calendar import BusinessCalendar
-from hub.sla.cycles import compute_under
+from hub.sla.cycles import compute_under, outlook
 from hub.sla.deadlines import Step, StepKind, Targets, deadlines
 from hub.sla.history import History, PromiseStep
 from hub.sla.policy import Policy, PolicyBook, Promises, Timers
@@ -87,4 +87,6 @@ def test_cycles_match_the_reference(
     book = PolicyBook((policy,), calendar, AnswerTarget(), Promises(), Timers())
     h = History(7, FACTS, 3, None, ConversationStatus.OPEN, history, promised)
     chosen = policy if with_policy else None
-    assert compute_under(h, chosen, book, now) == sla_reference.compute_under(h, chosen, book, now)
+    cycles = compute_under(h, chosen, book, now)
+    assert cycles == sla_reference.compute_under(h, chosen, book, now)
+    assert outlook(cycles, now) == sla_reference.outlook(cycles, now)

@@ -18,14 +18,13 @@ With `human_only` (the default) automatic mail, such as an acknowledgement, sati
 from __future__ import annotations
 
 import enum
-import functools
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hub.models import ConversationStatus
-from hub.sla.calendar import MICRO, BusinessCalendar, instant, micros
+from hub.sla.calendar import EPOCH, MICRO, BusinessCalendar, micros
 
 
 class Metric(enum.StrEnum):
@@ -66,6 +65,9 @@ class Targets:
     pause_statuses: frozenset[ConversationStatus] = frozenset({ConversationStatus.PENDING})
     warn_before: timedelta = timedelta()
     human_only: bool = True
+    _amounts: dict[Metric, tuple[int, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def target(self, metric: Metric) -> timedelta | None:
         """The target of a metric, if the policy sets one."""
@@ -206,13 +208,14 @@ def _walk(history: Sequence[Step], targets: Targets, amounts: dict[Metric, tuple
 _at = operator.attrgetter("at")
 
 
-@functools.lru_cache(maxsize=256)
 def _amounts(targets: Targets) -> dict[Metric, tuple[int, ...]]:
     """Per metric with a target: the target, then the warning point if any, in µs of business time."""
-    out: dict[Metric, tuple[int, ...]] = {}
-    for metric in Metric:
-        target = targets.target(metric)
-        if target is not None:
+    out = targets._amounts
+    if not out:
+        for metric in Metric:
+            target = targets.target(metric)
+            if target is None:
+                continue
             if targets.warn_before:
                 out[metric] = (target // MICRO, max(target - targets.warn_before, timedelta()) // MICRO)
             else:
@@ -233,13 +236,13 @@ def _row(cycle: _Cycle, amounts: tuple[int, ...], calendar: BusinessCalendar, no
     else:
         late = due is not None and due < cycle.fulfilled
         business = calendar.business_micros(cycle.started, cycle.fulfilled)
-    due_at = None if due is None else instant(due)
+    due_at = None if due is None else EPOCH + timedelta(0, 0, due)
     warn = reached[1] if len(reached) > 1 else None
     return (
         cycle.metric,
         cycle.started_at,
         due_at,
-        None if warn is None else instant(warn),
+        None if warn is None else EPOCH + timedelta(0, 0, warn),
         fulfilled_at,
         due_at if late else None,
         fulfilled_at is None and (not running or running[-1][1] is not None),
