@@ -7,14 +7,16 @@ code can be compared with it on random histories.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from hub.models import ConversationStatus
 from hub.sla.calendar import BusinessCalendar
 from hub.sla.cycles import METRICS, PROMISE, Cycle, Outlook
 from hub.sla.deadlines import Deadline, Metric, Step, StepKind, Targets
+from hub.sla.freshness import KINDS, moving_steps
 from hub.sla.history import History
 from hub.sla.policy import Policy, PolicyBook
 
@@ -180,3 +182,13 @@ def outlook(cycles: list[Cycle], now: datetime) -> Outlook:
     dues = [c.due_at for c in running if c.due_at and c.metric != PROMISE]
     promised = [c.due_at for c in running if c.due_at and c.metric == PROMISE]
     return Outlook(*(min(found, default=None) for found in (later, checks, dues, promised)))
+
+
+def digest(h: History, policy_key: str) -> str:
+    """The input digest: the policy key, the conversation's fields, its moving steps and its promises."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    parts = [policy_key, str(h.team_id), str(h.assignee_id), h.status.value]
+    for s in moving_steps(h.steps):
+        parts.append(f"{(s.at - epoch) // timedelta(microseconds=1)}{KINDS[s.kind]}{s.status or ''}")
+    parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()

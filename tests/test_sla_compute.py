@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from hub.models import ConversationStatus
 from hub.rules.conditions import Facts
+from hub.sla import freshness
 from hub.sla.calendar import BusinessCalendar
 from hub.sla.cycles import compute_under, outlook
 from hub.sla.deadlines import Step, StepKind, Targets, deadlines
@@ -90,3 +91,22 @@ def test_cycles_match_the_reference(
     cycles = compute_under(h, chosen, book, now)
     assert cycles == sla_reference.compute_under(h, chosen, book, now)
     assert outlook(cycles, now) == sla_reference.outlook(cycles, now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    case=cases(),
+    key=st.sampled_from(["", "standard", "ü" * 600]) | st.text(),
+    team=st.none() | st.integers(1, 9),
+    status=st.sampled_from(STATUSES),
+)
+def test_digests_match_the_reference(
+    case: tuple[BusinessCalendar, list[Step], Targets, datetime, list[PromiseStep]],
+    key: str,
+    team: int | None,
+    status: ConversationStatus,
+) -> None:
+    _, history, _, _, promised = case
+    h = History(7, FACTS, team, 4, status, history, promised)
+    assert freshness.digest(h, key) == sla_reference.digest(h, key)
+    assert freshness.digest(h, key) == sla_reference.digest(h, key)
