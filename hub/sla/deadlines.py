@@ -146,63 +146,87 @@ def _walk(history: Sequence[Step], targets: Targets, amounts: dict[Metric, tuple
     pause_statuses = targets.pause_statuses
     running = status not in pause_statuses
     seen_inbound = replied = False
-
-    def start(metric: Metric, at: datetime, us: int) -> None:
-        if metric in amounts and metric not in open_cycles:
-            cycles.append(cycle := _Cycle(metric, at, us, [(us, None)] if running else []))
-            open_cycles[metric] = cycle
-
-    def fulfil(metric: Metric, at: datetime, us: int) -> None:
-        cycle = open_cycles.pop(metric, None)
-        if cycle is not None:
-            cycle.fulfil(at, us)
-
-    def change_status(new: ConversationStatus, at: datetime, us: int) -> None:
-        nonlocal status, running
-        was_resolved = status is ConversationStatus.RESOLVED
-        status = new
-        running = new not in pause_statuses and new is not ConversationStatus.RESOLVED
-        for cycle in open_cycles.values():
-            if running:
-                cycle.resume(us)
-            else:
-                cycle.pause(us)
-        if new is ConversationStatus.RESOLVED:
-            fulfil(Metric.RESOLUTION, at, us)
-            open_cycles.pop(Metric.PERIODIC_UPDATE, None)
-            open_cycles.pop(Metric.NEXT_RESPONSE, None)
-        elif was_resolved:
-            previous = next((c for c in reversed(cycles) if c.metric is Metric.RESOLUTION), None)
-            if previous is not None and Metric.RESOLUTION not in open_cycles:
-                previous.fulfilled_at = None
-                if running:
-                    previous.resume(us)
-                open_cycles[Metric.RESOLUTION] = previous
-
     replies = (StepKind.REPLY,) if targets.human_only else (StepKind.REPLY, StepKind.AUTO_REPLY)
     for step in sorted(history, key=_at):
         at, kind = step.at, step.kind
         us = micros(at)
         if kind is StepKind.INBOUND:
             if status is not ConversationStatus.OPEN:
-                change_status(ConversationStatus.OPEN, at, us)
+                status, running = _change_status(
+                    cycles, open_cycles, status, ConversationStatus.OPEN, pause_statuses, at, us
+                )
             if not seen_inbound:
-                start(Metric.FIRST_RESPONSE, at, us)
-                start(Metric.RESOLUTION, at, us)
-            elif replied:
-                start(Metric.NEXT_RESPONSE, at, us)
-            seen_inbound = True
+                seen_inbound = True
+                for metric in FIRST_METRICS:
+                    if metric in amounts and metric not in open_cycles:
+                        _start(cycles, open_cycles, metric, at, us, running)
+            elif replied and Metric.NEXT_RESPONSE in amounts and Metric.NEXT_RESPONSE not in open_cycles:
+                _start(cycles, open_cycles, Metric.NEXT_RESPONSE, at, us, running)
         elif kind in replies:
             if open_cycles:
-                fulfil(Metric.FIRST_RESPONSE, at, us)
-                fulfil(Metric.NEXT_RESPONSE, at, us)
-                fulfil(Metric.PERIODIC_UPDATE, at, us)
+                for metric in REPLY_METRICS:
+                    if (cycle := open_cycles.pop(metric, None)) is not None:
+                        cycle.fulfil(at, us)
             replied = True
-            if status is not ConversationStatus.RESOLVED:
-                start(Metric.PERIODIC_UPDATE, at, us)
+            if (
+                status is not ConversationStatus.RESOLVED
+                and Metric.PERIODIC_UPDATE in amounts
+                and Metric.PERIODIC_UPDATE not in open_cycles
+            ):
+                _start(cycles, open_cycles, Metric.PERIODIC_UPDATE, at, us, running)
         elif kind is StepKind.STATUS and step.status is not None and step.status is not status:
-            change_status(step.status, at, us)
+            status, running = _change_status(cycles, open_cycles, status, step.status, pause_statuses, at, us)
     return cycles
+
+
+FIRST_METRICS = (Metric.FIRST_RESPONSE, Metric.RESOLUTION)
+"""What the first customer message starts."""
+REPLY_METRICS = (Metric.FIRST_RESPONSE, Metric.NEXT_RESPONSE, Metric.PERIODIC_UPDATE)
+"""What a reply fulfils."""
+
+
+def _start(
+    cycles: list[_Cycle],
+    open_cycles: dict[Metric, _Cycle],
+    metric: Metric,
+    at: datetime,
+    us: int,
+    running: bool,
+) -> None:
+    cycle = _Cycle(metric, at, us, [(us, None)] if running else [])
+    cycles.append(cycle)
+    open_cycles[metric] = cycle
+
+
+def _change_status(
+    cycles: list[_Cycle],
+    open_cycles: dict[Metric, _Cycle],
+    was: ConversationStatus,
+    new: ConversationStatus,
+    pause_statuses: frozenset[ConversationStatus],
+    at: datetime,
+    us: int,
+) -> tuple[ConversationStatus, bool]:
+    """Pause or resume the open cycles as the status changes; the new status, and whether it runs."""
+    running = new not in pause_statuses and new is not ConversationStatus.RESOLVED
+    for cycle in open_cycles.values():
+        if running:
+            cycle.resume(us)
+        else:
+            cycle.pause(us)
+    if new is ConversationStatus.RESOLVED:
+        if (resolution := open_cycles.pop(Metric.RESOLUTION, None)) is not None:
+            resolution.fulfil(at, us)
+        open_cycles.pop(Metric.PERIODIC_UPDATE, None)
+        open_cycles.pop(Metric.NEXT_RESPONSE, None)
+    elif was is ConversationStatus.RESOLVED:
+        previous = next((c for c in reversed(cycles) if c.metric is Metric.RESOLUTION), None)
+        if previous is not None and Metric.RESOLUTION not in open_cycles:
+            previous.fulfilled_at = None
+            if running:
+                previous.resume(us)
+            open_cycles[Metric.RESOLUTION] = previous
+    return new, running
 
 
 _at = operator.attrgetter("at")
