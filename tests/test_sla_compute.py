@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +24,8 @@ FACTS = Facts(
     priority="normal", status="open", team=None, assignee=None, in_business_hours=None, contact_name=None,
 )  # fmt: skip
 STATUSES = list(ConversationStatus)
+BASES = [*WINDOWS, datetime(2026, 12, 27, tzinfo=UTC)]
+"""Weeks with DST changes and holidays, and one across a new year."""
 
 
 @st.composite
@@ -60,7 +62,7 @@ targets = st.builds(
 
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[BusinessCalendar, list[Step], Targets, datetime, list[PromiseStep]]:
-    base = draw(st.sampled_from(WINDOWS))
+    base = draw(st.sampled_from(BASES))
     history = sorted(draw(st.lists(steps(base), max_size=8)), key=lambda s: s.at)
     promises = draw(st.lists(st.tuples(moments(base), st.integers(0, 30)), max_size=2))
     promised = sorted((PromiseStep(at, at + timedelta(hours=h)) for at, h in promises), key=lambda p: p.at)
