@@ -107,8 +107,10 @@ def digest(h: History, policy_key: str) -> str:
         hasher = _hashed_keys[policy_key] = hashlib.blake2b(f"{policy_key}|".encode(), digest_size=16)
     hasher = hasher.copy()
     parts = [str(h.team_id), str(h.assignee_id), h.status.value]
-    parts.extend(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}" for s in moving_steps(h.steps))
-    parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
+    for s in moving_steps(h.steps):
+        parts.append(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}")
+    if h.promises:
+        parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
     hasher.update("|".join(parts).encode())
     return hasher.hexdigest()
 
