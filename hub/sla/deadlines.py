@@ -18,13 +18,14 @@ With `human_only` (the default) automatic mail, such as an acknowledgement, sati
 from __future__ import annotations
 
 import enum
+import functools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hub.models import ConversationStatus
-from hub.sla.calendar import EPOCH, MICRO, BusinessCalendar, micros
+from hub.sla.calendar import MICRO, BusinessCalendar, instant, micros
 
 
 class Metric(enum.StrEnum):
@@ -260,18 +261,22 @@ def _row(cycle: _Cycle, amounts: tuple[int, ...], calendar: BusinessCalendar, no
     else:
         late = due is not None and due < cycle.fulfilled
         business = calendar.business_micros(cycle.started, cycle.fulfilled)
-    due_at = None if due is None else EPOCH + timedelta(0, 0, due)
+    due_at = None if due is None else _instant(due)
     warn = reached[1] if len(reached) > 1 else None
     return (
         cycle.metric,
         cycle.started_at,
         due_at,
-        None if warn is None else EPOCH + timedelta(0, 0, warn),
+        None if warn is None else _instant(warn),
         fulfilled_at,
         due_at if late else None,
         fulfilled_at is None and (not running or running[-1][1] is not None),
         business,
     )
+
+
+_instant = functools.lru_cache(maxsize=4096)(instant)
+"""`instant`, remembered: conversations that start while the calendar is closed share their deadlines."""
 
 
 def _reach(calendar: BusinessCalendar, running: list[tuple[int, int | None]], amount: int) -> int | None:
