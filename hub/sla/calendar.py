@@ -11,8 +11,8 @@ UTC plus the offset, so the opening hours of each local day map to UTC spans dir
 
 from __future__ import annotations
 
-import bisect
 import itertools
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -153,10 +153,10 @@ class BusinessCalendar:
         t = self._timeline[0] if self._timeline else None
         if t is not None and t.low <= start < t.high:
             starts = t.starts
-            i = bisect.bisect_right(starts, start) - 1
+            i = bisect_right(starts, start) - 1
             target = amount + (0 if i < 0 else t.before[i] + min(start, t.ends[i]) - starts[i])
             if target <= t.total:
-                i = bisect.bisect_left(t.after, target)
+                i = bisect_left(t.after, target)
                 reached = starts[i] + target - t.before[i]
                 if reached - start <= SURELY_WITHIN_SEARCH:
                     return reached
@@ -168,26 +168,29 @@ class BusinessCalendar:
         if t is None or not (t.low <= start and (start if end is None else end) < t.high):
             t = self._covering(start, start if end is None else end)
         starts, ends, before = t.starts, t.ends, t.before
-        i = bisect.bisect_right(starts, start) - 1
+        i = bisect_right(starts, start) - 1
         at = 0 if i < 0 else before[i] + min(start, ends[i]) - starts[i]
         if end is None:
             most = None
         else:
-            i = bisect.bisect_right(starts, end) - 1
+            i = bisect_right(starts, end) - 1
             most = (0 if i < 0 else before[i] + min(end, ends[i]) - starts[i]) - at
+        total, after = t.total, t.after
         out: list[int | None] = []
         for amount in amounts:
+            target = at + amount
             if amount <= 0:
                 out.append(start)
             elif most is not None and amount > most:
                 out.append(None)
-            elif (target := at + amount) <= t.total and (
-                (reached := starts[(i := bisect.bisect_left(t.after, target))] + target - before[i]) - start
-                <= SURELY_WITHIN_SEARCH
-            ):
-                out.append(reached)
-            else:
+            elif target > total:
                 out.append(self._add_micros(start, amount))
+            else:
+                i = bisect_left(after, target)
+                reached = starts[i] + target - before[i]
+                if reached - start > SURELY_WITHIN_SEARCH:
+                    reached = self._add_micros(start, amount)
+                out.append(reached)
         return out
 
     def _add_micros(self, start: int, amount: int) -> int:
@@ -297,7 +300,7 @@ YEAR_STARTS = [micros(datetime(y, 1, 1, tzinfo=UTC)) for y in range(1970, 2400)]
 
 
 def _year_of(micros: int) -> int:
-    return 1969 + bisect.bisect_right(YEAR_STARTS, micros)
+    return 1969 + bisect_right(YEAR_STARTS, micros)
 
 
 SURELY_WITHIN_SEARCH = (SEARCH_YEARS - 1) * 365 * 86_400 * 1_000_000
@@ -334,12 +337,12 @@ class _Timeline:
 
     def position(self, at: int) -> int:
         """Business microseconds from the start of the first year to `at`."""
-        i = bisect.bisect_right(self.starts, at) - 1
+        i = bisect_right(self.starts, at) - 1
         if i < 0:
             return 0
         return self.before[i] + min(at, self.ends[i]) - self.starts[i]
 
     def instant(self, position: int) -> int:
         """The earliest instant at which `position` business microseconds have passed."""
-        i = bisect.bisect_left(self.after, position)
+        i = bisect_left(self.after, position)
         return self.starts[i] + position - self.before[i]
