@@ -282,7 +282,6 @@ MICRO = timedelta(microseconds=1)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-DAY_MICROS = 86_400_000_000
 
 
 def micros(at: datetime) -> int:

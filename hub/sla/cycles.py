@@ -15,7 +15,7 @@ from hub.sla.history import History
 from hub.sla.policy import Policy, PolicyBook
 
 PROMISE = "promise"
-new_tuple = tuple.__new__
+_tuple_new = tuple.__new__
 """Builds a `Cycle` from a tuple of its fields without the Python-level `__new__` of a NamedTuple."""
 METRICS = {m: m.value for m in Metric}
 
@@ -116,7 +116,7 @@ def compute_under(h: History, policy: Policy | None, book: PolicyBook, now: date
             seq = seqs[kind] = seqs.get(kind, -1) + 1
             seconds = None if business is None else business // 1_000_000
             cycles.append(
-                new_tuple(
+                _tuple_new(
                     Cycle,
                     (
                         cid,
