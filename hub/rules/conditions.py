@@ -8,6 +8,7 @@ compiled then), so evaluation, `matches`, is pure and cannot fail.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -104,6 +105,10 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+_fold_value = functools.lru_cache(maxsize=1024)(_fold)
+"""`_fold` of a condition's value, which is folded at every test."""
+
+
 class Condition(BaseModel):
     """One test: `field` compared by `operator` with `value` (text comparisons ignore case)."""
 
@@ -154,7 +159,7 @@ class Condition(BaseModel):
         if self.field == "tags":
             if op in EMPTY_OPERATORS:
                 return (not actual) == (op == "is_empty")
-            found = _fold(self.value) in actual
+            found = _fold_value(self.value) in actual
             return bool(found if op == "contains" else not found)
         if self.field == "priority" and op in ("at_least", "at_most"):
             have, want = PRIORITIES.index(actual), PRIORITIES.index(self.value)
@@ -239,8 +244,9 @@ class Conditions(BaseModel):
 
     def test(self, facts: Facts) -> bool:
         """Whether the facts pass this group."""
-        if not all(item.test(facts) for item in self.all):
-            return False
+        for item in self.all:
+            if not item.test(facts):
+                return False
         return not self.any or any(item.test(facts) for item in self.any)
 
 

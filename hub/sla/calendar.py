@@ -11,8 +11,8 @@ UTC plus the offset, so the opening hours of each local day map to UTC spans dir
 
 from __future__ import annotations
 
-import bisect
 import itertools
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -131,7 +131,9 @@ class BusinessCalendar:
         """`business_time` between two instants in epoch microseconds, in microseconds."""
         if end <= start:
             return 0
-        t = self._covering(start, end)
+        t = self._timeline[0] if self._timeline else None
+        if t is None or not (t.low <= start and end < t.high):
+            t = self._covering(start, end)
         return t.position(end) - t.position(start)
 
     def business_minutes(self, start: datetime, end: datetime) -> int:
@@ -148,6 +150,50 @@ class BusinessCalendar:
         """`add` in epoch microseconds and microseconds of business time."""
         if amount <= 0:
             return start
+        t = self._timeline[0] if self._timeline else None
+        if t is not None and t.low <= start < t.high:
+            starts = t.starts
+            i = bisect_right(starts, start) - 1
+            target = amount + (0 if i < 0 else t.before[i] + min(start, t.ends[i]) - starts[i])
+            if target <= t.total:
+                i = bisect_left(t.after, target)
+                reached = starts[i] + target - t.before[i]
+                if reached - start <= SURELY_WITHIN_SEARCH:
+                    return reached
+        return self._add_micros(start, amount)
+
+    def reach(self, start: int, end: int | None, amounts: tuple[int, ...]) -> list[int | None]:
+        """For each amount, `add_micros(start, amount)` if that is by `end` (None: open-ended), else None."""
+        t = self._timeline[0] if self._timeline else None
+        if t is None or not (t.low <= start and (start if end is None else end) < t.high):
+            t = self._covering(start, start if end is None else end)
+        starts, ends, before = t.starts, t.ends, t.before
+        i = bisect_right(starts, start) - 1
+        at = 0 if i < 0 else before[i] + min(start, ends[i]) - starts[i]
+        if end is None:
+            most = None
+        else:
+            i = bisect_right(starts, end) - 1
+            most = (0 if i < 0 else before[i] + min(end, ends[i]) - starts[i]) - at
+        total, after = t.total, t.after
+        out: list[int | None] = []
+        for amount in amounts:
+            target = at + amount
+            if amount <= 0:
+                out.append(start)
+            elif most is not None and amount > most:
+                out.append(None)
+            elif target > total:
+                out.append(self._add_micros(start, amount))
+            else:
+                i = bisect_left(after, target)
+                reached = starts[i] + target - before[i]
+                if reached - start > SURELY_WITHIN_SEARCH:
+                    reached = self._add_micros(start, amount)
+                out.append(reached)
+        return out
+
+    def _add_micros(self, start: int, amount: int) -> int:
         t = self._covering(start, start)
         target = t.position(start) + amount
         if target > t.total and t.last < (last := _year_of(start) + SEARCH_YEARS - 1):
@@ -236,7 +282,6 @@ MICRO = timedelta(microseconds=1)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-DAY_MICROS = 86_400_000_000
 
 
 def micros(at: datetime) -> int:
@@ -247,15 +292,14 @@ def micros(at: datetime) -> int:
 
 def instant(at: int) -> datetime:
     """Microseconds since the epoch as an aware UTC datetime."""
-    days, rest = divmod(at, DAY_MICROS)
-    return EPOCH + timedelta(days, 0, rest)
+    return EPOCH + timedelta(0, 0, at)
 
 
 YEAR_STARTS = [micros(datetime(y, 1, 1, tzinfo=UTC)) for y in range(1970, 2400)]
 
 
 def _year_of(micros: int) -> int:
-    return 1969 + bisect.bisect_right(YEAR_STARTS, micros)
+    return 1969 + bisect_right(YEAR_STARTS, micros)
 
 
 SURELY_WITHIN_SEARCH = (SEARCH_YEARS - 1) * 365 * 86_400 * 1_000_000
@@ -292,12 +336,12 @@ class _Timeline:
 
     def position(self, at: int) -> int:
         """Business microseconds from the start of the first year to `at`."""
-        i = bisect.bisect_right(self.starts, at) - 1
+        i = bisect_right(self.starts, at) - 1
         if i < 0:
             return 0
         return self.before[i] + min(at, self.ends[i]) - self.starts[i]
 
     def instant(self, position: int) -> int:
         """The earliest instant at which `position` business microseconds have passed."""
-        i = bisect.bisect_left(self.after, position)
+        i = bisect_left(self.after, position)
         return self.starts[i] + position - self.before[i]

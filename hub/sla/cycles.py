@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from hub.sla.calendar import BusinessCalendar, micros
-from hub.sla.deadlines import Metric, StepKind, deadlines
+from hub.sla.deadlines import Metric, StepKind, deadline_rows
 from hub.sla.history import History
 from hub.sla.policy import Policy, PolicyBook
 
 PROMISE = "promise"
+_tuple_new = tuple.__new__
+"""Builds a `Cycle` from a tuple of its fields without the Python-level `__new__` of a NamedTuple."""
 METRICS = {m: m.value for m in Metric}
 
 
@@ -67,22 +69,29 @@ class Outlook(NamedTuple):
 def outlook(cycles: list[Cycle], now: datetime) -> Outlook:
     """The cycles' next moments and deadlines, in one pass."""
     recheck = check = due = promise = None
-    for c in cycles:
-        warn_at, due_at = c.warn_at, c.due_at
-        for m in (warn_at, due_at, c.fulfilled_at, c.breached_at):
-            if m is not None and m > now and (recheck is None or m < recheck):
-                recheck = m
-        if c.fulfilled_at is not None or c.paused:
-            continue
-        for m in (warn_at, due_at):
-            if m is not None and m > now and (check is None or m < check):
-                check = m
-        if due_at is None:
-            continue
-        if c.metric == PROMISE:
-            promise = due_at if promise is None else min(promise, due_at)
-        else:
-            due = due_at if due is None else min(due, due_at)
+    for _, metric, _, _, _, _, _, due_at, warn_at, fulfilled_at, breached_at, paused, _ in cycles:
+        running = fulfilled_at is None and not paused
+        if warn_at is not None and warn_at > now:
+            if recheck is None or warn_at < recheck:
+                recheck = warn_at
+            if running and (check is None or warn_at < check):
+                check = warn_at
+        if due_at is not None:
+            if due_at > now:
+                if recheck is None or due_at < recheck:
+                    recheck = due_at
+                if running and (check is None or due_at < check):
+                    check = due_at
+            if running:
+                if metric == PROMISE:
+                    if promise is None or due_at < promise:
+                        promise = due_at
+                elif due is None or due_at < due:
+                    due = due_at
+        if fulfilled_at is not None and fulfilled_at > now and (recheck is None or fulfilled_at < recheck):
+            recheck = fulfilled_at
+        if breached_at is not None and breached_at > now and (recheck is None or breached_at < recheck):
+            recheck = breached_at
     return Outlook(recheck, check, due, promise)
 
 
@@ -98,25 +107,32 @@ def compute_under(h: History, policy: Policy | None, book: PolicyBook, now: date
     cid, team, assignee = h.conversation_id, h.team_id, h.assignee_id
     calendar = policy.calendar if policy else book.default_calendar
     if policy is not None:
+        name = policy.name
         seqs: dict[str, int] = {}
-        for d in deadlines(h.steps, policy.targets, calendar, now):
-            metric = METRICS[d.metric]
-            seq = seqs[metric] = seqs.get(metric, -1) + 1
+        for metric, started_at, due_at, warn_at, fulfilled_at, breached_at, paused, business in deadline_rows(
+            h.steps, policy.targets, calendar, now
+        ):
+            kind = METRICS[metric]
+            seq = seqs[kind] = seqs.get(kind, -1) + 1
+            seconds = None if business is None else business // 1_000_000
             cycles.append(
-                Cycle(
-                    cid,
-                    metric,
-                    seq,
-                    policy.name,
-                    team,
-                    assignee,
-                    d.started_at,
-                    d.due_at,
-                    d.warn_at,
-                    d.fulfilled_at,
-                    d.breached_at,
-                    d.paused,
-                    _business_seconds(calendar, d.started_at, d.fulfilled_at),
+                _tuple_new(
+                    Cycle,
+                    (
+                        cid,
+                        kind,
+                        seq,
+                        name,
+                        team,
+                        assignee,
+                        started_at,
+                        due_at,
+                        warn_at,
+                        fulfilled_at,
+                        breached_at,
+                        paused,
+                        seconds,
+                    ),
                 )
             )
     if h.promises:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,6 +66,9 @@ class Targets:
     pause_statuses: frozenset[ConversationStatus] = frozenset({ConversationStatus.PENDING})
     warn_before: timedelta = timedelta()
     human_only: bool = True
+    _amounts: dict[Metric, tuple[int, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def target(self, metric: Metric) -> timedelta | None:
         """The target of a metric, if the policy sets one."""
@@ -89,13 +93,20 @@ class Deadline:
         return self.fulfilled_at is None
 
 
+Row = tuple[
+    Metric, datetime, datetime | None, datetime | None, datetime | None, datetime | None, bool, int | None
+]
+"""A deadline's fields in order, then the business µs from its start to its fulfilment (None while active)."""
+
+
 @dataclass(slots=True)
 class _Cycle:
-    """A cycle while the history is walked: its running intervals in epoch microseconds."""
+    """A cycle while the history is walked: its start and running intervals in epoch microseconds."""
 
     metric: Metric
     started_at: datetime
-    running: list[tuple[int, int | None]] = field(default_factory=list)
+    started: int
+    running: list[tuple[int, int | None]]
     fulfilled_at: datetime | None = None
     fulfilled: int = 0
 
@@ -116,112 +127,156 @@ def deadlines(
     history: Sequence[Step], targets: Targets, calendar: BusinessCalendar, now: datetime
 ) -> list[Deadline]:
     """Every cycle of every metric the targets set, oldest first."""
+    return [Deadline(*row[:7]) for row in deadline_rows(history, targets, calendar, now)]
+
+
+def deadline_rows(
+    history: Sequence[Step], targets: Targets, calendar: BusinessCalendar, now: datetime
+) -> list[Row]:
+    """`deadlines` as plain tuples, each with the business time from its start to its fulfilment."""
     amounts = _amounts(targets)
+    now_us = micros(now)
+    return [_row(c, amounts[c.metric], calendar, now_us) for c in _walk(history, targets, amounts)]
+
+
+def _walk(history: Sequence[Step], targets: Targets, amounts: dict[Metric, tuple[int, ...]]) -> list[_Cycle]:
+    """The cycles the history starts, with their running intervals."""
     cycles: list[_Cycle] = []
     open_cycles: dict[Metric, _Cycle] = {}
     status = ConversationStatus.OPEN
-    seen_inbound = replied = False
     pause_statuses = targets.pause_statuses
-
-    def running() -> bool:
-        return status not in pause_statuses and status is not ConversationStatus.RESOLVED
-
-    def start(metric: Metric, at: datetime, us: int) -> None:
-        if metric not in amounts or metric in open_cycles:
-            return
-        cycle = _Cycle(metric, at)
-        if running():
-            cycle.resume(us)
-        cycles.append(cycle)
-        open_cycles[metric] = cycle
-
-    def fulfil(metric: Metric, at: datetime, us: int) -> None:
-        cycle = open_cycles.pop(metric, None)
-        if cycle is not None:
-            cycle.fulfil(at, us)
-
-    def change_status(new: ConversationStatus, at: datetime, us: int) -> None:
-        nonlocal status
-        was_resolved = status is ConversationStatus.RESOLVED
-        status = new
-        for cycle in open_cycles.values():
-            if running():
-                cycle.resume(us)
-            else:
-                cycle.pause(us)
-        if new is ConversationStatus.RESOLVED:
-            fulfil(Metric.RESOLUTION, at, us)
-            open_cycles.pop(Metric.PERIODIC_UPDATE, None)
-            open_cycles.pop(Metric.NEXT_RESPONSE, None)
-        elif was_resolved:
-            previous = next((c for c in reversed(cycles) if c.metric is Metric.RESOLUTION), None)
-            if previous is not None and Metric.RESOLUTION not in open_cycles:
-                previous.fulfilled_at = None
-                if running():
-                    previous.resume(us)
-                open_cycles[Metric.RESOLUTION] = previous
-
+    running = status not in pause_statuses
+    seen_inbound = replied = False
+    replies = (StepKind.REPLY,) if targets.human_only else (StepKind.REPLY, StepKind.AUTO_REPLY)
     for step in sorted(history, key=_at):
         at, kind = step.at, step.kind
         us = micros(at)
         if kind is StepKind.INBOUND:
             if status is not ConversationStatus.OPEN:
-                change_status(ConversationStatus.OPEN, at, us)
+                status, running = _change_status(
+                    cycles, open_cycles, status, ConversationStatus.OPEN, pause_statuses, at, us
+                )
             if not seen_inbound:
-                start(Metric.FIRST_RESPONSE, at, us)
-                start(Metric.RESOLUTION, at, us)
-            elif replied:
-                start(Metric.NEXT_RESPONSE, at, us)
-            seen_inbound = True
-        elif kind is StepKind.REPLY or (kind is StepKind.AUTO_REPLY and not targets.human_only):
-            fulfil(Metric.FIRST_RESPONSE, at, us)
-            fulfil(Metric.NEXT_RESPONSE, at, us)
-            fulfil(Metric.PERIODIC_UPDATE, at, us)
+                seen_inbound = True
+                for metric in FIRST_METRICS:
+                    if metric in amounts and metric not in open_cycles:
+                        _start(cycles, open_cycles, metric, at, us, running)
+            elif replied and Metric.NEXT_RESPONSE in amounts and Metric.NEXT_RESPONSE not in open_cycles:
+                _start(cycles, open_cycles, Metric.NEXT_RESPONSE, at, us, running)
+        elif kind in replies:
+            if open_cycles:
+                for metric in REPLY_METRICS:
+                    if (cycle := open_cycles.pop(metric, None)) is not None:
+                        cycle.fulfil(at, us)
             replied = True
-            if status is not ConversationStatus.RESOLVED:
-                start(Metric.PERIODIC_UPDATE, at, us)
+            if (
+                status is not ConversationStatus.RESOLVED
+                and Metric.PERIODIC_UPDATE in amounts
+                and Metric.PERIODIC_UPDATE not in open_cycles
+            ):
+                _start(cycles, open_cycles, Metric.PERIODIC_UPDATE, at, us, running)
         elif kind is StepKind.STATUS and step.status is not None and step.status is not status:
-            change_status(step.status, at, us)
-    now_us = micros(now)
-    return [_deadline(c, amounts[c.metric], calendar, now_us) for c in cycles]
+            status, running = _change_status(cycles, open_cycles, status, step.status, pause_statuses, at, us)
+    return cycles
 
 
-def _at(step: Step) -> datetime:
-    return step.at
+FIRST_METRICS = (Metric.FIRST_RESPONSE, Metric.RESOLUTION)
+"""What the first customer message starts."""
+REPLY_METRICS = (Metric.FIRST_RESPONSE, Metric.NEXT_RESPONSE, Metric.PERIODIC_UPDATE)
+"""What a reply fulfils."""
 
 
-@functools.lru_cache(maxsize=256)
-def _amounts(targets: Targets) -> dict[Metric, tuple[int, int | None]]:
-    """Per metric with a target: the target and the warning point, in microseconds of business time."""
-    out = {}
-    for metric in Metric:
-        target = targets.target(metric)
-        if target is not None:
-            warn = max(target - targets.warn_before, timedelta()) // MICRO if targets.warn_before else None
-            out[metric] = (target // MICRO, warn)
+def _start(
+    cycles: list[_Cycle],
+    open_cycles: dict[Metric, _Cycle],
+    metric: Metric,
+    at: datetime,
+    us: int,
+    running: bool,
+) -> None:
+    cycle = _Cycle(metric, at, us, [(us, None)] if running else [])
+    cycles.append(cycle)
+    open_cycles[metric] = cycle
+
+
+def _change_status(
+    cycles: list[_Cycle],
+    open_cycles: dict[Metric, _Cycle],
+    was: ConversationStatus,
+    new: ConversationStatus,
+    pause_statuses: frozenset[ConversationStatus],
+    at: datetime,
+    us: int,
+) -> tuple[ConversationStatus, bool]:
+    """Pause or resume the open cycles as the status changes; the new status, and whether it runs."""
+    running = new not in pause_statuses and new is not ConversationStatus.RESOLVED
+    for cycle in open_cycles.values():
+        if running:
+            cycle.resume(us)
+        else:
+            cycle.pause(us)
+    if new is ConversationStatus.RESOLVED:
+        if (resolution := open_cycles.pop(Metric.RESOLUTION, None)) is not None:
+            resolution.fulfil(at, us)
+        open_cycles.pop(Metric.PERIODIC_UPDATE, None)
+        open_cycles.pop(Metric.NEXT_RESPONSE, None)
+    elif was is ConversationStatus.RESOLVED:
+        previous = next((c for c in reversed(cycles) if c.metric is Metric.RESOLUTION), None)
+        if previous is not None and Metric.RESOLUTION not in open_cycles:
+            previous.fulfilled_at = None
+            if running:
+                previous.resume(us)
+            open_cycles[Metric.RESOLUTION] = previous
+    return new, running
+
+
+_at = operator.attrgetter("at")
+
+
+def _amounts(targets: Targets) -> dict[Metric, tuple[int, ...]]:
+    """Per metric with a target: the target, then the warning point if any, in µs of business time."""
+    out = targets._amounts
+    if not out:
+        for metric in Metric:
+            target = targets.target(metric)
+            if target is None:
+                continue
+            if targets.warn_before:
+                out[metric] = (target // MICRO, max(target - targets.warn_before, timedelta()) // MICRO)
+            else:
+                out[metric] = (target // MICRO,)
     return out
 
 
-def _deadline(
-    cycle: _Cycle, amounts: tuple[int, int | None], calendar: BusinessCalendar, now: int
-) -> Deadline:
-    target, warn_amount = amounts
+def _row(cycle: _Cycle, amounts: tuple[int, ...], calendar: BusinessCalendar, now: int) -> Row:
     running = cycle.running
-    reached = _reach(calendar, running, target)
-    warn = None if warn_amount is None else _reach(calendar, running, warn_amount)
-    fulfilled = cycle.fulfilled_at is not None
-    end = cycle.fulfilled if fulfilled else now
-    late = reached is not None and (reached < end or (reached == end and not fulfilled))
-    due_at = None if reached is None else instant(reached)
-    return Deadline(
-        metric=cycle.metric,
-        started_at=cycle.started_at,
-        due_at=due_at,
-        warn_at=None if warn is None else instant(warn),
-        fulfilled_at=cycle.fulfilled_at,
-        breached_at=due_at if late else None,
-        paused=not fulfilled and (not running or running[-1][1] is not None),
+    if len(running) == 1:
+        reached = calendar.reach(*running[0], amounts)
+    else:
+        reached = [_reach(calendar, running, amount) for amount in amounts]
+    due, fulfilled_at = reached[0], cycle.fulfilled_at
+    if fulfilled_at is None:
+        late = due is not None and due <= now
+        business = None
+    else:
+        late = due is not None and due < cycle.fulfilled
+        business = calendar.business_micros(cycle.started, cycle.fulfilled)
+    due_at = None if due is None else _instant(due)
+    warn = reached[1] if len(reached) > 1 else None
+    return (
+        cycle.metric,
+        cycle.started_at,
+        due_at,
+        None if warn is None else _instant(warn),
+        fulfilled_at,
+        due_at if late else None,
+        fulfilled_at is None and (not running or running[-1][1] is not None),
+        business,
     )
+
+
+_instant = functools.lru_cache(maxsize=4096)(instant)
+"""`instant`, remembered: conversations that start while the calendar is closed share their deadlines."""
 
 
 def _reach(calendar: BusinessCalendar, running: list[tuple[int, int | None]], amount: int) -> int | None:

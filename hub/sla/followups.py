@@ -31,8 +31,12 @@ def unanswered_reply(h: History) -> datetime | None:
     """The last human reply, if the customer has not written since and the conversation is not resolved."""
     if h.status is ConversationStatus.RESOLVED:
         return None
-    last = next((s for s in reversed(h.steps) if s.kind in (StepKind.INBOUND, StepKind.REPLY)), None)
-    return last.at if last is not None and last.kind is StepKind.REPLY else None
+    for s in reversed(h.steps):
+        if s.kind is StepKind.REPLY:
+            return s.at
+        if s.kind is StepKind.INBOUND:
+            return None
+    return None
 
 
 def resolution(h: History) -> datetime | None:

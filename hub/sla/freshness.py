@@ -100,10 +100,24 @@ def calendar_key(calendar: BusinessCalendar) -> str:
 
 def digest(h: History, policy_key: str) -> str:
     """A fingerprint of everything a recomputation of this conversation reads, except `now`."""
-    parts = [policy_key, str(h.team_id), str(h.assignee_id), h.status.value]
-    parts.extend(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}" for s in moving_steps(h.steps))
-    parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+    hasher = _hashed_keys.get(policy_key)
+    if hasher is None:
+        if len(_hashed_keys) >= MOST_HASHED_KEYS:
+            _hashed_keys.clear()
+        hasher = _hashed_keys[policy_key] = hashlib.blake2b(f"{policy_key}|".encode(), digest_size=16)
+    hasher = hasher.copy()
+    parts = [str(h.team_id), str(h.assignee_id), h.status.value]
+    for s in moving_steps(h.steps):
+        parts.append(f"{micros(s.at)}{KINDS[s.kind]}{s.status or ''}")
+    if h.promises:
+        parts.extend(f"p{p.at.isoformat()}>{p.due_at.isoformat()}" for p in h.promises)
+    hasher.update("|".join(parts).encode())
+    return hasher.hexdigest()
+
+
+MOST_HASHED_KEYS = 64
+_hashed_keys: dict[str, hashlib.blake2b] = {}
+"""The digest's hash state after the policy key, which leads every digest under that policy."""
 
 
 def moving_steps(steps: Sequence[Step]) -> Iterator[Step]:

@@ -9,6 +9,7 @@ the widget answered with a promise.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,10 +61,9 @@ async def load(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, History]:
     return histories
 
 
-def _at(step: Step) -> datetime:
-    return step.at
-
-
+_at = operator.attrgetter("at")
+INBOUND = Direction.INBOUND.value
+REOPENED = ConversationStatus.OPEN.value
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
 STATUSES = {s.value: s for s in ConversationStatus}
 
@@ -192,7 +192,7 @@ async def _messages(conn: AsyncConnection, wanted: Any, histories: dict[int, His
         at = stamp(created_at)
         assert at is not None
         h = histories[cid]
-        if direction == Direction.INBOUND.value:
+        if direction == INBOUND:
             h.steps.append(Step(at, StepKind.INBOUND))
         elif outbox_status != "failed":
             h.steps.append(Step(at, StepKind.AUTO_REPLY if automatic else StepKind.REPLY))
@@ -213,11 +213,7 @@ def _status_query(pg: bool) -> Select[Any]:
 async def _status_changes(conn: AsyncConnection, wanted: Any, histories: dict[int, History]) -> None:
     stamp, data_of = bulk.stamp_reader(conn), bulk.json_reader(conn)
     for cid, at, kind, data in await bulk.fetch(conn, _status_query, ids=wanted):
-        new = (
-            ConversationStatus.OPEN.value
-            if kind == "conversation.reopened"
-            else (data_of(data) or {}).get("new")
-        )
+        new = REOPENED if kind == "conversation.reopened" else (data_of(data) or {}).get("new")
         if isinstance(new, str) and new in STATUSES:
             moment = stamp(at)
             assert moment is not None

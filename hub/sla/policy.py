@@ -23,7 +23,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.models import ConversationStatus
-from hub.rules.conditions import Conditions, Facts, matches
+from hub.rules.conditions import Conditions, Facts
 from hub.rules.durations import Duration
 from hub.sla.calendar import BusinessCalendar, parse_hours
 from hub.sla.deadlines import Targets
@@ -172,7 +172,10 @@ class PolicyBook:
 
     def select(self, facts: Facts) -> Policy | None:
         """The first policy whose conditions the facts pass."""
-        return next((p for p in self.policies if matches(p.when, facts)), None)
+        for p in self.policies:
+            if p.when is None or p.when.test(facts):
+                return p
+        return None
 
 
 def _answer(phone: Phone, own: PhoneAnswer | None) -> AnswerTarget:
