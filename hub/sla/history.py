@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ChannelKind, ConversationStatus, Direction, Priority
@@ -152,14 +152,18 @@ async def _tags(conn: AsyncConnection, wanted: Any) -> dict[int, frozenset[str]]
 
 @bulk.statement
 def _first_inbound_query(pg: bool) -> Select[Any]:
-    m = schema.messages
-    first = (
-        select(func.min(m.c.id).label("id"))
-        .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction == Direction.INBOUND.value)
-        .group_by(m.c.conversation_id)
-        .subquery()
+    """Each conversation's first inbound message, found by walking its (conversation, id) index from
+    the start: one row for a conversation that began with a customer's message, however long it is."""
+    c, m, first = schema.conversations, schema.messages, schema.messages.alias("first")
+    first_id = (
+        select(first.c.id)
+        .where(first.c.conversation_id == c.c.id, first.c.direction == Direction.INBOUND.value)
+        .order_by(first.c.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    return select(m.c.conversation_id, m.c.sender, m.c.text).join(first, first.c.id == m.c.id)
+    firsts = select(first_id).select_from(c).where(bulk.in_list(pg, c.c.id))
+    return select(m.c.conversation_id, m.c.sender, m.c.text).where(m.c.id.in_(firsts))
 
 
 async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[str, str]]:
