@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ChannelKind, ConversationStatus, Direction, Priority
@@ -152,18 +152,27 @@ async def _tags(conn: AsyncConnection, wanted: Any) -> dict[int, frozenset[str]]
 
 @bulk.statement
 def _first_inbound_query(pg: bool) -> Select[Any]:
-    """Each conversation's first inbound message, found by walking its (conversation, id) index from
-    the start: one row for a conversation that began with a customer's message, however long it is."""
-    c, m, first = schema.conversations, schema.messages, schema.messages.alias("first")
-    first_id = (
-        select(first.c.id)
-        .where(first.c.conversation_id == c.c.id, first.c.direction == Direction.INBOUND.value)
-        .order_by(first.c.id)
-        .limit(1)
-        .scalar_subquery()
+    """Each conversation's first inbound message: its first message, looked up as the least id on its
+    (conversation, id) index, unless that one is not inbound (rare). Grouping all of a conversation's
+    messages read every one of them, and a filtered walk of the index is planned as that on stale
+    statistics too."""
+    c, m, opening, f = (
+        schema.conversations,
+        schema.messages,
+        schema.messages.alias("opening"),
+        schema.messages.alias("f"),
     )
-    firsts = select(first_id).select_from(c).where(bulk.in_list(pg, c.c.id))
+    opening_ids = select(_least_id(f, c.c.id)).where(bulk.in_list(pg, c.c.id))
+    first_inbound = case(
+        (opening.c.direction == Direction.INBOUND.value, opening.c.id),
+        else_=_least_id(f, opening.c.conversation_id, f.c.direction == Direction.INBOUND.value),
+    )
+    firsts = select(first_inbound).where(opening.c.id.in_(opening_ids))
     return select(m.c.conversation_id, m.c.sender, m.c.text).where(m.c.id.in_(firsts))
+
+
+def _least_id(f: Any, conversation_id: Any, *where: Any) -> Any:
+    return select(func.min(f.c.id)).where(f.c.conversation_id == conversation_id, *where).scalar_subquery()
 
 
 async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[str, str]]:
