@@ -16,7 +16,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """User plus system CPU time of the running `postgres` processes on this machine (0 if none)."""
+    """User plus system CPU time of the `postgres` processes on this machine (0 if none): the running
+    ones' own and that of the children they reaped (the server's backends that ended meanwhile)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -26,7 +27,7 @@ def postgres_cpu_seconds() -> float:
         name, _, rest = text.partition(" (")[2].rpartition(") ")
         if name == "postgres":
             fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     return total
 
 
