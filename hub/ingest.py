@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, and_, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -347,23 +348,49 @@ async def _existing(
     conn: AsyncConnection, batch: list[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int, int]]:
     """The batch's messages already stored: (account, external id) -> (message, conversation, contact)."""
-    keys = {(x.channel_account, x.external_id) for x in batch}
+    keys = sorted({(x.channel_account, x.external_id) for x in batch})
     found = await bulk.fetch(
         conn,
         _existing_query,
-        sids=bulk.listed(conn, sorted({k[1] for k in keys})),
-        accounts=bulk.listed(conn, sorted({k[0] for k in keys})),
+        sids=bulk.listed(conn, [sid for _, sid in keys]),
+        accounts=bulk.listed(conn, [account for account, _ in keys]),
     )
-    return {(a, e): (mid, cid, contact) for a, e, mid, cid, contact in found if (a, e) in keys}
+    wanted = set(keys)
+    return {(a, e): (mid, cid, contact) for a, e, mid, cid, contact in found if (a, e) in wanted}
 
 
 @bulk.statement
 def _existing_query(pg: bool) -> Select[Any]:
+    """The stored messages among (account, external id) pairs (`accounts` and `sids` in step).
+
+    On PostgreSQL each pair is looked up on the unique (external id, account) index: matching
+    the ids and the accounts as two lists, while the table's statistics are stale, was planned
+    as a walk of the index by its second column (every message of the account) with each id
+    compared against every such row (60 ms for 250 calls and 1,000 messages, growing with both).
+    """
     m, c = schema.messages, schema.conversations
+    columns = (m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id, c.c.contact_id)
+    if not pg:
+        return (
+            select(*columns)
+            .join(c, c.c.id == m.c.conversation_id)
+            .where(
+                bulk.in_list(pg, m.c.external_id, "sids"), bulk.in_list(pg, m.c.channel_account, "accounts")
+            )
+        )
+    pairs = (
+        func.unnest(
+            cast(bindparam("sids"), ARRAY(m.c.external_id.type)),
+            cast(bindparam("accounts"), ARRAY(m.c.channel_account.type)),
+        )
+        .table_valued("sid", "account")
+        .render_derived()
+    )
     return (
-        select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id, c.c.contact_id)
+        select(*columns)
+        .select_from(pairs)
+        .join(m, and_(m.c.external_id == pairs.c.sid, m.c.channel_account == pairs.c.account))
         .join(c, c.c.id == m.c.conversation_id)
-        .where(bulk.in_list(pg, m.c.external_id, "sids"), bulk.in_list(pg, m.c.channel_account, "accounts"))
     )
 
 
