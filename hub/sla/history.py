@@ -151,36 +151,48 @@ async def _tags(conn: AsyncConnection, wanted: Any) -> dict[int, frozenset[str]]
 
 
 @bulk.statement
+def _opening_query(pg: bool) -> Select[Any]:
+    """Each conversation's first message: the least id on its (conversation, id) index (an index-only
+    min), its fields read by primary key. Written as one lookup per conversation, so that stale
+    statistics cannot turn it into a scan of every message, as they can a join or `IN`."""
+    c, m, f = schema.conversations, schema.messages, schema.messages.alias("f")
+    first_id = select(func.min(f.c.id)).where(f.c.conversation_id == c.c.id).scalar_subquery()
+    firsts = select(c.c.id.label("id"), first_id.label("first_id")).where(bulk.in_list(pg, c.c.id)).subquery()
+
+    def field(column: Any) -> Any:
+        return select(column).where(m.c.id == firsts.c.first_id).scalar_subquery()
+
+    return select(firsts.c.id, field(m.c.direction), field(m.c.sender), field(m.c.text))
+
+
+@bulk.statement
 def _first_inbound_query(pg: bool) -> Select[Any]:
-    """Each conversation's first inbound message: its first message, looked up as the least id on its
-    (conversation, id) index, unless that one is not inbound (rare). Grouping all of a conversation's
-    messages read every one of them, and a filtered walk of the index is planned as that on stale
-    statistics too."""
-    c, m, opening, f = (
-        schema.conversations,
-        schema.messages,
-        schema.messages.alias("opening"),
-        schema.messages.alias("f"),
+    m = schema.messages
+    first = (
+        select(func.min(m.c.id).label("id"))
+        .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction == Direction.INBOUND.value)
+        .group_by(m.c.conversation_id)
+        .subquery()
     )
-    opening_ids = select(_least_id(f, c.c.id)).where(bulk.in_list(pg, c.c.id))
-    first_inbound = case(
-        (opening.c.direction == Direction.INBOUND.value, opening.c.id),
-        else_=_least_id(f, opening.c.conversation_id, f.c.direction == Direction.INBOUND.value),
-    )
-    firsts = select(first_inbound).where(opening.c.id.in_(opening_ids))
-    return select(m.c.conversation_id, m.c.sender, m.c.text).where(m.c.id.in_(firsts))
-
-
-def _least_id(f: Any, conversation_id: Any, *where: Any) -> Any:
-    return select(func.min(f.c.id)).where(f.c.conversation_id == conversation_id, *where).scalar_subquery()
+    return select(m.c.conversation_id, m.c.sender, m.c.text).join(first, first.c.id == m.c.id)
 
 
 async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[str, str]]:
-    """Sender and text of each conversation's first customer message, which conditions match on."""
-    return {
-        cid: (sender or "", text)
-        for cid, sender, text in await bulk.fetch(conn, _first_inbound_query, ids=wanted)
-    }
+    """Sender and text of each conversation's first customer message, which conditions match on.
+
+    That is its first message but where the team wrote first (rare): only those are searched further.
+    """
+    found: dict[int, tuple[str, str]] = {}
+    later: list[int] = []
+    for cid, direction, sender, text in await bulk.fetch(conn, _opening_query, ids=wanted):
+        if direction == Direction.INBOUND.value:
+            found[cid] = (sender or "", text)
+        elif direction is not None:
+            later.append(cid)
+    if later:
+        rows = await bulk.fetch(conn, _first_inbound_query, ids=bulk.listed(conn, later))
+        found.update({cid: (sender or "", text) for cid, sender, text in rows})
+    return found
 
 
 @bulk.statement
