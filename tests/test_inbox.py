@@ -72,6 +72,23 @@ async def test_a_batch_finds_each_stored_message_by_its_own_account_and_id(servi
     assert await count(services, schema.messages) == 5
 
 
+async def test_a_batch_finds_each_sender_by_its_own_kind_and_address(services: Services) -> None:
+    fax = await services.inbox.ingest(inbound("f-1", "+442079460101", channel=ChannelKind.FAX, account="fax"))
+    sms = await services.inbox.ingest(inbound("s-1", "+442079460102", channel=ChannelKind.SMS, account="sms"))
+    senders = [
+        ("+442079460101", ChannelKind.SMS),
+        ("+442079460102", ChannelKind.FAX),
+        ("+442079460102", ChannelKind.SMS),
+    ]
+    batch = [
+        inbound(f"b-{n}", address, channel=kind, account=kind.value)
+        for n, (address, kind) in enumerate(senders)
+    ]
+    results = await services.inbox.ingest_many(batch)
+    assert results[2].contact_id == sms.contact_id
+    assert len({fax.contact_id, sms.contact_id, results[0].contact_id, results[1].contact_id}) == 4
+
+
 async def test_group_commit_keeps_order_and_threads_within_a_batch(services: Services) -> None:
     services.inbox.start()
     first = inbound("<m0@x>", own_refs=("<m0@x>",), subject="Invoice 2291")
