@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ChannelKind, ConversationStatus, Direction, Priority
@@ -197,17 +197,44 @@ async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[
 
 @bulk.statement
 def _messages_query(pg: bool) -> Select[Any]:
+    """Every message but notes of the conversations, in order, with the delivery status of replies.
+
+    On PostgreSQL each conversation's messages are read on its (conversation, id) index, one
+    conversation at a time: stale statistics planned the list of conversations as a scan of
+    every message of every conversation (34 ms for 5,000 messages among 14,000).
+    """
     m, o = schema.messages, schema.outbox
     promising = or_(
         and_(m.c.automatic, m.c.direction == Direction.OUTBOUND.value),
         and_(m.c.direction == Direction.INBOUND.value, m.c.channel == ChannelKind.CHAT.value),
     )
     promise_meta = case((promising, m.c.meta))
+    if not pg:
+        return (
+            select(
+                m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status, promise_meta
+            )
+            .select_from(m.outerjoin(o, o.c.message_id == m.c.id))
+            .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction != Direction.NOTE.value)
+            .order_by(m.c.conversation_id, m.c.id)
+        )
+    delivery = select(o.c.status).where(o.c.message_id == m.c.id).scalar_subquery()
+    conversations = bulk.zipped(ids=m.c.conversation_id)
+    each = (
+        select(
+            m.c.conversation_id, m.c.id, m.c.direction, m.c.automatic, m.c.created_at,
+            case((m.c.direction == Direction.OUTBOUND.value, delivery)).label("delivery"),
+            promise_meta.label("promise_meta"),
+        )
+        .where(m.c.conversation_id == conversations.c.ids, m.c.direction != Direction.NOTE.value)
+        .offset(0)
+        .lateral()
+    )  # fmt: skip
     return (
-        select(m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status, promise_meta)
-        .select_from(m.outerjoin(o, o.c.message_id == m.c.id))
-        .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction != Direction.NOTE.value)
-        .order_by(m.c.conversation_id, m.c.id)
+        select(each.c.conversation_id, each.c.direction, each.c.automatic, each.c.created_at, each.c.delivery)
+        .add_columns(each.c.promise_meta)
+        .select_from(conversations.join(each, true()))
+        .order_by(each.c.conversation_id, each.c.id)
     )
 
 
