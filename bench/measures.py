@@ -15,6 +15,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """User plus system CPU time of the `postgres` processes on this machine (0 if none): the running
+    ones' own and that of the children they reaped (the server's backends that ended meanwhile)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(" (")[2].rpartition(") ")
+        if name == "postgres":
+            fields = rest.split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 async def settled(
     pid: int, quiet: float = 0.05, step: float = 0.5, most: float = 60.0
 ) -> tuple[float, float]:

@@ -5,7 +5,8 @@ has two available agents, and, in another process, a bare aiohttp server that an
 every POST with the same TwiML bytes the hub answers. From this process it posts signed
 incoming-call webhooks (a new CallSid each, callers drawn from a pool, so most are known
 contacts) with C concurrent connections for D seconds to each server in turn, and prints
-requests per second, p50 and p99 latency, and the server process's CPU seconds per request.
+requests per second, p50 and p99 latency, and the server process's CPU seconds per request
+(and, for the hub, the CPU all `postgres` processes on the machine used per request).
 After the last answer (of the warm-up too) the benchmark waits until the server is idle:
 the CPU it spends meanwhile (calls still queued for the writer, rule triggers and SLA clocks
 catching up) counts in its CPU per request, and `settle s` and `kept-up/s` (requests over
@@ -39,7 +40,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.measures import cpu_seconds, percentile, settled  # noqa: E402
+from bench.measures import cpu_seconds, percentile, postgres_cpu_seconds, settled  # noqa: E402
 from hub import config as hub_config  # noqa: E402
 from hub.models import Availability, Role  # noqa: E402
 from hub.services import open_services  # noqa: E402
@@ -101,6 +102,8 @@ class Result:
     settle_cpu: float = 0.0
     caches: str = ""
     """The hub's in-memory caches' hit rates on the call path, warm-up included."""
+    postgres_cpu: float = 0.0
+    """CPU seconds of all `postgres` processes over the load and the settling (others' work too)."""
 
     @property
     def rate(self) -> float:
@@ -178,13 +181,17 @@ async def load(name: str, url: str, pid: int, concurrency: int, seconds: float, 
                 latencies.append(time.monotonic() - started)
 
         cpu_before = cpu_seconds(pid)
+        postgres_before = postgres_cpu_seconds()
         began = time.monotonic()
         until = began + seconds
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         took = time.monotonic() - began
         cpu = cpu_seconds(pid) - cpu_before
     settle_seconds, settle_cpu = await settled(pid)
-    return Result(name, len(latencies), errors, took, latencies, cpu, settle_seconds, settle_cpu)
+    postgres = postgres_cpu_seconds() - postgres_before
+    return Result(
+        name, len(latencies), errors, took, latencies, cpu, settle_seconds, settle_cpu, postgres_cpu=postgres
+    )
 
 
 def free_port() -> int:
@@ -304,6 +311,12 @@ async def main() -> None:
             f"{result.name}: the bare handler serves {ratio:.2f}x its requests per second, "
             f"{kept:.2f}x counting the work finished after the last answer (target: within 2x); "
             f"{result.caches}"
+        )
+    for result in (sqlite, *results):
+        per_request = result.postgres_cpu / max(result.requests, 1) * 1000
+        print(
+            f"{result.name}: PostgreSQL server CPU {per_request:.3f} ms/req "
+            "(all postgres processes over the load and the settling; on SQLite, other work's)"
         )
 
 

@@ -28,7 +28,19 @@ def _merged_query(pg: bool) -> Select[Any]:
 
 @bulk.statement
 def _identities_query(pg: bool) -> Select[Any]:
+    """The contact of each (kind, address) pair (`kinds` and `addresses` in step; NULL if none).
+
+    On PostgreSQL one lookup on the unique (address, kind) index per pair: the two lists matched
+    separately were planned, on stale statistics, as every identity of the kind compared against
+    every address (6 ms for 200 callers among 200 identities, growing with both).
+    """
     idt = schema.identities
+    if pg:
+        pairs = bulk.zipped(kinds=idt.c.kind, addresses=idt.c.address)
+        contact = select(idt.c.contact_id).where(
+            idt.c.address == pairs.c.addresses, idt.c.kind == pairs.c.kinds
+        )
+        return select(pairs.c.kinds, pairs.c.addresses, contact.scalar_subquery())
     return select(idt.c.kind, idt.c.address, idt.c.contact_id).where(
         bulk.in_list(pg, idt.c.address, "addresses"), bulk.in_list(pg, idt.c.kind, "kinds")
     )
@@ -58,13 +70,14 @@ async def resolve(
     if not wanted:
         return {}
     idt = schema.identities
+    keys = sorted({(i.kind.value, i.address) for i in wanted})
     rows = await bulk.fetch(
         conn,
         _identities_query,
-        addresses=bulk.listed(conn, sorted({i.address for i in wanted})),
-        kinds=bulk.listed(conn, sorted({i.kind.value for i in wanted})),
+        kinds=bulk.listed(conn, [kind for kind, _ in keys]),
+        addresses=bulk.listed(conn, [address for _, address in keys]),
     )
-    found = {(kind, address): contact_id for kind, address, contact_id in rows}
+    found = {(kind, address): contact_id for kind, address, contact_id in rows if contact_id is not None}
     missing = [i for i in wanted if (i.kind.value, i.address) not in found]
     if missing:
         new_ids = await ids.reserve(conn, schema.contacts, len(missing))

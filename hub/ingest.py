@@ -347,21 +347,51 @@ async def _existing(
     conn: AsyncConnection, batch: list[InboundMessage]
 ) -> dict[tuple[str, str], tuple[int, int, int]]:
     """The batch's messages already stored: (account, external id) -> (message, conversation, contact)."""
-    keys = {(x.channel_account, x.external_id) for x in batch}
-    found = await bulk.fetch(
-        conn,
-        _existing_query,
-        sids=bulk.listed(conn, sorted({k[1] for k in keys})),
-        accounts=bulk.listed(conn, sorted({k[0] for k in keys})),
-    )
-    return {(a, e): (mid, cid, contact) for a, e, mid, cid, contact in found if (a, e) in keys}
+    keys = sorted({(x.channel_account, x.external_id) for x in batch})
+    sids = bulk.listed(conn, [sid for _, sid in keys])
+    accounts = bulk.listed(conn, [account for account, _ in keys])
+    if bulk.is_pg(conn):
+        stored = [mid for (mid,) in await bulk.fetch(conn, _stored_ids, sids=sids, accounts=accounts) if mid]
+        if not stored:
+            return {}
+        found = await bulk.fetch(conn, _stored_query, ids=bulk.listed(conn, stored))
+    else:
+        found = await bulk.fetch(conn, _existing_query, sids=sids, accounts=accounts)
+    wanted = set(keys)
+    return {(a, e): (mid, cid, contact) for a, e, mid, cid, contact in found if (a, e) in wanted}
+
+
+@bulk.statement
+def _stored_ids(pg: bool) -> Select[Any]:
+    """The stored message of each (account, external id) pair, or NULL (`accounts` and `sids` in step).
+
+    One lookup on the unique (external id, account) index per pair, whatever the table's statistics
+    say: matching the ids and the accounts as two lists was planned, on stale statistics, as a walk
+    of every message of the account with each id compared against each (60 ms for 250 calls over
+    1,000 messages, growing with both), and a join of the pairs as a scan of every message.
+    """
+    m = schema.messages
+    pairs = bulk.zipped(sids=m.c.external_id, accounts=m.c.channel_account)
+    stored = select(m.c.id).where(m.c.external_id == pairs.c.sids, m.c.channel_account == pairs.c.accounts)
+    return select(stored.scalar_subquery()).select_from(pairs)
+
+
+def _existing_columns() -> tuple[Any, ...]:
+    m, c = schema.messages, schema.conversations
+    return (m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id, c.c.contact_id)
+
+
+@bulk.statement
+def _stored_query(pg: bool) -> Select[Any]:
+    m, c = schema.messages, schema.conversations
+    return select(*_existing_columns()).join(c, c.c.id == m.c.conversation_id).where(bulk.in_list(pg, m.c.id))
 
 
 @bulk.statement
 def _existing_query(pg: bool) -> Select[Any]:
     m, c = schema.messages, schema.conversations
     return (
-        select(m.c.channel_account, m.c.external_id, m.c.id, m.c.conversation_id, c.c.contact_id)
+        select(*_existing_columns())
         .join(c, c.c.id == m.c.conversation_id)
         .where(bulk.in_list(pg, m.c.external_id, "sids"), bulk.in_list(pg, m.c.channel_account, "accounts"))
     )

@@ -53,6 +53,42 @@ async def test_same_external_id_on_two_accounts_is_two_messages(services: Servic
     assert a.message_id != b.message_id and not b.duplicate
 
 
+async def test_a_batch_finds_each_stored_message_by_its_own_account_and_id(services: Services) -> None:
+    first = await services.inbox.ingest_many(
+        [inbound("id-1", account="support"), inbound("id-2", account="sales")]
+    )
+    pairs = [
+        ("id-1", "sales"),
+        ("id-2", "sales"),
+        ("id-2", "support"),
+        ("id-1", "support"),
+        ("id-3", "support"),
+    ]
+    batch = [inbound(external_id, account=account) for external_id, account in pairs]
+    results = await services.inbox.ingest_many(batch)
+    assert [r.duplicate for r in results] == [False, True, False, True, False]
+    assert (results[1].message_id, results[3].message_id) == (first[1].message_id, first[0].message_id)
+    assert len({r.message_id for r in results}) == len(batch)
+    assert await count(services, schema.messages) == 5
+
+
+async def test_a_batch_finds_each_sender_by_its_own_kind_and_address(services: Services) -> None:
+    fax = await services.inbox.ingest(inbound("f-1", "+442079460101", channel=ChannelKind.FAX, account="fax"))
+    sms = await services.inbox.ingest(inbound("s-1", "+442079460102", channel=ChannelKind.SMS, account="sms"))
+    senders = [
+        ("+442079460101", ChannelKind.SMS),
+        ("+442079460102", ChannelKind.FAX),
+        ("+442079460102", ChannelKind.SMS),
+    ]
+    batch = [
+        inbound(f"b-{n}", address, channel=kind, account=kind.value)
+        for n, (address, kind) in enumerate(senders)
+    ]
+    results = await services.inbox.ingest_many(batch)
+    assert results[2].contact_id == sms.contact_id
+    assert len({fax.contact_id, sms.contact_id, results[0].contact_id, results[1].contact_id}) == 4
+
+
 async def test_group_commit_keeps_order_and_threads_within_a_batch(services: Services) -> None:
     services.inbox.start()
     first = inbound("<m0@x>", own_refs=("<m0@x>",), subject="Invoice 2291")

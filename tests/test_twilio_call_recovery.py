@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from hub.calls import IncomingCall
+from hub.calls.recorder import MAX_BATCH
 from hub.models import CallOutcome, Identity, IdentityKind
 from hub.services import Services
 from hub.store import schema
@@ -164,3 +165,42 @@ async def test_a_call_stored_again_resolves_to_the_id_it_was_stored_under(
         assert again[0] == again[2] == first != again[1]
         assert await stored(phone.services, PARENT) == (1, 1)
         assert await stored(phone.services, AGENT_LEG) == (1, 1)
+
+
+async def test_calls_of_several_callers_queued_past_a_batch_are_stored_once_each_on_their_conversation(
+    make_config: Any, clock: FakeClock, aiohttp_client: Any
+) -> None:
+    async with phone_hub(make_config, clock, aiohttp_client) as phone:
+        services = phone.services
+        line = services.channels["main"].settings.lines[0].line_name  # type: ignore[attr-defined]
+        callers = [Identity.of(IdentityKind.PHONE, f"+4420794601{n:02d}") for n in range(3)]
+        sids = [f"CA{n:032d}" for n in range(MAX_BATCH[services.db.dialect] + 7)]
+
+        def call(n: int) -> IncomingCall:
+            return IncomingCall("main", sids[n], callers[n % 3], line, "Support", clock.now)
+
+        async with writes_held(services):
+            waiting = [services.calls.record(call(n)) for n in range(len(sids))]
+            again = services.calls.record(call(0))  # a repeated webhook, in the next batch
+            await asyncio.sleep(0.1)
+        ids = await asyncio.gather(*waiting)
+        assert await again == ids[0] and len(set(ids)) == len(sids)
+        c, m = schema.calls, schema.messages
+        async with services.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(c.c.id, c.c.external_id, c.c.conversation_id, m.c.sender).join(
+                        m, (m.c.external_id == c.c.external_id) & (m.c.conversation_id == c.c.conversation_id)
+                    )
+                )
+            ).all()
+            messages = (await conn.execute(select(func.count()).select_from(m))).scalar_one()
+        assert sorted((r.external_id, r.id) for r in rows) == sorted(zip(sids, ids, strict=True))
+        assert messages == len(sids)
+        by_caller: dict[str, set[int]] = {}
+        for r in rows:
+            by_caller.setdefault(r.sender, set()).add(r.conversation_id)
+        assert {sender: len(conversations) for sender, conversations in by_caller.items()} == {
+            caller.address: 1 for caller in callers
+        }
+        assert len({r.conversation_id for r in rows}) == len(callers)

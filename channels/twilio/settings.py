@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -132,13 +133,18 @@ class TwilioSettings(BaseModel):
             raise ValueError(f"lines: numbers must be unique; repeated: {', '.join(repeated)}")
         return self
 
+    @cached_property
+    def lines_by_number(self) -> dict[str, Line]:
+        """The lines by their number (the settings are frozen)."""
+        return {line.number: line for line in self.lines}
+
     def line_for(self, number: str) -> Line | None:
         """The line a called number belongs to, or None (Twilio sends E.164, compared first as is)."""
-        found = next((line for line in self.lines if line.number == number), None)
+        found = self.lines_by_number.get(number)
         if found is not None:
             return found
         try:
             wanted = normalise_address(IdentityKind.PHONE, number)
         except ValueError:
             return None
-        return next((line for line in self.lines if line.number == wanted), None)
+        return self.lines_by_number.get(wanted)

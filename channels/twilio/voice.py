@@ -192,8 +192,10 @@ class TwilioVoiceChannel:
         if not call.call_sid:
             raise web.HTTPBadRequest(reason="CallSid is missing")
         try:
-            async with asyncio.timeout(self.settings.answer_deadline_seconds):
-                plan = await self.desk.plan(call)
+            plan = self.desk.plan_now(call)
+            if not isinstance(plan, CallPlan):
+                async with asyncio.timeout(self.settings.answer_deadline_seconds):
+                    plan = await plan
         except TimeoutError:
             self._record(call, "voicemail", reason="the store answered too slowly", slow=True)
             return twiml(T.redirect(self.url("voicemail")))

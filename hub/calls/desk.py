@@ -201,16 +201,30 @@ class CallDesk:
 
     async def plan(self, call: IncomingCall) -> CallPlan:
         """Whom the call rings, for how long, and the greeting, from memory or reads (the webhook's path)."""
+        planned = self.plan_now(call)
+        return planned if isinstance(planned, CallPlan) else await planned
+
+    def plan_now(self, call: IncomingCall) -> CallPlan | Coroutine[Any, Any, CallPlan]:
+        """`plan` at once when the caller and the ring list are remembered; else the reads to await."""
         known = self._callers.get(call.caller, call.account)
         ring = self._rings.get(call.team)
         if known is None or ring is None:
-            callers, rings = self._callers.generation, self._rings.generation
-            async with self.db.read() as conn:
-                if known is None:
-                    found = await caller_lookup(conn, call.caller, call.account)
-                    known = self._callers.put(call.caller, call.account, found, callers)
-                if ring is None:
-                    ring = self._rings.put(call.team, await team_ring(conn, call.team), rings)
+            return self._read_plan(call, known, ring)
+        return self._planned(call, known, ring)
+
+    async def _read_plan(
+        self, call: IncomingCall, known: KnownCaller | None, ring: TeamRing | None
+    ) -> CallPlan:
+        callers, rings = self._callers.generation, self._rings.generation
+        async with self.db.read() as conn:
+            if known is None:
+                found = await caller_lookup(conn, call.caller, call.account)
+                known = self._callers.put(call.caller, call.account, found, callers)
+            if ring is None:
+                ring = self._rings.put(call.team, await team_ring(conn, call.team), rings)
+        return self._planned(call, known, ring)
+
+    def _planned(self, call: IncomingCall, known: KnownCaller, ring: TeamRing) -> CallPlan:
         greeting = self._greeting(call, known, ring)
         return CallPlan(greeting, ring, self._window(call.line), known.contact_id)
 

@@ -30,7 +30,10 @@ from hub.store import bulk, schema
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 200
+MAX_BATCH = {"sqlite": 200, "postgresql": 500}
+"""Most calls per transaction. Calls of one caller in a batch touch their conversation once, so larger
+batches update fewer conversation rows (and their many index entries) per call; SQLite holds its one
+write lock for the whole batch, so there batches stay shorter."""
 MAX_QUEUE = 10_000
 REMEMBERED = 10_000
 """Calls known to be stored, so that their status callbacks need not look."""
@@ -108,9 +111,10 @@ class CallRecorder:
     async def _run(self) -> None:
         assert self._queue is not None
         queue = self._queue
+        most = MAX_BATCH[self.inbox.db.dialect]
         while True:
             batch = [await queue.get()]
-            while len(batch) < MAX_BATCH and not queue.empty():
+            while len(batch) < most and not queue.empty():
                 batch.append(queue.get_nowait())
             try:
                 await self._store_all(batch)

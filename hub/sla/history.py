@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ChannelKind, ConversationStatus, Direction, Priority
@@ -149,6 +149,21 @@ async def _tags(conn: AsyncConnection, wanted: Any) -> dict[int, frozenset[str]]
 
 
 @bulk.statement
+def _opening_query(pg: bool) -> Select[Any]:
+    """Each conversation's first message: the least id on its (conversation, id) index (an index-only
+    min), its fields read by primary key. Written as one lookup per conversation, so that stale
+    statistics cannot turn it into a scan of every message, as they can a join or `IN`."""
+    c, m, f = schema.conversations, schema.messages, schema.messages.alias("f")
+    first_id = select(func.min(f.c.id)).where(f.c.conversation_id == c.c.id).scalar_subquery()
+    firsts = select(c.c.id.label("id"), first_id.label("first_id")).where(bulk.in_list(pg, c.c.id)).subquery()
+
+    def field(column: Any) -> Any:
+        return select(column).where(m.c.id == firsts.c.first_id).scalar_subquery()
+
+    return select(firsts.c.id, field(m.c.direction), field(m.c.sender), field(m.c.text))
+
+
+@bulk.statement
 def _first_inbound_query(pg: bool) -> Select[Any]:
     m = schema.messages
     first = (
@@ -161,26 +176,63 @@ def _first_inbound_query(pg: bool) -> Select[Any]:
 
 
 async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[str, str]]:
-    """Sender and text of each conversation's first customer message, which conditions match on."""
-    return {
-        cid: (sender or "", text)
-        for cid, sender, text in await bulk.fetch(conn, _first_inbound_query, ids=wanted)
-    }
+    """Sender and text of each conversation's first customer message, which conditions match on.
+
+    That is its first message but where the team wrote first (rare): only those are searched further.
+    """
+    found: dict[int, tuple[str, str]] = {}
+    later: list[int] = []
+    for cid, direction, sender, text in await bulk.fetch(conn, _opening_query, ids=wanted):
+        if direction == Direction.INBOUND.value:
+            found[cid] = (sender or "", text)
+        elif direction is not None:
+            later.append(cid)
+    if later:
+        rows = await bulk.fetch(conn, _first_inbound_query, ids=bulk.listed(conn, later))
+        found.update({cid: (sender or "", text) for cid, sender, text in rows})
+    return found
 
 
 @bulk.statement
 def _messages_query(pg: bool) -> Select[Any]:
+    """Every message but notes of the conversations, in order, with the delivery status of replies.
+
+    On PostgreSQL each conversation's messages are read on its (conversation, id) index, one
+    conversation at a time: stale statistics planned the list of conversations as a scan of
+    every message of every conversation (34 ms for 5,000 messages among 14,000).
+    """
     m, o = schema.messages, schema.outbox
     promising = or_(
         and_(m.c.automatic, m.c.direction == Direction.OUTBOUND.value),
         and_(m.c.direction == Direction.INBOUND.value, m.c.channel == ChannelKind.CHAT.value),
     )
     promise_meta = case((promising, m.c.meta))
+    if not pg:
+        return (
+            select(
+                m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status, promise_meta
+            )
+            .select_from(m.outerjoin(o, o.c.message_id == m.c.id))
+            .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction != Direction.NOTE.value)
+            .order_by(m.c.conversation_id, m.c.id)
+        )
+    delivery = select(o.c.status).where(o.c.message_id == m.c.id).scalar_subquery()
+    conversations = bulk.zipped(ids=m.c.conversation_id)
+    each = (
+        select(
+            m.c.conversation_id, m.c.id, m.c.direction, m.c.automatic, m.c.created_at,
+            case((m.c.direction == Direction.OUTBOUND.value, delivery)).label("delivery"),
+            promise_meta.label("promise_meta"),
+        )
+        .where(m.c.conversation_id == conversations.c.ids, m.c.direction != Direction.NOTE.value)
+        .offset(0)
+        .lateral()
+    )  # fmt: skip
     return (
-        select(m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status, promise_meta)
-        .select_from(m.outerjoin(o, o.c.message_id == m.c.id))
-        .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction != Direction.NOTE.value)
-        .order_by(m.c.conversation_id, m.c.id)
+        select(each.c.conversation_id, each.c.direction, each.c.automatic, each.c.created_at, each.c.delivery)
+        .add_columns(each.c.promise_meta)
+        .select_from(conversations.join(each, true()))
+        .order_by(each.c.conversation_id, each.c.id)
     )
 
 

@@ -107,6 +107,14 @@ def in_list(pg: bool, column: ColumnElement[Any], name: str = "ids") -> ColumnEl
     return column.in_(select(func.json_each(bindparam(name)).table_valued("value").c.value))
 
 
+def zipped(**columns: ColumnElement[Any]) -> Any:
+    """PostgreSQL rows made of the parameters named as `columns`, arrays of the columns' types in
+    step (`unnest` of several arrays): a set of keys to look up one at a time by correlated subqueries,
+    which stale statistics cannot turn into scans of the table as they can an `IN` or a join."""
+    arrays = (cast(bindparam(name), ARRAY(column.type)) for name, column in columns.items())
+    return func.unnest(*arrays).table_valued(*columns).render_derived()
+
+
 def listed(conn: AsyncConnection, values: Sequence[Any]) -> Any:
     """The parameter value for an `in_list` condition."""
     return list(values) if is_pg(conn) else json.dumps(list(values))
