@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert, update
 
 from hub.models import ChannelKind
@@ -16,8 +17,9 @@ from tests.factories import inbound
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("each", [True, False], ids=["each", "as_a_set"])
 async def test_each_conversation_matches_on_its_own_first_customer_message_not_an_earlier_reply(
-    services: Services,
+    services: Services, each: bool
 ) -> None:
     ids: dict[str, int] = {}
     for n in range(3):
@@ -37,7 +39,7 @@ async def test_each_conversation_matches_on_its_own_first_customer_message_not_a
                     )
     assert len(set(ids.values())) == 2
     async with services.db.read() as conn:
-        loaded = await history.load(conn, [*ids.values(), 999_999])
+        loaded = await history.load(conn, [*ids.values(), 999_999], each=each)
     assert set(loaded) == set(ids.values())
     first = ids["+442079460101"]
     assert (loaded[first].facts.sender, loaded[first].facts.body) == (
@@ -51,8 +53,9 @@ async def test_each_conversation_matches_on_its_own_first_customer_message_not_a
     )
 
 
+@pytest.mark.parametrize("each", [True, False], ids=["each", "as_a_set"])
 async def test_a_reply_counts_once_delivered_or_pending_not_once_failed_and_notes_never(
-    services: Services,
+    services: Services, each: bool
 ) -> None:
     result = await services.inbox.ingest(
         inbound("q-1", "ana@example.com", text="Where is my parcel?", at=START)
@@ -84,7 +87,7 @@ async def test_a_reply_counts_once_delivered_or_pending_not_once_failed_and_note
             )
         )  # fmt: skip
     async with services.db.read() as conn:
-        steps = (await history.load(conn, [cid]))[cid].steps
+        steps = (await history.load(conn, [cid], each=each))[cid].steps
     assert [(s.kind, s.at) for s in steps] == [
         (StepKind.INBOUND, START),
         (StepKind.REPLY, START + timedelta(minutes=10)),

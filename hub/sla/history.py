@@ -46,20 +46,32 @@ class History:
     promises: list[PromiseStep] = field(default_factory=list)
 
 
-async def load(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, History]:
-    """Histories of the given conversations (missing ids are left out)."""
+async def load(conn: AsyncConnection, ids: Sequence[int], *, each: bool | None = None) -> dict[int, History]:
+    """Histories of the given conversations (missing ids are left out).
+
+    With `each` (by default for up to `EACH_MOST` conversations) messages are looked up one
+    conversation at a time, else as one set.
+    """
     if not ids:
         return {}
     wanted = bulk.listed(conn, ids)
+    if each is None:
+        each = len(ids) <= EACH_MOST
     histories = await _conversations(
-        conn, wanted, await _tags(conn, wanted), await _first_inbound(conn, wanted)
+        conn, wanted, await _tags(conn, wanted), await _first_inbound(conn, wanted, each)
     )
-    await _messages(conn, wanted, histories)
+    await _messages(conn, wanted, histories, each)
     await _status_changes(conn, wanted, histories)
     for h in histories.values():
         h.steps.sort(key=_at)
     return histories
 
+
+EACH_MOST = 1000
+"""Up to this many conversations, messages are looked up one conversation at a time on their
+index (see `_opening_query`), which stale statistics cannot turn into a scan of every message;
+a larger batch (recomputing every conversation) reads them as one set, which costs the server
+a third less there (30,000 conversations: 1.9 s of its CPU instead of 2.5)."""
 
 _at = operator.attrgetter("at")
 INBOUND = Direction.INBOUND.value
@@ -175,11 +187,15 @@ def _first_inbound_query(pg: bool) -> Select[Any]:
     return select(m.c.conversation_id, m.c.sender, m.c.text).join(first, first.c.id == m.c.id)
 
 
-async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[str, str]]:
+async def _first_inbound(conn: AsyncConnection, wanted: Any, each: bool) -> dict[int, tuple[str, str]]:
     """Sender and text of each conversation's first customer message, which conditions match on.
 
-    That is its first message but where the team wrote first (rare): only those are searched further.
+    That is its first message but where the team wrote first (rare): with `each`, only those are
+    searched further.
     """
+    if not each:
+        rows = await bulk.fetch(conn, _first_inbound_query, ids=wanted)
+        return {cid: (sender or "", text) for cid, sender, text in rows}
     found: dict[int, tuple[str, str]] = {}
     later: list[int] = []
     for cid, direction, sender, text in await bulk.fetch(conn, _opening_query, ids=wanted):
@@ -195,34 +211,29 @@ async def _first_inbound(conn: AsyncConnection, wanted: Any) -> dict[int, tuple[
 
 @bulk.statement
 def _messages_query(pg: bool) -> Select[Any]:
-    """Every message but notes of the conversations, in order, with the delivery status of replies.
-
-    On PostgreSQL each conversation's messages are read on its (conversation, id) index, one
-    conversation at a time: stale statistics planned the list of conversations as a scan of
-    every message of every conversation (34 ms for 5,000 messages among 14,000).
-    """
+    """Every message but notes of the conversations, in order, with the delivery status of replies."""
     m, o = schema.messages, schema.outbox
-    promising = or_(
-        and_(m.c.automatic, m.c.direction == Direction.OUTBOUND.value),
-        and_(m.c.direction == Direction.INBOUND.value, m.c.channel == ChannelKind.CHAT.value),
+    return (
+        select(m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status, _promise_meta())
+        .select_from(m.outerjoin(o, o.c.message_id == m.c.id))
+        .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction != Direction.NOTE.value)
+        .order_by(m.c.conversation_id, m.c.id)
     )
-    promise_meta = case((promising, m.c.meta))
-    if not pg:
-        return (
-            select(
-                m.c.conversation_id, m.c.direction, m.c.automatic, m.c.created_at, o.c.status, promise_meta
-            )
-            .select_from(m.outerjoin(o, o.c.message_id == m.c.id))
-            .where(bulk.in_list(pg, m.c.conversation_id), m.c.direction != Direction.NOTE.value)
-            .order_by(m.c.conversation_id, m.c.id)
-        )
+
+
+@bulk.statement
+def _messages_each_query(pg: bool) -> Select[Any]:
+    """The same on PostgreSQL, read on each conversation's (conversation, id) index, one
+    conversation at a time: stale statistics planned the list of conversations as a scan of
+    every message of every conversation (34 ms for 5,000 messages among 14,000)."""
+    m, o = schema.messages, schema.outbox
     delivery = select(o.c.status).where(o.c.message_id == m.c.id).scalar_subquery()
     conversations = bulk.zipped(ids=m.c.conversation_id)
     each = (
         select(
             m.c.conversation_id, m.c.id, m.c.direction, m.c.automatic, m.c.created_at,
             case((m.c.direction == Direction.OUTBOUND.value, delivery)).label("delivery"),
-            promise_meta.label("promise_meta"),
+            _promise_meta().label("promise_meta"),
         )
         .where(m.c.conversation_id == conversations.c.ids, m.c.direction != Direction.NOTE.value)
         .offset(0)
@@ -236,10 +247,21 @@ def _messages_query(pg: bool) -> Select[Any]:
     )
 
 
-async def _messages(conn: AsyncConnection, wanted: Any, histories: dict[int, History]) -> None:
+def _promise_meta() -> Any:
+    """A message's meta where it may carry a reply-time promise (automatic replies, offline chat)."""
+    m = schema.messages
+    promising = or_(
+        and_(m.c.automatic, m.c.direction == Direction.OUTBOUND.value),
+        and_(m.c.direction == Direction.INBOUND.value, m.c.channel == ChannelKind.CHAT.value),
+    )
+    return case((promising, m.c.meta))
+
+
+async def _messages(conn: AsyncConnection, wanted: Any, histories: dict[int, History], each: bool) -> None:
     stamp, meta_of = bulk.stamp_reader(conn), bulk.json_reader(conn)
+    query = _messages_each_query if each and bulk.is_pg(conn) else _messages_query
     for cid, direction, automatic, created_at, outbox_status, meta in await bulk.fetch(
-        conn, _messages_query, ids=wanted
+        conn, query, ids=wanted
     ):
         at = stamp(created_at)
         assert at is not None
