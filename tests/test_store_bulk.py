@@ -326,6 +326,40 @@ async def test_many_rows_updated_and_upserted_through_a_stage_land_once_each(ser
     assert {(status, due) for status, due, _ in stored} == {("cancelled", AT + timedelta(minutes=2))}
 
 
+async def test_rows_written_many_to_a_statement_land_once_each_in_order(services: Services) -> None:
+    """Enough rows for several statements on SQLite (its parameter limit), updated and upserted."""
+    e = schema.events
+    n = bulk.SQLITE_MOST_PARAMETERS // 5 + 7
+    async with services.db.write() as conn:
+        await bulk.insert(conn, e, [event(i, AT + timedelta(seconds=i)) for i in range(n)])
+        ids = [r[0] for r in await conn.execute(select(e.c.id).order_by(e.c.id))]
+        await bulk.update(conn, e, ["id"], [(i, f"u{i}") for i in ids[::2]], columns=("id", "kind"))
+    async with services.db.read() as conn:
+        rows = [(r.kind, r.at, r.data) for r in await conn.execute(select(e).order_by(e.c.id))]
+    assert len(rows) == n
+    assert rows[0] == (f"u{ids[0]}", AT, {"n": 0, "s": "é"})
+    assert rows[1] == ("k1", AT + timedelta(seconds=1), {"n": 1, "s": "é"})
+    assert rows[-1][1:] == (AT + timedelta(seconds=n - 1), {"n": n - 1, "s": "é"})
+    assert sum(kind.startswith("u") for kind, _, _ in rows) == len(ids[::2])
+
+
+async def test_an_upsert_of_many_rows_updates_the_taken_keys_and_inserts_the_rest(services: Services) -> None:
+    t = schema.timers
+    rows = [
+        {"kind": "k", "key": f"key{i}", "due_at": AT, "conversation_id": None, "payload": {"i": i},
+         "status": "pending", "attempts": 0, "created_at": AT}
+        for i in range(bulk.SQLITE_MANY_FROM + 10)
+    ]  # fmt: skip
+    async with services.db.write() as conn:
+        await bulk.insert(conn, t, [{**r, "payload": {"old": True}, "status": "fired"} for r in rows[:10]])
+        await bulk.insert(conn, t, rows, on_conflict=["key"], update=["payload"])
+    async with services.db.read() as conn:
+        stored = {r.key: (r.payload, r.status) for r in await conn.execute(select(t))}
+    assert len(stored) == len(rows)
+    assert stored["key3"] == ({"i": 3}, "fired")
+    assert stored["key25"] == ({"i": 25}, "pending")
+
+
 async def _conversation(services: Services) -> None:
     async with services.db.write() as conn:
         await conn.execute(
