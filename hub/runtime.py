@@ -226,11 +226,12 @@ class Hub:
             await self.services.db.dispose()
 
 
-GC_THRESHOLDS = (20_000, 50, 50)
+GC_THRESHOLDS = (20_000, 10, 10)
 """The collector's thresholds once startup objects are frozen: a young-generation pass every
-20,000 new container objects, not 700. Batch work (an SLA recomputation of 30,000
-conversations) keeps tens of thousands of objects alive at once, which CPython's defaults
-walked again and again: 12-15% of that work's CPU, about 4% with these thresholds."""
+20,000 new container objects, not 700 (the older generations as CPython's defaults). Batch
+work (an SLA recomputation of 30,000 conversations) keeps tens of thousands of objects alive
+at once, which CPython's defaults walked again and again: 12-15% of that work's CPU, about 4%
+with these thresholds."""
 
 
 def freeze_objects() -> None:

@@ -319,8 +319,19 @@ async def test_many_rows_updated_and_upserted_through_a_stage_land_once_each(ser
     async with services.db.write() as conn:  # after a failed one, the stage is made again
         await bulk.update(conn, t, ["id"], [(i, "cancelled") for i in ids.values()], columns=("id", "status"))
         await bulk.insert(conn, t, [{**r, "payload": {}} for r in rows], on_conflict=["key"])
+    for _ in range(3):
+        async with services.db.write() as conn:
+            await bulk.update(
+                conn, t, ["id"], [(i, "cancelled") for i in ids.values()], columns=("id", "status")
+            )
     async with services.db.read() as conn:
         stored = [(r.status, r.due_at, r.payload) for r in await conn.execute(select(t).order_by(t.c.id))]
+        sizes = await conn.exec_driver_sql(
+            "SELECT pg_relation_size(oid) FROM pg_class WHERE relname = $1",
+            (bulk._stage_name(t, ("id", "status")),),
+        )
+        stages = [size for (size,) in sizes]
+    assert stages and set(stages) == {0}  # emptied at each commit: nothing vacuums temporary tables
     assert len(stored) == n
     assert stored[3] == ("cancelled", AT + timedelta(minutes=2), {"i": 3})
     assert {(status, due) for status, due, _ in stored} == {("cancelled", AT + timedelta(minutes=2))}

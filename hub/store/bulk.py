@@ -126,8 +126,10 @@ async def fetch(
 ) -> Sequence[Any]:
     """Every row of a compiled query, as tuples of raw driver values (see the readers below).
 
-    Both databases are asked through their driver directly, within the caller's transaction:
-    SQLAlchemy's result rows cost more than the query on large batches.
+    Both databases are asked through their driver directly, within the caller's transaction
+    (on PostgreSQL a `read()` connection has none before its first SQLAlchemy statement: each
+    query then sees its own snapshot, as under READ COMMITTED anyway). SQLAlchemy's result rows
+    cost more than the query on large batches.
     """
     compiled = query(conn)
     if is_pg(conn):
@@ -370,7 +372,10 @@ async def _staged(
     columns, which the statement empties as it reads it (`_staged_insert`, `_staged_update`).
 
     COPY encodes a row in half the time asyncpg takes to encode it across one array per column.
-    The temporary table lives as long as the connection; it is empty between statements.
+    The temporary table lives as long as the connection; it is empty between statements, and
+    truncated at each commit (nothing vacuums temporary tables: deleted rows would keep their
+    space, and the table would grow by every batch and be scanned whole by every statement).
+    PostgreSQL's role needs the TEMPORARY privilege on the database (the default).
     """
     await conn.exec_driver_sql(_stage_ddl(conn.dialect, table, columns))
     await _copy(conn, table, columns, values, into=_stage_name(table, columns))
@@ -388,7 +393,7 @@ def _stage_ddl(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
     listed = ", ".join(quote(c) for c in columns)
     stage = quote(_stage_name(table, columns))
     return (
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS "  # noqa: S608 (quoted schema names only)
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608 (quoted names only)
         f"SELECT {listed} FROM {quote(table.name)} WITH NO DATA"
     )
 
