@@ -18,7 +18,7 @@ from hub.scheduler import Scheduler
 from hub.services import Services, open_services
 from hub.sla import history
 from hub.sla.service import SlaService
-from hub.sla.tracker import CHECK
+from hub.sla.tracker import CHECK, Tracker
 from hub.store import bulk, schema
 from tests.conftest import FakeClock
 from tests.factories import inbound
@@ -359,3 +359,33 @@ async def test_histories_read_status_changes_through_their_own_index(services: S
         plan = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.sql, (bulk.listed(conn, [1, 2]),))
         steps = " / ".join(str(row[-1]) for row in plan)
     assert "USING INDEX ix_events_status_changes" in steps, steps
+
+
+async def test_a_batch_read_before_another_process_recomputed_it_does_not_write_back_older_state(
+    services: Services, clock: FakeClock
+) -> None:
+    """Process A reads a batch; the customer writes and process B recomputes; A writes after B."""
+    clock.now = MON_9
+    rules = book(STANDARD)
+    first, second = Tracker(lambda: rules, clock), Tracker(lambda: rules, clock)
+    cid = (await services.inbox.ingest(inbound("m1", at=MON_9, channel=ChannelKind.CHAT))).conversation_id
+    clock.advance(minutes=10)
+    await services.inbox.set_status(cid, ConversationStatus.PENDING)
+    async with services.db.read() as conn:
+        plan = await first.prepare(conn, [cid])
+    assert plan is not None and plan.ahead[cid].due_at is None  # pending: no clock runs
+    clock.advance(minutes=5)
+    await services.inbox.ingest(inbound("m2", at=clock.now, text="Any news?", channel=ChannelKind.CHAT))
+    async with services.db.write() as conn:
+        await second.recompute(conn, [cid])
+    running = await due(services, cid)
+    async with services.db.write() as conn:
+        await first.apply(conn, plan)
+    t = schema.timers
+    async with services.db.read() as conn:
+        check = (await conn.execute(select(t.c.status, t.c.due_at).where(t.c.kind == CHECK))).one()
+        again = await first.prepare(conn, [cid])
+    assert running[0] is not None
+    assert await due(services, cid) == running
+    assert check.status == "pending"
+    assert again is None  # what is stored is what the history computes to

@@ -154,11 +154,11 @@ def _stored_query(pg: bool) -> Select[Any]:
 
 async def unchanged(
     conn: AsyncConnection, digests: Mapping[int, str], now: datetime
-) -> tuple[set[int], set[int]]:
+) -> tuple[set[int], dict[int, Seen]]:
     """The conversations whose stored state was computed from inputs with these digests and holds at
-    `now`; and those with any stored state."""
+    `now`; and what is stored for each conversation that has stored state (see `seen`)."""
     if not digests:
-        return set(), set()
+        return set(), {}
     at = bulk.stamp_writer(conn)(now)
     rows = await bulk.fetch(conn, _stored_query, ids=bulk.listed(conn, list(digests)))
     fresh = {
@@ -166,7 +166,29 @@ async def unchanged(
         for cid, digest, computed_at, recheck_at in rows
         if digest == digests[cid] and computed_at <= at and (recheck_at is None or at < recheck_at)
     }
-    return fresh, {row[0] for row in rows}
+    return fresh, {cid: (digest, computed_at) for cid, digest, computed_at, _ in rows}
+
+
+Seen = tuple[str, Any]
+"""A conversation's stored digest and the time it was computed (as the database holds it)."""
+
+
+@bulk.statement
+def _seen_query(pg: bool) -> Select[Any]:
+    s = schema.sla_inputs
+    query = (
+        select(s.c.conversation_id, s.c.digest, s.c.computed_at)
+        .where(bulk.in_list(pg, s.c.conversation_id))
+        .order_by(s.c.conversation_id)
+    )
+    return query.with_for_update() if pg else query
+
+
+async def seen(conn: AsyncConnection, ids: Collection[int]) -> dict[int, Seen]:
+    """What is stored for these conversations, in the caller's write transaction; on PostgreSQL
+    their rows stay locked until it ends, so another process's recomputation of them waits."""
+    rows = await bulk.fetch(conn, _seen_query, ids=bulk.listed(conn, list(ids)))
+    return {cid: (digest, computed_at) for cid, digest, computed_at in rows}
 
 
 async def save(conn: AsyncConnection, stored: Mapping[int, Stored], known: Collection[int]) -> None:

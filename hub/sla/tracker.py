@@ -13,10 +13,10 @@ inputs and stored state are unchanged (see `freshness`) is skipped.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,6 +30,7 @@ from hub.sla.policy import PolicyBook
 from hub.store import bulk, schema
 
 CHECK = "sla.check"
+T = TypeVar("T")
 FLAGS = {"warning": "warned_event_at", "breached": "breached_event_at", "fulfilled": "fulfilled_event_at"}
 DIGEST = 16
 """How much of the input digest a cycle row keeps (`sla_cycles.digest`)."""
@@ -73,7 +74,7 @@ class Tracker:
         histories = await history.load(conn, ids)
         policies = {cid: book.select(h.facts) for cid, h in histories.items()}
         digests = {cid: freshness.digest(h, keys.key(policies[cid])) for cid, h in histories.items()}
-        fresh, known = await freshness.unchanged(conn, digests, now)
+        fresh, seen = await freshness.unchanged(conn, digests, now)
         changed = {cid: h for cid, h in histories.items() if cid not in fresh}
         computed = {cid: compute_under(h, policies[cid], book, now) for cid, h in changed.items()}
         if not computed:
@@ -81,10 +82,22 @@ class Tracker:
         ahead = {cid: outlook(cycles, now) for cid, cycles in computed.items()}
         inputs = {cid: freshness.Stored(digests[cid], now, o.recheck_at) for cid, o in ahead.items()}
         wanted = {CHECK: _next_checks(ahead), **followups.wanted(changed, policies, book)}
-        return Plan(now, computed, ahead, inputs, known, wanted)
+        seen = {cid: seen[cid] for cid in computed if cid in seen}
+        return Plan(now, computed, ahead, inputs, seen, wanted)
 
     async def apply(self, conn: AsyncConnection, plan: Plan) -> list[dict[str, Any]]:
-        """Write a prepared recomputation in the caller's write transaction; return the new events."""
+        """Write a prepared recomputation in the caller's write transaction; return the new events.
+
+        A conversation recomputed meanwhile (by another process, or a timer) is prepared again
+        here first, so its newer state is not overwritten with what was read before.
+        """
+        stored = await freshness.seen(conn, plan.computed)
+        moved = [cid for cid in plan.computed if stored.get(cid) != plan.seen.get(cid)]
+        if moved:
+            again = await self.prepare(conn, moved, plan.now)
+            plan = plan.without(moved).joined(again)
+            if not plan.computed:
+                return []
         now, computed = plan.now, plan.computed
         existing, starts = await _existing(conn, list(computed))
         earned = _earned(computed, existing, now)
@@ -92,7 +105,7 @@ class Tracker:
         events = await _record_moments(conn, earned, inserted, now)
         await _write_due(conn, plan.ahead)
         await wakeups.keep(conn, list(computed), plan.wanted, now)
-        await freshness.save(conn, plan.inputs, plan.known)
+        await freshness.save(conn, plan.inputs, plan.seen)
         return events
 
     async def fire(self, conn: AsyncConnection, timer: scheduler.Timer) -> list[dict[str, Any]]:
@@ -110,9 +123,36 @@ class Plan:
     computed: dict[int, list[Cycle]]
     ahead: dict[int, Outlook]
     inputs: dict[int, freshness.Stored]
-    known: set[int]
-    """Conversations whose inputs were stored before."""
+    seen: dict[int, freshness.Seen]
+    """What was stored for the conversations when they were read (none: never computed)."""
     wanted: Mapping[str, Mapping[int, wakeups.Wanted]]
+
+    def without(self, ids: Collection[int]) -> Plan:
+        """The plan less some conversations."""
+        drop = set(ids)
+
+        def kept(by_id: Mapping[int, T]) -> dict[int, T]:
+            return {cid: v for cid, v in by_id.items() if cid not in drop}
+
+        wanted = {kind: kept(by_id) for kind, by_id in self.wanted.items()}
+        return Plan(
+            self.now, kept(self.computed), kept(self.ahead), kept(self.inputs), kept(self.seen), wanted
+        )
+
+    def joined(self, other: Plan | None) -> Plan:
+        """This plan and another's conversations (computed at the same `now`)."""
+        if other is None:
+            return self
+        kinds = {*self.wanted, *other.wanted}
+        wanted = {kind: {**self.wanted.get(kind, {}), **other.wanted.get(kind, {})} for kind in kinds}
+        return Plan(
+            self.now,
+            {**self.computed, **other.computed},
+            {**self.ahead, **other.ahead},
+            {**self.inputs, **other.inputs},
+            {**self.seen, **other.seen},
+            wanted,
+        )
 
 
 KEY = ["conversation_id", "metric", "seq"]
