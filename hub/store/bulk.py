@@ -19,7 +19,7 @@ import functools
 import json
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json import encoder as json_encoder
@@ -112,8 +112,13 @@ def zipped(**columns: ColumnElement[Any]) -> Any:
     """PostgreSQL rows made of the parameters named as `columns`, arrays of the columns' types in
     step (`unnest` of several arrays): a set of keys to look up one at a time by correlated subqueries,
     which stale statistics cannot turn into scans of the table as they can an `IN` or a join."""
-    arrays = (cast(bindparam(name), ARRAY(column.type)) for name, column in columns.items())
-    return func.unnest(*arrays).table_valued(*columns).render_derived()
+    return _arrays(columns, columns.values(), columns)
+
+
+def _arrays(params: Iterable[str], columns: Iterable[ColumnElement[Any]], names: Iterable[str]) -> Any:
+    """Rows named `names` from parameters that are arrays of the columns' types, in step."""
+    arrays = (cast(bindparam(p), ARRAY(c.type)) for p, c in zip(params, columns, strict=True))
+    return func.unnest(*arrays).table_valued(*names).render_derived()
 
 
 def listed(conn: AsyncConnection, values: Sequence[Any]) -> Any:
@@ -133,16 +138,8 @@ async def fetch(
     """
     compiled = query(conn)
     if is_pg(conn):
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        if conn.in_transaction() and not driver.is_in_transaction():
-            await conn.exec_driver_sql("SELECT 1")
-        try:
+        async with _asyncpg(conn, compiled.sql) as driver:
             return await driver.fetch(compiled.sql, *compiled.params(params))  # type: ignore[no-any-return]
-        except Exception as err:
-            _raise_as_sqlalchemy(conn, raw, compiled.sql, err)
-            raise
     driver = await _sqlite_driver(conn)
     if driver is not None:
         with _sqlite_errors(compiled.sql):
@@ -323,7 +320,7 @@ async def insert(
         staged = _compiled(
             conn,
             ("staged_insert", table, names, conflict),
-            lambda _pg: _staged_insert(table, names, conflict),
+            lambda pg: _insert(pg, table, names, conflict, _emptied_stage(table, names)),
         )
         await _staged(conn, table, names, values, staged)
         return
@@ -347,17 +344,25 @@ async def _copy(
     """Insert rows by COPY (into `table`, or a table `into` of its columns) in the caller's
     transaction, begun first if no statement has begun it."""
     encoded = _encoded(conn, table, columns, values)
+    records = zip(*(encoded[f"p_{c}"] for c in columns), strict=True)
+    name = into or table.name
+    async with _asyncpg(conn, f"COPY {name}") as driver:
+        await driver.copy_records_to_table(name, columns=list(columns), records=records)
+
+
+@contextlib.asynccontextmanager
+async def _asyncpg(conn: AsyncConnection, statement: str) -> AsyncIterator[Any]:
+    """The asyncpg connection under `conn`, inside the caller's transaction (begun first if
+    SQLAlchemy holds one that no statement has begun yet); its errors raised as SQLAlchemy's."""
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    if not driver.is_in_transaction():
+    if conn.in_transaction() and not driver.is_in_transaction():
         await conn.exec_driver_sql("SELECT 1")
-    records = zip(*(encoded[f"p_{c}"] for c in columns), strict=True)
-    name = into or table.name
     try:
-        await driver.copy_records_to_table(name, columns=list(columns), records=records)
+        yield driver
     except Exception as err:
-        _raise_as_sqlalchemy(conn, raw, f"COPY {name}", err)
+        _raise_as_sqlalchemy(conn, raw, statement, err)
         raise
 
 
@@ -369,7 +374,7 @@ async def _staged(
     statement: Compiled,
 ) -> None:
     """Run a statement over many rows on PostgreSQL: COPY them into a temporary table of their
-    columns, which the statement empties as it reads it (`_staged_insert`, `_staged_update`).
+    columns, which the statement empties as it reads it (`_emptied_stage`).
 
     COPY encodes a row in half the time asyncpg takes to encode it across one array per column.
     The temporary table lives as long as the connection; it is empty between statements, and
@@ -402,19 +407,6 @@ def _emptied_stage(table: Table, columns: tuple[str, ...]) -> Any:
     """The stage's rows, deleted as they are read (a common table expression `s`)."""
     stage = sql_table(_stage_name(table, columns), *(sql_column(c) for c in columns))
     return delete(stage).returning(*stage.c).cte("s")
-
-
-def _staged_insert(
-    table: Table, columns: tuple[str, ...], conflict: tuple[tuple[str, ...], tuple[str, ...]]
-) -> Any:
-    rows = _emptied_stage(table, columns)
-    stmt = postgresql.insert(table).from_select(columns, select(*(rows.c[c] for c in columns)))
-    keys, changed = conflict
-    if changed:
-        return stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={c: stmt.excluded[c] for c in changed}
-        )
-    return stmt.on_conflict_do_nothing(index_elements=list(keys) or None)
 
 
 def _staged_update(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
@@ -575,30 +567,29 @@ async def _send(
     if driver is None:
         await conn.exec_driver_sql(compiled.sql, rows)
         return
-    many = _sqlite_many_rows(compiled.sql)
-    if many is None or len(rows) < SQLITE_MANY_FROM:
+    if len(rows) < SQLITE_MANY_FROM or _sqlite_rows(compiled.sql, 1) is None:
         with _sqlite_errors(compiled.sql):
             await driver.executemany(compiled.sql, rows)
         return
-    width = len(compiled.names)
-    per = max(1, SQLITE_MOST_PARAMETERS // width)
+    per = max(1, SQLITE_MOST_PARAMETERS // len(compiled.names))
     for at in range(0, len(rows), per):
         part = rows[at : at + per]
-        sql = many(len(part))
+        sql = _sqlite_rows(compiled.sql, len(part))
+        assert sql is not None
         with _sqlite_errors(sql):
             await driver.execute(sql, [value for row in part for value in row])
 
 
 SQLITE_MANY_FROM = 20
-"""From this many rows, SQLite gets one statement per batch of rows (see `_sqlite_many_rows`)."""
+"""From this many rows, SQLite gets one statement per batch of rows (see `_sqlite_rows`)."""
 SQLITE_MOST_PARAMETERS = 32_766
 """SQLite's limit on one statement's parameters (SQLITE_MAX_VARIABLE_NUMBER since 3.32)."""
 
 
 @functools.lru_cache(maxsize=256)
-def _sqlite_many_rows(sql: str) -> Callable[[int], str] | None:
-    """For a one-row INSERT (`... VALUES (?, ...) ...`) as this module compiles them: the same
-    statement for n rows at once (None for other statements).
+def _sqlite_rows(sql: str, n: int) -> str | None:
+    """A one-row INSERT (`... VALUES (?, ...) ...`) as this module compiles it, for n rows at once
+    (None for other statements).
 
     `executemany` steps SQLite once per row, giving up Python's lock for each step; when the
     event loop is busy meanwhile, taking it back costs up to the 5 ms switch interval per row
@@ -607,12 +598,11 @@ def _sqlite_many_rows(sql: str) -> Callable[[int], str] | None:
     ...)` took 11% longer than that in an SLA recomputation.
     """
     head, found, tail = sql.partition(" VALUES (")
-    if found and head.startswith("INSERT INTO ") and ")" in tail:
-        group, rest = "(" + tail[: tail.index(")") + 1], tail[tail.index(")") + 1 :]
-        if "?" in rest:
-            return None
-        return functools.lru_cache(maxsize=8)(lambda n: f"{head} VALUES {', '.join([group] * n)}{rest}")
-    return None
+    if not (found and head.startswith("INSERT INTO ") and ")" in tail):
+        return None
+    end = tail.index(")") + 1
+    group, rest = "(" + tail[:end], tail[end:]
+    return None if "?" in rest else f"{head} VALUES {', '.join([group] * n)}{rest}"
 
 
 def _encoded(
@@ -648,10 +638,7 @@ def _among(table: Table, column: str) -> ColumnElement[bool]:
 
 
 def _unnest(table: Table, columns: Sequence[str]) -> Any:
-    arrays = [
-        cast(bindparam(n), ARRAY(table.c[c].type)) for n, c in zip(_names(columns), columns, strict=True)
-    ]
-    return func.unnest(*arrays).table_valued(*columns).render_derived()
+    return _arrays(_names(columns), (table.c[c] for c in columns), columns)
 
 
 def _insert(
@@ -659,24 +646,26 @@ def _insert(
     table: Table,
     columns: tuple[str, ...],
     conflict: tuple[tuple[str, ...], tuple[str, ...]] | None,
+    rows: Any = None,
 ) -> Any:
+    """INSERT of the columns from `rows` (PostgreSQL; by default the parameter arrays) or from one
+    row of parameters (SQLite), with what to do on a conflict."""
     stmt: Any
     if pg:
-        rows = _unnest(table, columns)
+        rows = _unnest(table, columns) if rows is None else rows
         stmt = postgresql.insert(table).from_select(columns, select(*(rows.c[c] for c in columns)))
     else:
         stmt = sqlite.insert(table).values(
             {c: bindparam(n) for c, n in zip(columns, _names(columns), strict=True)}
         )
-    if conflict is not None:
-        keys, changed = conflict
-        if changed:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys), set_={c: stmt.excluded[c] for c in changed}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys) or None)
-    return stmt
+    if conflict is None:
+        return stmt
+    keys, changed = conflict
+    if changed:
+        return stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: stmt.excluded[c] for c in changed}
+        )
+    return stmt.on_conflict_do_nothing(index_elements=list(keys) or None)
 
 
 def _insert_new(
