@@ -277,12 +277,14 @@ async def test_under_sustained_changes_recomputations_gather_as_long_as_the_last
     running = asyncio.Event()
     prepare = service.tracker.prepare
 
-    async def slowly(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
+    async def slowly(
+        conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None, **how: Any
+    ) -> Any:
         began = time.monotonic()
         running.set()
         await asyncio.sleep(0.3)
         try:
-            return await prepare(conn, chunk, now)
+            return await prepare(conn, chunk, now, **how)
         finally:
             running.clear()
             rounds.append((began, time.monotonic()))
@@ -325,8 +327,10 @@ async def test_a_reply_stored_while_a_full_recomputation_writes_what_it_read_bef
     read, go_on = asyncio.Event(), asyncio.Event()
     prepare = service.tracker.prepare
 
-    async def then_a_reply(conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None) -> Any:
-        plan = await prepare(conn, chunk, now)
+    async def then_a_reply(
+        conn: AsyncConnection, chunk: Sequence[int], now: datetime | None = None, **how: Any
+    ) -> Any:
+        plan = await prepare(conn, chunk, now, **how)
         read.set()
         await go_on.wait()
         return plan

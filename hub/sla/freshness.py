@@ -144,23 +144,33 @@ def moving_steps(steps: Sequence[Step]) -> Iterator[Step]:
         yield step
 
 
-@bulk.statement
-def _stored_query(pg: bool) -> Select[Any]:
+def _stored(pg: bool, lock: bool) -> Select[Any]:
     s = schema.sla_inputs
-    return select(s.c.conversation_id, s.c.digest, s.c.computed_at, s.c.recheck_at).where(
-        bulk.in_list(pg, s.c.conversation_id)
+    query = (
+        select(s.c.conversation_id, s.c.digest, s.c.computed_at, s.c.recheck_at)
+        .where(bulk.in_list(pg, s.c.conversation_id))
+        .order_by(s.c.conversation_id)
     )
+    return query.with_for_update() if pg and lock else query
+
+
+_stored_query = bulk.statement(lambda pg: _stored(pg, lock=False))
+_locked_query = bulk.statement(lambda pg: _stored(pg, lock=True))
+"""The same rows, locked on PostgreSQL until the caller's write transaction ends (in id order),
+so another process's recomputation of them waits for it."""
 
 
 async def unchanged(
-    conn: AsyncConnection, digests: Mapping[int, str], now: datetime
+    conn: AsyncConnection, digests: Mapping[int, str], now: datetime, *, lock: bool = False
 ) -> tuple[set[int], dict[int, Seen]]:
     """The conversations whose stored state was computed from inputs with these digests and holds at
-    `now`; and what is stored for each conversation that has stored state (see `seen`)."""
+    `now`; and what is stored for each conversation that has stored state (see `seen`). With
+    `lock`, their rows stay locked as `seen` locks them."""
     if not digests:
         return set(), {}
     at = bulk.stamp_writer(conn)(now)
-    rows = await bulk.fetch(conn, _stored_query, ids=bulk.listed(conn, list(digests)))
+    query = _locked_query if lock else _stored_query
+    rows = await bulk.fetch(conn, query, ids=bulk.listed(conn, list(digests)))
     fresh = {
         cid
         for cid, digest, computed_at, recheck_at in rows
@@ -173,22 +183,11 @@ Seen = tuple[str, Any]
 """A conversation's stored digest and the time it was computed (as the database holds it)."""
 
 
-@bulk.statement
-def _seen_query(pg: bool) -> Select[Any]:
-    s = schema.sla_inputs
-    query = (
-        select(s.c.conversation_id, s.c.digest, s.c.computed_at)
-        .where(bulk.in_list(pg, s.c.conversation_id))
-        .order_by(s.c.conversation_id)
-    )
-    return query.with_for_update() if pg else query
-
-
 async def seen(conn: AsyncConnection, ids: Collection[int]) -> dict[int, Seen]:
-    """What is stored for these conversations, in the caller's write transaction; on PostgreSQL
-    their rows stay locked until it ends, so another process's recomputation of them waits."""
-    rows = await bulk.fetch(conn, _seen_query, ids=bulk.listed(conn, list(ids)))
-    return {cid: (digest, computed_at) for cid, digest, computed_at in rows}
+    """What is stored for these conversations, locked in the caller's write transaction (see
+    `_locked_query`)."""
+    rows = await bulk.fetch(conn, _locked_query, ids=bulk.listed(conn, list(ids)))
+    return {cid: (digest, computed_at) for cid, digest, computed_at, _ in rows}
 
 
 async def save(conn: AsyncConnection, stored: Mapping[int, Stored], known: Collection[int]) -> None:

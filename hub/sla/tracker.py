@@ -52,17 +52,18 @@ class Tracker:
         Conversations whose inputs have not changed since their state was stored, and whose
         stored state still holds at `now`, are left as they are.
         """
-        plan = await self.prepare(conn, ids, now)
-        return [] if plan is None else await self.apply(conn, plan)
+        plan = await self.prepare(conn, ids, now, lock=True)
+        return [] if plan is None else await self._write(conn, plan)
 
     async def prepare(
-        self, conn: AsyncConnection, ids: Sequence[int], now: datetime | None = None
+        self, conn: AsyncConnection, ids: Sequence[int], now: datetime | None = None, *, lock: bool = False
     ) -> Plan | None:
         """Read the conversations and compute what `apply` writes; None if nothing changed.
 
         Only reads: it may run on another connection than `apply`'s transaction (ahead of it,
         while an earlier batch is written). A change to a conversation's history after this
-        read publishes an event, which recomputes that conversation again afterwards.
+        read publishes an event, which recomputes that conversation again afterwards. With
+        `lock` (in the write transaction itself) what is stored stays locked until it ends.
         """
         book = self.book()
         if book is None or not ids:
@@ -74,7 +75,7 @@ class Tracker:
         histories = await history.load(conn, ids)
         policies = {cid: book.select(h.facts) for cid, h in histories.items()}
         digests = {cid: freshness.digest(h, keys.key(policies[cid])) for cid, h in histories.items()}
-        fresh, seen = await freshness.unchanged(conn, digests, now)
+        fresh, seen = await freshness.unchanged(conn, digests, now, lock=lock)
         changed = {cid: h for cid, h in histories.items() if cid not in fresh}
         computed = {cid: compute_under(h, policies[cid], book, now) for cid, h in changed.items()}
         if not computed:
@@ -94,10 +95,13 @@ class Tracker:
         stored = await freshness.seen(conn, plan.computed)
         moved = [cid for cid in plan.computed if stored.get(cid) != plan.seen.get(cid)]
         if moved:
-            again = await self.prepare(conn, moved, plan.now)
+            again = await self.prepare(conn, moved, plan.now, lock=True)
             plan = plan.without(moved).joined(again)
             if not plan.computed:
                 return []
+        return await self._write(conn, plan)
+
+    async def _write(self, conn: AsyncConnection, plan: Plan) -> list[dict[str, Any]]:
         now, computed = plan.now, plan.computed
         existing, starts = await _existing(conn, list(computed))
         earned = _earned(computed, existing, now)
